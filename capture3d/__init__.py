@@ -1,0 +1,18 @@
+"""capture3d: multi-camera markerless 3D motion capture.
+
+Data flows one way: sources -> frames -> 2D keypoints -> 3D points -> skeleton -> files and views.
+
+>>> import capture3d
+>>> rig = capture3d.synthetic.make_rig(4)
+>>> len(rig), rig.names[0]
+(4, 'cam01')
+"""
+__version__ = "0.1.0"
+
+from .camera import Camera  # noqa: E402
+from .rig import Rig  # noqa: E402
+from . import synthetic  # noqa: E402
+from .reconstruct import TriangulationOptions, TriangulationResult, triangulate  # noqa: E402
+
+__all__ = ["Camera", "Rig", "triangulate", "TriangulationOptions", "TriangulationResult",
+           "synthetic", "__version__"]

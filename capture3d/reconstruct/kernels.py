@@ -1,0 +1,388 @@
+"""Numba kernels of the triangulation: weighted DLT, robust view rejection, LM refinement.
+
+One point is one (frame, joint). Arrays are laid out camera-major as the public API is:
+``pixels (C, N, 2)``, ``scores (C, N)``, ``normalized (C, N, 2)``. The kernel runs one point per
+loop iteration, in parallel over points, so its working memory is bounded by the chunk size.
+
+The DLT solves the inhomogeneous normal equations ``sum w_c^2 a_c a_c^T X = -sum w_c^2 a_c b_c``
+(3x3, closed form) on undistorted normalised coordinates. Its algebraic residual of a view is
+the image error times that view's depth, so the view weight is ``score * f / depth`` (``f`` the
+focal length in pixels, depth from the previous solve): after one re-weighting the DLT minimises
+the score-weighted *pixel* error to first order. See ``reference.py`` for the NumPy oracle.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ..camera.kernels import distort_any
+
+STATUS_OK = 0
+STATUS_TOO_FEW_VIEWS = 1
+STATUS_INCONSISTENT = 2
+STATUS_DEGENERATE = 3
+
+
+@njit(cache=True)
+def _solve_dlt(i, xn, view_weight, use, pose, out):
+    """Weighted DLT of point ``i`` over views with ``use[c]``; writes ``out[:3]``; False if singular."""
+    m00 = m01 = m02 = m11 = m12 = m22 = 0.0
+    b0 = b1 = b2 = 0.0
+    for c in range(use.shape[0]):
+        if not use[c]:
+            continue
+        w2 = view_weight[c] * view_weight[c]
+        for k in range(2):
+            u = xn[c, i, k]
+            a0 = u * pose[c, 2, 0] - pose[c, k, 0]
+            a1 = u * pose[c, 2, 1] - pose[c, k, 1]
+            a2 = u * pose[c, 2, 2] - pose[c, k, 2]
+            a3 = u * pose[c, 2, 3] - pose[c, k, 3]
+            m00 += w2 * a0 * a0
+            m01 += w2 * a0 * a1
+            m02 += w2 * a0 * a2
+            m11 += w2 * a1 * a1
+            m12 += w2 * a1 * a2
+            m22 += w2 * a2 * a2
+            b0 -= w2 * a0 * a3
+            b1 -= w2 * a1 * a3
+            b2 -= w2 * a2 * a3
+    c00 = m11 * m22 - m12 * m12
+    c01 = m02 * m12 - m01 * m22
+    c02 = m01 * m12 - m02 * m11
+    det = m00 * c00 + m01 * c01 + m02 * c02
+    scale = m00 * m11 * m22
+    if not (abs(det) > 1e-12 * abs(scale)) or scale == 0.0:
+        return False
+    c11 = m00 * m22 - m02 * m02
+    c12 = m01 * m02 - m00 * m12
+    c22 = m00 * m11 - m01 * m01
+    out[0] = (c00 * b0 + c01 * b1 + c02 * b2) / det
+    out[1] = (c01 * b0 + c11 * b1 + c12 * b2) / det
+    out[2] = (c02 * b0 + c12 * b1 + c22 * b2) / det
+    return True
+
+
+@njit(cache=True)
+def _weighted_dlt(i, xn, scores, use, pose, focal, view_weight, X):
+    """DLT, then one re-solve with view weights ``score * f / depth``; False if degenerate."""
+    for c in range(use.shape[0]):
+        view_weight[c] = scores[c, i] * focal[c]
+    if not _solve_dlt(i, xn, view_weight, use, pose, X):
+        return False
+    for c in range(use.shape[0]):
+        depth = pose[c, 2, 0] * X[0] + pose[c, 2, 1] * X[1] + pose[c, 2, 2] * X[2] + pose[c, 2, 3]
+        view_weight[c] = scores[c, i] * focal[c] / max(abs(depth), 1e-6)
+    return _solve_dlt(i, xn, view_weight, use, pose, X)
+
+
+@njit(cache=True)
+def _project(c, X, K, dist, model, pose):
+    """Pixel ``(u, v)`` of world point X in camera c and its depth; the Jacobian is not needed here."""
+    xc = pose[c, 0, 0] * X[0] + pose[c, 0, 1] * X[1] + pose[c, 0, 2] * X[2] + pose[c, 0, 3]
+    yc = pose[c, 1, 0] * X[0] + pose[c, 1, 1] * X[1] + pose[c, 1, 2] * X[2] + pose[c, 1, 3]
+    zc = pose[c, 2, 0] * X[0] + pose[c, 2, 1] * X[1] + pose[c, 2, 2] * X[2] + pose[c, 2, 3]
+    if zc <= 1e-9:
+        return np.nan, np.nan, zc
+    xd, yd, _a, _b, _c, _d = distort_any(model[c], xc / zc, yc / zc, dist[c])
+    return K[c, 0, 0] * xd + K[c, 0, 1] * yd + K[c, 0, 2], K[c, 1, 1] * yd + K[c, 1, 2], zc
+
+
+@njit(cache=True)
+def _view_errors(i, X, pixels, use, K, dist, model, pose, err):
+    """Pixel error of every used view into ``err`` (inf behind the camera); returns the argmax."""
+    worst = -1
+    worst_e = -1.0
+    for c in range(use.shape[0]):
+        if not use[c]:
+            err[c] = np.nan
+            continue
+        u, v, zc = _project(c, X, K, dist, model, pose)
+        if zc <= 1e-9:
+            e = np.inf
+        else:
+            e = np.sqrt((u - pixels[c, i, 0]) ** 2 + (v - pixels[c, i, 1]) ** 2)
+        err[c] = e
+        if e > worst_e:
+            worst_e = e
+            worst = c
+    return worst
+
+
+@njit(cache=True)
+def _refine(i, X, pixels, scores, use, K, dist, model, pose, iterations):
+    """Levenberg-Marquardt on the score-weighted squared pixel error (distortion included)."""
+    lam = 1e-3
+    cost = _cost(i, X, pixels, scores, use, K, dist, model, pose)
+    Xn = np.empty(3)
+    for _ in range(iterations):
+        h00 = h01 = h02 = h11 = h12 = h22 = 0.0
+        g0 = g1 = g2 = 0.0
+        for c in range(use.shape[0]):
+            if not use[c]:
+                continue
+            xc = pose[c, 0, 0] * X[0] + pose[c, 0, 1] * X[1] + pose[c, 0, 2] * X[2] + pose[c, 0, 3]
+            yc = pose[c, 1, 0] * X[0] + pose[c, 1, 1] * X[1] + pose[c, 1, 2] * X[2] + pose[c, 1, 3]
+            zc = pose[c, 2, 0] * X[0] + pose[c, 2, 1] * X[1] + pose[c, 2, 2] * X[2] + pose[c, 2, 3]
+            if zc <= 1e-9:
+                continue
+            xn, yn = xc / zc, yc / zc
+            xd, yd, d00, d01, d10, d11 = distort_any(model[c], xn, yn, dist[c])
+            ru = K[c, 0, 0] * xd + K[c, 0, 1] * yd + K[c, 0, 2] - pixels[c, i, 0]
+            rv = K[c, 1, 1] * yd + K[c, 1, 2] - pixels[c, i, 1]
+            # d(pixel)/d(normalised) = Kxy @ D, a 2x2
+            a00 = K[c, 0, 0] * d00 + K[c, 0, 1] * d10
+            a01 = K[c, 0, 0] * d01 + K[c, 0, 1] * d11
+            a10 = K[c, 1, 1] * d10
+            a11 = K[c, 1, 1] * d11
+            iz = 1.0 / zc
+            w = scores[c, i]
+            # rows of d(pixel)/d(X) = A @ dn/dXc @ R, with dn/dXc = [[iz, 0, -xn iz], [0, iz, -yn iz]]
+            ju0 = ju1 = ju2 = jv0 = jv1 = jv2 = 0.0
+            for k in range(3):
+                dxn = iz * (pose[c, 0, k] - xn * pose[c, 2, k])
+                dyn = iz * (pose[c, 1, k] - yn * pose[c, 2, k])
+                if k == 0:
+                    ju0 = a00 * dxn + a01 * dyn
+                    jv0 = a10 * dxn + a11 * dyn
+                elif k == 1:
+                    ju1 = a00 * dxn + a01 * dyn
+                    jv1 = a10 * dxn + a11 * dyn
+                else:
+                    ju2 = a00 * dxn + a01 * dyn
+                    jv2 = a10 * dxn + a11 * dyn
+            h00 += w * (ju0 * ju0 + jv0 * jv0)
+            h01 += w * (ju0 * ju1 + jv0 * jv1)
+            h02 += w * (ju0 * ju2 + jv0 * jv2)
+            h11 += w * (ju1 * ju1 + jv1 * jv1)
+            h12 += w * (ju1 * ju2 + jv1 * jv2)
+            h22 += w * (ju2 * ju2 + jv2 * jv2)
+            g0 += w * (ju0 * ru + jv0 * rv)
+            g1 += w * (ju1 * ru + jv1 * rv)
+            g2 += w * (ju2 * ru + jv2 * rv)
+        improved = False
+        for _try in range(8):
+            a00 = h00 * (1.0 + lam)
+            a11 = h11 * (1.0 + lam)
+            a22 = h22 * (1.0 + lam)
+            c00 = a11 * a22 - h12 * h12
+            c01 = h02 * h12 - h01 * a22
+            c02 = h01 * h12 - h02 * a11
+            det = a00 * c00 + h01 * c01 + h02 * c02
+            if det == 0.0 or not np.isfinite(det):
+                break
+            c11 = a00 * a22 - h02 * h02
+            c12 = h01 * h02 - a00 * h12
+            c22 = a00 * a11 - h01 * h01
+            Xn[0] = X[0] - (c00 * g0 + c01 * g1 + c02 * g2) / det
+            Xn[1] = X[1] - (c01 * g0 + c11 * g1 + c12 * g2) / det
+            Xn[2] = X[2] - (c02 * g0 + c12 * g1 + c22 * g2) / det
+            new_cost = _cost(i, Xn, pixels, scores, use, K, dist, model, pose)
+            if new_cost < cost:
+                step2 = (Xn[0] - X[0]) ** 2 + (Xn[1] - X[1]) ** 2 + (Xn[2] - X[2]) ** 2
+                X[0], X[1], X[2] = Xn[0], Xn[1], Xn[2]
+                converged = cost - new_cost < 1e-12 * cost or step2 < 1e-20
+                cost = new_cost
+                lam = max(lam * 0.1, 1e-9)
+                improved = True
+                break
+            lam *= 10.0
+        if not improved or converged:
+            break
+    return cost
+
+
+@njit(cache=True)
+def _cost(i, X, pixels, scores, use, K, dist, model, pose):
+    total = 0.0
+    for c in range(use.shape[0]):
+        if not use[c]:
+            continue
+        u, v, zc = _project(c, X, K, dist, model, pose)
+        if zc <= 1e-9:
+            return np.inf
+        total += scores[c, i] * ((u - pixels[c, i, 0]) ** 2 + (v - pixels[c, i, 1]) ** 2)
+    return total
+
+
+@njit(cache=True)
+def _max_error_used(err, use):
+    m = 0.0
+    for c in range(use.shape[0]):
+        if use[c] and err[c] > m:
+            m = err[c]
+    return m
+
+
+@njit(cache=True)
+def _reject_views(i, X, pixels, normalized, scores, use, count, K, dist, model, pose, focal,
+                  view_weight, err, min_score, max_error_px, max_error_two_views_px, min_views):
+    """Drop views until every used view reprojects within the threshold; False if impossible.
+
+    With few views (<= 5) each round tries leaving out every view in turn and drops the one whose
+    removal leaves the smallest worst error: an outlier pulls a small DLT so much that it need not
+    have the largest residual itself. With more views the worst residual is the outlier, and
+    dropping it is enough. Either way the cost is bounded (at most C^2 solves), never a subset search.
+    """
+    C = use.shape[0]
+    Xtry = np.empty(3)
+    worst = _view_errors(i, X, pixels, use, K, dist, model, pose, err)
+    while err[worst] > max_error_px:
+        if count <= 2:
+            return False
+        if count <= 5:
+            best_c = -1
+            best_e = np.inf
+            for c in range(C):
+                if not use[c]:
+                    continue
+                use[c] = False
+                if _weighted_dlt(i, normalized, scores, use, pose, focal, view_weight, Xtry):
+                    _view_errors(i, Xtry, pixels, use, K, dist, model, pose, err)
+                    e = _max_error_used(err, use)
+                    if e < best_e:
+                        best_e = e
+                        best_c = c
+                use[c] = True
+            if best_c < 0:
+                return False
+            worst = best_c
+        use[worst] = False
+        count -= 1
+        if count < min_views or not _weighted_dlt(i, normalized, scores, use, pose, focal,
+                                                  view_weight, X):
+            return False
+        worst = _view_errors(i, X, pixels, use, K, dist, model, pose, err)
+    # Views dropped early, while an outlier still pulled the point, may agree with the final
+    # point: take them back.
+    readded = False
+    for c in range(C):
+        s = scores[c, i]
+        if (not use[c] and s >= min_score and s > 0.0 and not np.isnan(normalized[c, i, 0])
+                and not np.isnan(pixels[c, i, 0])):
+            u, v, zc = _project(c, X, K, dist, model, pose)
+            if zc > 1e-9 and np.sqrt((u - pixels[c, i, 0]) ** 2 + (v - pixels[c, i, 1]) ** 2) \
+                    <= max_error_px:
+                use[c] = True
+                count += 1
+                readded = True
+    if readded:
+        _weighted_dlt(i, normalized, scores, use, pose, focal, view_weight, X)
+    if count == 2:
+        _view_errors(i, X, pixels, use, K, dist, model, pose, err)
+        if _max_error_used(err, use) > max_error_two_views_px:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _max_ray_sine(X, use, centers):
+    """Largest |sin| of the angle between two used viewing rays: near 0, depth is undetermined."""
+    best = 0.0
+    C = use.shape[0]
+    for a in range(C):
+        if not use[a]:
+            continue
+        ax, ay, az = X[0] - centers[a, 0], X[1] - centers[a, 1], X[2] - centers[a, 2]
+        na = np.sqrt(ax * ax + ay * ay + az * az)
+        for b in range(a + 1, C):
+            if not use[b]:
+                continue
+            bx, by, bz = X[0] - centers[b, 0], X[1] - centers[b, 1], X[2] - centers[b, 2]
+            cx, cy, cz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
+            s = np.sqrt(cx * cx + cy * cy + cz * cz) / (na * np.sqrt(bx * bx + by * by + bz * bz))
+            if s > best:
+                best = s
+    return best
+
+
+@njit(cache=True, parallel=True)
+def triangulate_kernel(pixels, normalized, scores, K, dist, model, pose,
+                       min_score, max_error_px, max_error_two_views_px, min_views, refine_iterations, robust,
+                       min_ray_sine,
+                       points, error, n_views, mean_score, status):
+    """Triangulate every point; outputs are written into the last five arrays.
+
+    Parameters
+    ----------
+    pixels, normalized : (C, N, 2) float64
+        Observed (distorted) pixels and their undistorted normalised coordinates; NaN = missing.
+    scores : (C, N) float64
+        Detector confidences in [0, 1]; views below ``min_score`` are not used.
+    K, dist, model, pose : rig arrays from :meth:`capture3d.Rig.kernel_arrays`.
+    max_error_px : float
+        A view whose reprojection error exceeds this is rejected (worst first, one at a time).
+    max_error_two_views_px : float
+        Stricter threshold for a point left with two views, where an outlier cannot be told
+        from an inlier and only the epipolar part of the error shows.
+    robust : bool
+        Whether to reject views at all.
+    min_ray_sine : float
+        A point seen by at most three views whose rays are all within this sine of parallel (or
+        anti-parallel, as opposite cameras are) has no depth: status degenerate.
+    points : (N, 3) out; error : (N,) out, mean pixel error of used views; n_views : (N,) out;
+    mean_score : (N,) out; status : (N,) out, ``STATUS_*``.
+    """
+    C = pixels.shape[0]
+    N = pixels.shape[1]
+    focal = np.empty(C)
+    centers = np.empty((C, 3))
+    for c in range(C):
+        focal[c] = 0.5 * (K[c, 0, 0] + K[c, 1, 1])
+        for k in range(3):  # centre = -R^T t
+            centers[c, k] = -(pose[c, 0, k] * pose[c, 0, 3] + pose[c, 1, k] * pose[c, 1, 3]
+                              + pose[c, 2, k] * pose[c, 2, 3])
+    for i in prange(N):
+        use = np.zeros(C, dtype=np.bool_)
+        view_weight = np.empty(C)
+        err = np.empty(C)
+        X = np.empty(3)
+        count = 0
+        for c in range(C):
+            s = scores[c, i]
+            if (s >= min_score and s > 0.0 and not np.isnan(normalized[c, i, 0])
+                    and not np.isnan(normalized[c, i, 1]) and not np.isnan(pixels[c, i, 0])):
+                use[c] = True
+                count += 1
+        points[i, 0] = points[i, 1] = points[i, 2] = np.nan
+        error[i] = np.nan
+        mean_score[i] = np.nan
+        n_views[i] = 0
+        if count < min_views:
+            status[i] = STATUS_TOO_FEW_VIEWS
+            continue
+        if not _weighted_dlt(i, normalized, scores, use, pose, focal, view_weight, X):
+            status[i] = STATUS_DEGENERATE
+            continue
+        ok = True
+        if robust:
+            ok = _reject_views(i, X, pixels, normalized, scores, use, count, K, dist, model, pose, focal,
+                               view_weight, err, min_score, max_error_px, max_error_two_views_px,
+                               min_views)
+        if not ok:
+            status[i] = STATUS_INCONSISTENT
+            continue
+        if count <= 3 and _max_ray_sine(X, use, centers) < min_ray_sine:
+            status[i] = STATUS_DEGENERATE
+            continue
+        count = 0
+        for c in range(C):
+            if use[c]:
+                count += 1
+        if refine_iterations > 0:
+            _refine(i, X, pixels, scores, use, K, dist, model, pose, refine_iterations)
+        _view_errors(i, X, pixels, use, K, dist, model, pose, err)
+        total = 0.0
+        stot = 0.0
+        for c in range(C):
+            if use[c]:
+                total += err[c]
+                stot += scores[c, i]
+        if not np.isfinite(total):
+            status[i] = STATUS_DEGENERATE
+            continue
+        points[i, 0], points[i, 1], points[i, 2] = X[0], X[1], X[2]
+        error[i] = total / count
+        n_views[i] = count
+        mean_score[i] = stot / count
+        status[i] = STATUS_OK

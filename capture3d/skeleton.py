@@ -1,0 +1,65 @@
+"""Keypoint layouts and the skeleton hierarchy of the canonical layout (COCO-17).
+
+The canonical body layout is COCO-17 in COCO's order; detectors with more joints (MediaPipe's 33:
+heels, foot tips) keep the extra ones after these, under their own names. ``pelvis`` (mid-hip) and
+``neck`` (mid-shoulder) are derived, never detected.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+COCO17 = ("nose", "left_eye", "right_eye", "left_ear", "right_ear",
+          "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+          "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+
+#: Extra joints some detectors give (MediaPipe: heels and foot index), in this order after COCO-17.
+FEET = ("left_heel", "right_heel", "left_foot_index", "right_foot_index")
+
+#: Drawn segments (parent, child) by name; used by overlays, the viewer and bone-length checks.
+BONES = (("left_hip", "right_hip"), ("left_shoulder", "right_shoulder"),
+         ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+         ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
+         ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+         ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+         ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"),
+         ("nose", "left_eye"), ("nose", "right_eye"), ("left_eye", "left_ear"), ("right_eye", "right_ear"),
+         ("left_ankle", "left_heel"), ("right_ankle", "right_heel"),
+         ("left_heel", "left_foot_index"), ("right_heel", "right_foot_index"))
+
+#: Bones whose length is constant on a real body (limbs), for consistency checks.
+RIGID_BONES = (("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+               ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
+               ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+               ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+               ("left_hip", "right_hip"), ("left_shoulder", "right_shoulder"))
+
+
+def bones_for(joint_names, bones=BONES) -> list[tuple[int, int]]:
+    """Index pairs of the ``bones`` whose both ends are in ``joint_names``."""
+    index = {n: i for i, n in enumerate(joint_names)}
+    return [(index[a], index[b]) for a, b in bones if a in index and b in index]
+
+
+def derived_joints(points, joint_names) -> dict[str, np.ndarray]:
+    """``pelvis`` (mid-hip) and ``neck`` (mid-shoulder) from ``points (..., J, 3)``."""
+    i = {n: k for k, n in enumerate(joint_names)}
+    return {"pelvis": 0.5 * (points[..., i["left_hip"], :] + points[..., i["right_hip"], :]),
+            "neck": 0.5 * (points[..., i["left_shoulder"], :] + points[..., i["right_shoulder"], :])}
+
+
+def bone_lengths(points, joint_names, bones=RIGID_BONES) -> dict[str, np.ndarray]:
+    """Per-frame length ``(F,)`` meters of each bone present, keyed ``"a-b"``."""
+    out = {}
+    for (a, b), (ia, ib) in zip([bn for bn in bones if bn[0] in joint_names and bn[1] in joint_names],
+                                bones_for(joint_names, bones)):
+        out[f"{a}-{b}"] = np.linalg.norm(points[..., ia, :] - points[..., ib, :], axis=-1)
+    return out
+
+
+def bone_length_cv(points, joint_names, bones=RIGID_BONES) -> dict[str, float]:
+    """Coefficient of variation (std / mean over frames, NaN-aware) of each bone's length."""
+    out = {}
+    for name, length in bone_lengths(points, joint_names, bones).items():
+        ok = np.isfinite(length)
+        out[name] = float(np.std(length[ok]) / np.mean(length[ok])) if ok.sum() > 1 else float("nan")
+    return out

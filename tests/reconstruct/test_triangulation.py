@@ -1,0 +1,135 @@
+"""Triangulation on the synthetic scene: exactness, accuracy against an ideal estimator, outliers,
+distortion, bad input, and parity of the numba kernel with the NumPy reference."""
+import numpy as np
+import pytest
+from scipy.optimize import least_squares
+
+import capture3d
+from capture3d.errors import InputShapeError
+from capture3d.reconstruct.reference import dlt_svd_numpy, weighted_dlt_numpy
+from capture3d.synthetic import corrupt_keypoints, make_motion, make_rig, project_keypoints
+
+
+@pytest.fixture(scope="module")
+def scene():
+    rig = make_rig(4, seed=1)
+    motion = make_motion(300, kind="mixed", seed=2)
+    return rig, motion, project_keypoints(motion.points, rig)
+
+
+def error_mm(res, truth):
+    return np.linalg.norm(res.points - truth, axis=-1) * 1000
+
+
+def test_noise_free_is_exact(scene):
+    rig, motion, kp = scene
+    res = capture3d.triangulate(kp, rig)
+    assert res.ok.all()
+    assert np.abs(res.points - motion.points).max() < 1e-9  # m; measured 6e-16
+    assert np.nanmax(res.reprojection_error_px) < 1e-6
+
+
+def test_one_pixel_noise_within_10_percent_of_ideal_estimator(scene):
+    rig, motion, kp = scene
+    noisy = corrupt_keypoints(kp, noise_px=1.0, seed=3)
+    ours = error_mm(capture3d.triangulate(noisy, rig), motion.points)
+    # ideal: the maximum-likelihood point, found by refining from the *true* point
+    pts = motion.points.reshape(-1, 3)[::7]
+    obs = noisy.reshape(4, -1, 3)[:, ::7, :2]
+    ideal = np.array([least_squares(lambda X, o=obs[:, k]: (rig.project(X) - o).ravel(), p0).x
+                      for k, p0 in enumerate(pts)])
+    ideal_mm = np.linalg.norm(ideal - pts, axis=-1).mean() * 1000
+    ours_mm = ours.reshape(-1)[::7].mean()
+    assert ours_mm <= 1.10 * ideal_mm  # measured: 3.4 mm against 3.4 mm
+
+
+def test_missing_views_and_outliers_under_twice_the_clean_error(scene):
+    rig, motion, kp = scene
+    clean = error_mm(capture3d.triangulate(corrupt_keypoints(kp, noise_px=1.0, seed=4), rig), motion.points)
+    bad = corrupt_keypoints(kp, noise_px=1.0, missing=0.10, outliers=0.05, seed=4)
+    res = capture3d.triangulate(bad, rig)
+    err = error_mm(res, motion.points)
+    assert np.nanmean(err) < 2.0 * clean.mean()  # measured 1.5x (5.2 mm against 3.4 mm)
+    assert res.ok.mean() > 0.97
+    plain = error_mm(capture3d.triangulate(bad, rig, robust=False), motion.points)
+    assert np.nanmean(plain) > 3 * np.nanmean(err)  # rejection is what makes the difference
+
+
+def test_strong_distortion_gives_the_same_points_as_its_undistorted_twin(scene):
+    _, motion, _ = scene
+    twin = make_rig(4, seed=1, distortion=False)
+    warped = make_rig(4, seed=1, distortion=False)
+    for cam in warped:
+        cam.dist = np.array([-0.35, 0.15, 2e-3, -1e-3, -0.03])
+    kp_twin = project_keypoints(motion.points, twin)
+    kp_warp = project_keypoints(motion.points, warped)
+    assert np.nanmax(np.abs(kp_twin[..., :2] - kp_warp[..., :2])) > 15  # px, on the person; measured 19.5
+    a = capture3d.triangulate(kp_twin, twin).points
+    b = capture3d.triangulate(kp_warp, warped).points
+    ok = np.isfinite(a).all(-1) & np.isfinite(b).all(-1)
+    assert ok.mean() > 0.95 and np.abs(a[ok] - b[ok]).max() < 1e-8
+    ignored = capture3d.triangulate(kp_warp, twin, robust=False).points  # distortion ignored
+    assert np.nanmean(np.linalg.norm(ignored - motion.points, axis=-1)) > 5e-3  # m: it matters
+
+
+def test_fisheye_cameras_triangulate_exactly():
+    rig = make_rig(5, fisheye=3, seed=4)
+    motion = make_motion(50, seed=1)
+    res = capture3d.triangulate(project_keypoints(motion.points, rig), rig)
+    assert np.nanmax(np.abs(res.points - motion.points)) < 1e-9
+
+
+def test_kernel_matches_numpy_reference(scene):
+    rig, motion, kp = scene
+    noisy = corrupt_keypoints(kp, noise_px=2.0, missing=0.2, seed=5)
+    res = capture3d.triangulate(noisy, rig, robust=False, refine_iterations=0, min_score=0.0)
+    C = len(rig)
+    flat = noisy.reshape(C, -1, 3)
+    xn = np.stack([cam.pixels_to_normalized(flat[c, :, :2]) for c, cam in enumerate(rig)])
+    K, _, _, pose = rig.kernel_arrays()
+    ref = weighted_dlt_numpy(xn, np.nan_to_num(flat[..., 2]), pose, 0.5 * (K[:, 0, 0] + K[:, 1, 1]))
+    ours = res.points.reshape(-1, 3)
+    both = np.isfinite(ours).all(-1)
+    assert both.sum() > 0.9 * len(ours)
+    assert np.abs(ours[both] - ref[both]).max() < 1e-9
+    # and the textbook SVD DLT lands within noise of both
+    svd = dlt_svd_numpy(xn, pose, np.nan_to_num(flat[..., 2]))
+    assert np.nanmedian(np.linalg.norm(svd[both] - ref[both], axis=-1)) < 2e-3
+
+
+def test_scores_below_threshold_are_not_used(scene):
+    rig, motion, kp = scene
+    kp = kp.copy()
+    kp[0, :, :, :2] += 80.0  # camera 0 is badly off...
+    kp[0, :, :, 2] = 0.1     # ...but says so
+    res = capture3d.triangulate(kp, rig, min_score=0.2, robust=False)
+    assert (res.n_views == 3).all() and np.nanmax(np.abs(res.points - motion.points)) < 1e-9
+
+
+def test_bad_input_is_a_clear_error_or_nan():
+    rig = make_rig(3)
+    with pytest.raises(InputShapeError, match=r"has 2 cameras but the rig has 3"):
+        capture3d.triangulate(np.zeros((2, 5, 17, 3)), rig)
+    with pytest.raises(InputShapeError, match=r"keypoints: expected shape"):
+        capture3d.triangulate(np.zeros((3, 5, 17)), rig)
+    with pytest.raises(ValueError, match="max_error_px"):
+        capture3d.triangulate(np.zeros((3, 1, 1, 3)), rig, max_error_px=-1)
+    allnan = np.full((3, 4, 17, 3), np.nan)
+    res = capture3d.triangulate(allnan, rig)
+    assert np.isnan(res.points).all() and (res.status == 1).all() and (res.n_views == 0).all()
+
+
+def test_two_cameras_facing_each_other_give_no_depth():
+    rig = make_rig(2, layout="ring", seed=0, distortion=False)
+    # a point on the line joining the two camera centres
+    c0, c1 = rig.centers
+    X = (0.4 * c0 + 0.6 * c1)[None, None]
+    res = capture3d.triangulate(project_keypoints(X, rig), rig)
+    assert res.status[0, 0] == 3 and np.isnan(res.points).all()
+
+
+def test_options_round_trip_and_validate():
+    opts = capture3d.TriangulationOptions(max_error_px=12.0)
+    assert capture3d.TriangulationOptions.from_dict(opts.to_dict()) == opts
+    with pytest.raises(ValueError, match="unknown triangulation options"):
+        capture3d.TriangulationOptions.from_dict({"max_err": 3})
