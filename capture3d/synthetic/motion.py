@@ -80,8 +80,7 @@ def make_motion(n_frames: int = 240, *, fps: float = 60.0, kind: str = "walk", f
     hop = 2 * np.pi * 1.2 * t
     crouch = w_jump * 0.5 * (1 - np.cos(hop)) * 0.5           # knee bend before each jump
     airborne = w_jump * 0.25 * np.clip(np.sin(hop - 0.6), 0, None) ** 2
-    pelvis = np.concatenate([root_xy, (PELVIS_HEIGHT - 0.2 * crouch + airborne
-                                       + 0.02 * w_walk * np.cos(2 * gait))[:, None]], axis=1)
+    pelvis = np.concatenate([root_xy, np.full((n_frames, 1), PELVIS_HEIGHT)], axis=1)
 
     joints = {}
     for side, sign in (("left", 1.0), ("right", -1.0)):
@@ -109,5 +108,10 @@ def make_motion(n_frames: int = 240, *, fps: float = 60.0, kind: str = "walk", f
     for side, sign in (("left", 1.0), ("right", -1.0)):
         joints[f"{side}_eye"] = nose + 0.035 * up + sign * 0.032 * left - 0.02 * forward
         joints[f"{side}_ear"] = neck + 0.18 * up + sign * 0.075 * left - 0.04 * forward
+    # Stand on the floor: lift the body so that the lower heel touches z = 0 (the walking bob
+    # and the crouch follow from the legs), then add the jumps' flight.
+    lift = -np.minimum(joints["left_heel"][:, 2], joints["right_heel"][:, 2]) + airborne
+    for k in joints:
+        joints[k] = joints[k] + lift[:, None] * np.array([0.0, 0.0, 1.0])
     names = COCO17 + (FEET if feet else ())
     return SkeletonMotion(np.stack([joints[n] for n in names], axis=1), names, float(fps))

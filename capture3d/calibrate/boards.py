@@ -1,0 +1,185 @@
+"""Calibration targets: ChArUco and checkerboard definitions, their object points, images and
+corner detection.
+
+Board frame: x along the board's first axis (columns), y along its rows, z = 0 on the board,
+meters; ``z`` points into the board, away from a camera that sees its printed side. Corner
+``k`` of :meth:`Board.object_points` is the ``k``-th inner corner, row by row (OpenCV's order).
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tomli_w
+
+from ..errors import FileFormatError
+
+BOARD_TYPES = ("charuco", "checkerboard")
+
+
+@dataclass(frozen=True)
+class Board:
+    """A planar calibration target (see ``calibration/boards/*.toml``)."""
+
+    type: str = "charuco"
+    squares_x: int = 5                 # squares along x (columns), not inner corners
+    squares_y: int = 7                 # squares along y (rows)
+    square_length_m: float = 0.08
+    marker_length_m: float = 0.06      # charuco only
+    dictionary: str = "DICT_4X4_50"    # charuco only: a cv2.aruco predefined dictionary
+    legacy_pattern: bool = False       # charuco boards made by OpenCV < 4.6 (even rows)
+    inverted: bool = False             # white markers on black
+
+    def __post_init__(self):
+        if self.type not in BOARD_TYPES:
+            raise ValueError(f"board type must be one of {BOARD_TYPES}, got {self.type!r}")
+        if self.squares_x < 2 or self.squares_y < 2:
+            raise ValueError(f"a board needs at least 2 x 2 squares, got {self.squares_x} x {self.squares_y}")
+        if not self.square_length_m > 0:
+            raise ValueError(f"square_length_m must be > 0, got {self.square_length_m}")
+        if self.type == "charuco":
+            if not 0 < self.marker_length_m < self.square_length_m:
+                raise ValueError("marker_length_m must be > 0 and smaller than square_length_m")
+            if not hasattr(cv2.aruco, self.dictionary):
+                raise ValueError(f"unknown ArUco dictionary {self.dictionary!r}")
+
+    # -- files -------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path) -> "Board":
+        path = Path(path)
+        try:
+            with open(path, "rb") as fh:
+                doc = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise FileFormatError(path, f"cannot read board ({exc})") from None
+        doc = doc.get("board", doc)
+        known = set(cls.__dataclass_fields__)
+        unknown = set(doc) - known
+        if unknown:
+            raise FileFormatError(path, f"unknown board keys {sorted(unknown)}; known: {sorted(known)}")
+        try:
+            return cls(**doc)
+        except (TypeError, ValueError) as exc:
+            raise FileFormatError(path, str(exc)) from None
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        d = asdict(self)
+        if self.type == "checkerboard":
+            for k in ("marker_length_m", "dictionary", "legacy_pattern", "inverted"):
+                d.pop(k)
+        path.write_bytes(tomli_w.dumps(d).encode())
+        return path
+
+    # -- geometry ----------------------------------------------------------------------------
+    @property
+    def inner_corners(self) -> tuple[int, int]:
+        return self.squares_x - 1, self.squares_y - 1
+
+    @property
+    def n_corners(self) -> int:
+        return (self.squares_x - 1) * (self.squares_y - 1)
+
+    @property
+    def size_m(self) -> tuple[float, float]:
+        return self.squares_x * self.square_length_m, self.squares_y * self.square_length_m
+
+    def object_points(self) -> np.ndarray:
+        """Inner corners in the board frame, ``(n_corners, 3)`` meters, row by row."""
+        nx, ny = self.inner_corners
+        j, i = np.mgrid[1:ny + 1, 1:nx + 1]
+        return np.stack([i.ravel(), j.ravel(), np.zeros(nx * ny)], axis=1) * self.square_length_m
+
+    def cv_board(self):
+        """The ``cv2.aruco.CharucoBoard`` (charuco only)."""
+        dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary))
+        board = cv2.aruco.CharucoBoard((self.squares_x, self.squares_y), self.square_length_m,
+                                       self.marker_length_m, dictionary)
+        board.setLegacyPattern(self.legacy_pattern)
+        return board
+
+    def image(self, px_per_square: int = 100, margin_px: int = 0) -> np.ndarray:
+        """The board as a grayscale ``uint8`` image, ``px_per_square`` pixels per square."""
+        w, h = self.squares_x * px_per_square, self.squares_y * px_per_square
+        if self.type == "charuco":
+            img = self.cv_board().generateImage((w, h), marginSize=0, borderBits=1)
+            if self.inverted:
+                img = 255 - img
+        else:
+            j, i = np.mgrid[0:h, 0:w] // px_per_square
+            img = np.where((i + j) % 2 == 0, 0, 255).astype(np.uint8)
+        if margin_px:
+            img = cv2.copyMakeBorder(img, margin_px, margin_px, margin_px, margin_px,
+                                     cv2.BORDER_CONSTANT, value=255)
+        return img
+
+    # -- detection ---------------------------------------------------------------------------
+    def detect(self, image, *, min_corners: int = 6) -> "Detection":
+        """Find the board's inner corners in a BGR or grayscale image.
+
+        Returns
+        -------
+        Detection
+            ``ids (n,)`` corner indices into :meth:`object_points` and ``corners (n, 2)`` pixels,
+            sub-pixel refined; empty (``ok`` false) when fewer than ``min_corners`` were found.
+        """
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if self.type == "charuco":
+            if self.inverted:
+                gray = 255 - gray
+            detector = cv2.aruco.CharucoDetector(self.cv_board())
+            corners, ids, _mc, _mi = detector.detectBoard(gray)
+            if ids is None or len(ids) < min_corners:
+                return Detection.empty()
+            ids = ids.ravel().astype(np.int64)
+            corners = corners.reshape(-1, 2).astype(np.float64)
+        else:
+            found, corners = cv2.findChessboardCornersSB(
+                gray, self.inner_corners, cv2.CALIB_CB_EXHAUSTIVE | cv2.CALIB_CB_ACCURACY)
+            if not found:
+                return Detection.empty()
+            corners = canonical_checkerboard_order(corners.reshape(-1, 2).astype(np.float64))
+            ids = np.arange(len(corners))
+        return Detection(ids, corners)
+
+    def marker_ids_found(self, image, dictionary: str) -> int:
+        """How many markers of ``dictionary`` are in ``image`` (to diagnose a wrong dictionary)."""
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        det = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary)))
+        found = 0
+        for g in (gray, 255 - gray):
+            _c, ids, _r = det.detectMarkers(g)
+            found = max(found, 0 if ids is None else len(ids))
+        return found
+
+
+def canonical_checkerboard_order(corners: np.ndarray) -> np.ndarray:
+    """Put checkerboard corners ``(n, 2)`` in one order for every view.
+
+    A checkerboard has no marked origin and detectors may return one view's corners reversed
+    (a 180 degree turn of the pattern). We choose the order whose first corner is nearer the
+    image's top-left than its last: right for any view not turned by more than 90 degrees.
+    """
+    if corners[0].sum() > corners[-1].sum():
+        return corners[::-1].copy()
+    return corners
+
+
+@dataclass
+class Detection:
+    """Board corners found in one image: ``ids (n,)`` int and ``corners (n, 2)`` pixels."""
+
+    ids: np.ndarray
+    corners: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "Detection":
+        return cls(np.zeros(0, np.int64), np.zeros((0, 2)))
+
+    @property
+    def ok(self) -> bool:
+        return len(self.ids) > 0

@@ -1,0 +1,66 @@
+"""Small rigid-transform helpers: 4x4 poses named ``target_from_source`` and batched Rodrigues."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def pose(R, t) -> np.ndarray:
+    """4x4 pose from a rotation ``(3, 3)`` or Rodrigues ``(3,)`` and translation ``(3,)``."""
+    R = np.asarray(R, float)
+    T = np.eye(4)
+    T[:3, :3] = cv2.Rodrigues(R.reshape(3, 1))[0] if R.shape == (3,) else R
+    T[:3, 3] = np.asarray(t, float).ravel()
+    return T
+
+
+def invert(T) -> np.ndarray:
+    out = np.eye(4)
+    out[:3, :3] = T[:3, :3].T
+    out[:3, 3] = -T[:3, :3].T @ T[:3, 3]
+    return out
+
+
+def rvec_tvec(T) -> tuple[np.ndarray, np.ndarray]:
+    return cv2.Rodrigues(T[:3, :3])[0].ravel(), T[:3, 3].copy()
+
+
+def rodrigues_batch(rvecs) -> np.ndarray:
+    """``(N, 3)`` Rodrigues vectors -> ``(N, 3, 3)`` rotation matrices (vectorised)."""
+    r = np.asarray(rvecs, float)
+    theta = np.linalg.norm(r, axis=1)
+    small = theta < 1e-12
+    k = r / np.where(small, 1.0, theta)[:, None]
+    Kx = np.zeros((len(r), 3, 3))
+    Kx[:, 0, 1], Kx[:, 0, 2] = -k[:, 2], k[:, 1]
+    Kx[:, 1, 0], Kx[:, 1, 2] = k[:, 2], -k[:, 0]
+    Kx[:, 2, 0], Kx[:, 2, 1] = -k[:, 1], k[:, 0]
+    s, c = np.sin(theta)[:, None, None], np.cos(theta)[:, None, None]
+    R = np.eye(3) + s * Kx + (1 - c) * (Kx @ Kx)
+    R[small] = np.eye(3)
+    return R
+
+
+def rotation_angle_deg(Ra, Rb) -> float:
+    """Angle of ``Ra^T Rb`` in degrees."""
+    c = (np.trace(Ra.T @ Rb) - 1) / 2
+    return float(np.degrees(np.arccos(np.clip(c, -1, 1))))
+
+
+def average_poses(poses) -> np.ndarray:
+    """Robust mean of several estimates of one pose ``(N, 4, 4)``: the medoid by rotation angle,
+    then the mean of the estimates within 2 degrees of it (chordal mean, re-orthonormalised)."""
+    poses = np.asarray(poses)
+    n = len(poses)
+    if n == 1:
+        return poses[0]
+    ang = np.array([[rotation_angle_deg(poses[a, :3, :3], poses[b, :3, :3]) for b in range(n)]
+                    for a in range(n)])
+    med = int(np.argmin(np.median(ang, axis=1)))
+    keep = ang[med] < 2.0
+    tmed = np.median(poses[keep, :3, 3], axis=0)
+    keep &= np.linalg.norm(poses[:, :3, 3] - tmed, axis=1) < 0.05 + 3 * np.median(
+        np.linalg.norm(poses[keep, :3, 3] - tmed, axis=1))
+    U, _, Vt = np.linalg.svd(poses[keep, :3, :3].sum(0))
+    R = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
+    return pose(R, poses[keep, :3, 3].mean(0))

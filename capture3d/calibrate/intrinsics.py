@@ -1,0 +1,148 @@
+"""Per-camera intrinsics and distortion from board detections (OpenCV's calibration, with view
+selection that covers the image and iterative rejection of bad views)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..camera import Camera
+from .boards import Board
+from .detect import BoardObservations
+
+
+@dataclass(frozen=True)
+class IntrinsicsOptions:
+    model: str = "pinhole"          # "pinhole" (5 coefficients), or "fisheye" (4)
+    rational: bool = False          # pinhole with 8 coefficients (wide lenses)
+    max_views: int = 40             # views used, chosen to cover the image
+    min_corners: int = 8            # a view with fewer corners is skipped
+    reject_factor: float = 3.0      # views with RMS > factor x median (and > 1 px) are dropped
+    max_rms_px: float = 2.0         # a higher final RMS is a failed calibration, not a result
+
+    def __post_init__(self):
+        if self.model not in ("pinhole", "fisheye"):
+            raise ValueError(f"model must be 'pinhole' or 'fisheye', got {self.model!r}")
+        if self.max_views < 3 or self.min_corners < 4:
+            raise ValueError("max_views must be >= 3 and min_corners >= 4")
+
+
+@dataclass
+class IntrinsicsResult:
+    """``ok`` with a camera, or not ok with a message saying why and what to record."""
+
+    camera_name: str
+    status: str
+    message: str = ""
+    camera: Camera | None = None
+    rms_px: float = float("nan")
+    view_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    view_rms_px: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    coverage: float = 0.0           # share of a 10 x 10 grid over the image that has corners
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def select_views(obs: BoardObservations, max_views: int, min_corners: int) -> list[int]:
+    """Indices of views spread over the image: farthest-point sampling on corner centroid,
+    spread and tilt, so that the selection covers the sensor instead of taking the first N."""
+    w, h = obs.image_size
+    cand = [k for k, ids in enumerate(obs.ids) if len(ids) >= min_corners]
+    if len(cand) <= max_views:
+        return cand
+    feats = []
+    for k in cand:
+        c = obs.corners[k]
+        mean = c.mean(0) / [w, h]
+        spread = c.std(0) / [w, h]
+        feats.append([mean[0], mean[1], 2 * spread[0], 2 * spread[1]])
+    feats = np.array(feats)
+    chosen = [int(np.argmax(feats[:, 2] * feats[:, 3]))]  # start from the largest view
+    dist = np.linalg.norm(feats - feats[chosen[0]], axis=1)
+    while len(chosen) < max_views:
+        k = int(np.argmax(dist))
+        chosen.append(k)
+        dist = np.minimum(dist, np.linalg.norm(feats - feats[k], axis=1))
+    return sorted(cand[k] for k in chosen)
+
+
+def _coverage(obs: BoardObservations, views) -> float:
+    w, h = obs.image_size
+    grid = np.zeros((10, 10), bool)
+    for k in views:
+        c = obs.corners[k]
+        gx = np.clip((c[:, 0] / w * 10).astype(int), 0, 9)
+        gy = np.clip((c[:, 1] / h * 10).astype(int), 0, 9)
+        grid[gy, gx] = True
+    return float(grid.mean())
+
+
+def _calibrate(obj, img, size, opts):
+    if opts.model == "fisheye":
+        flags = cv2.fisheye.CALIB_RECOMPUTE_EXTRINSIC | cv2.fisheye.CALIB_FIX_SKEW
+        K = np.zeros((3, 3))
+        D = np.zeros(4)
+        crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-10)
+        rms, K, D, rvecs, tvecs = cv2.fisheye.calibrate(
+            [o.reshape(1, -1, 3) for o in obj], [i.reshape(1, -1, 2) for i in img], size, K, D,
+            flags=flags, criteria=crit)
+    else:
+        flags = cv2.CALIB_RATIONAL_MODEL if opts.rational else cv2.CALIB_FIX_K3
+        rms, K, D, rvecs, tvecs = cv2.calibrateCamera(
+            [o.astype(np.float32) for o in obj], [i.astype(np.float32) for i in img], size, None, None,
+            flags=flags)
+    return rms, K, np.asarray(D, float).ravel(), rvecs, tvecs
+
+
+def calibrate_intrinsics(obs: BoardObservations, board: Board, *,
+                         options: IntrinsicsOptions | None = None) -> IntrinsicsResult:
+    """Intrinsics of one camera from its board detections.
+
+    Returns
+    -------
+    IntrinsicsResult
+        Status ``ok``, or ``failed`` with a message (too few views, no convergence, RMS above
+        ``max_rms_px``), never an exception for bad data.
+    """
+    opts = options or IntrinsicsOptions()
+    name = obs.camera
+    views = select_views(obs, opts.max_views, opts.min_corners)
+    if len(views) < 3:
+        return IntrinsicsResult(name, "failed", f"camera {name}: the board was found in {len(views)} "
+                                f"usable frames of {obs.frames_read}; record the board filling "
+                                f"the image at several tilts (>= 10 views)")
+    objp = board.object_points()
+    rms = np.inf
+    for _round in range(3):
+        obj = [objp[obs.ids[k]] for k in views]
+        img = [obs.corners[k] for k in views]
+        try:
+            rms, K, D, rvecs, tvecs = _calibrate(obj, img, obs.image_size, opts)
+        except cv2.error as exc:
+            return IntrinsicsResult(name, "failed", f"camera {name}: OpenCV calibration did not converge "
+                                    f"({exc.err.strip()}); record views spread over the whole image")
+        per_view = []
+        for o, i, r, t in zip(obj, img, rvecs, tvecs):
+            if opts.model == "fisheye":
+                p = cv2.fisheye.projectPoints(o.reshape(1, -1, 3), r, t, K, D)[0].reshape(-1, 2)
+            else:
+                p = cv2.projectPoints(o, r, t, K, D)[0].reshape(-1, 2)
+            per_view.append(np.sqrt(np.mean(np.sum((p - i) ** 2, axis=1))))
+        per_view = np.array(per_view)
+        bad = per_view > max(opts.reject_factor * np.median(per_view), 1.0)
+        if not bad.any() or len(views) - bad.sum() < 3:
+            break
+        views = [v for v, b in zip(views, bad) if not b]
+    cam = Camera(name, obs.image_size, K, D, model=opts.model)
+    res = IntrinsicsResult(name, "ok", "", cam, float(rms), obs.frames[views], per_view,
+                           _coverage(obs, views))
+    if not np.isfinite(rms) or rms > opts.max_rms_px:
+        res.status = "failed"
+        res.camera = None
+        res.message = (f"camera {name}: RMS {rms:.2f} px is above {opts.max_rms_px} px: the calibration "
+                       f"is not trustworthy (blurred views, wrong board size, or a checkerboard seen in "
+                       f"inconsistent orientations)")
+    return res

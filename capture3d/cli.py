@@ -1,0 +1,291 @@
+"""The ``capture3d`` command line (CONVENTIONS.md's contract): every command has ``--help`` with
+examples, shows progress on long work, exits 0 on success and 1 with a one-line reason on stderr
+for bad input."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .errors import Capture3DError
+
+
+def _progress(total, desc):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="frame", leave=False, disable=None)
+
+
+# -- commands ----------------------------------------------------------------------------------
+def cmd_demo(args):
+    from .demo import run_demo
+
+    run_demo(args.out, n_cameras=args.cameras, seed=args.seed)
+
+
+def cmd_board(args):
+    import cv2
+
+    from .calibrate.boards import Board
+
+    board = Board(type=args.type, squares_x=args.squares_x, squares_y=args.squares_y,
+                  square_length_m=args.square_mm / 1000,
+                  marker_length_m=(args.marker_mm or args.square_mm * 0.75) / 1000,
+                  dictionary=args.dictionary, legacy_pattern=args.legacy, inverted=args.inverted)
+    out = Path(args.output or f"calibration/boards/{args.name}.toml")
+    board.save(out)
+    # Printable image at true scale: px per square from the print resolution.
+    px = int(round(board.square_length_m / 0.0254 * args.dpi))
+    img = board.image(px, margin_px=px // 2)
+    text = (f"{args.type} {board.squares_x}x{board.squares_y} squares of {args.square_mm:g} mm"
+            + (f", markers {board.marker_length_m * 1000:g} mm, {board.dictionary}" if args.type == "charuco" else "")
+            + f" - print at {args.dpi} dpi, 100% scale; check a square measures {args.square_mm:g} mm")
+    img = cv2.copyMakeBorder(img, 0, px // 2, 0, 0, cv2.BORDER_CONSTANT, value=255)
+    cv2.putText(img, text, (px // 2, img.shape[0] - px // 4), cv2.FONT_HERSHEY_SIMPLEX,
+                max(0.4, px / 250), 0, max(1, px // 120), cv2.LINE_AA)
+    png = out.with_suffix(".png")
+    cv2.imwrite(str(png), img)
+    print(f"wrote {out} and {png} ({img.shape[1]}x{img.shape[0]} px at {args.dpi} dpi = "
+          f"{img.shape[1] / args.dpi * 25.4:.0f} x {img.shape[0] / args.dpi * 25.4:.0f} mm)")
+
+
+def _inputs_to_sources(inputs):
+    sources = []
+    for item in inputs:
+        p = Path(item)
+        if any(ch in item for ch in "*?["):
+            matches = sorted(Path().glob(item))
+            if not matches:
+                raise Capture3DError(f"{item}: the pattern matches no file")
+            sources.append((Path(item).parent.name or "camera", [str(m) for m in matches]))
+        elif p.exists():
+            sources.append((p.stem if p.is_file() else p.name, p))
+        else:
+            raise Capture3DError(f"{item}: file not found")
+    return sources
+
+
+def cmd_calibrate_intrinsics(args):
+    from .calibrate.boards import Board
+    from .calibrate.detect import detect_board, diagnose_no_board
+    from .calibrate.intrinsics import IntrinsicsOptions, calibrate_intrinsics
+    from .rig import Rig
+
+    board = Board.load(args.board)
+    opts = IntrinsicsOptions(model="fisheye" if args.fisheye else "pinhole", rational=args.rational)
+    cameras, failures = [], []
+    for name, source in _inputs_to_sources(args.inputs):
+        bar = _progress(None, f"detecting {name}")
+        obs = detect_board(source, board, camera=name, every=args.every, cache_dir=args.cache,
+                           progress=bar.update)
+        bar.close()
+        if len(obs) == 0:
+            failures.append(f"{name}: no board in {obs.frames_read} frames; {diagnose_no_board(source, board)}")
+            continue
+        res = calibrate_intrinsics(obs, board, options=opts)
+        if not res.ok:
+            failures.append(res.message)
+            continue
+        print(f"{name}: RMS {res.rms_px:.3f} px, {len(res.view_frames)} views, coverage {res.coverage:.0%}, "
+              f"f = {res.camera.matrix[0, 0]:.1f} px")
+        cameras.append(res.camera)
+    if failures:
+        raise Capture3DError("intrinsics failed, nothing written: " + " | ".join(failures))
+    Rig(cameras, {"kind": "intrinsics only"}).save(args.output)
+    print(f"wrote {args.output}")
+
+
+def cmd_calibrate_extrinsics(args):
+    from .calibrate.boards import Board
+    from .calibrate.detect import detect_board
+    from .calibrate.extrinsics import ExtrinsicsOptions, calibrate_extrinsics
+    from .calibrate.intrinsics import calibrate_intrinsics
+    from .rig import Rig
+    from .sources import session_videos
+
+    board = Board.load(args.board)
+    videos = session_videos(args.session)
+    observations = {}
+    for name, path in videos.items():
+        bar = _progress(None, f"detecting {name}")
+        observations[name] = detect_board(path, board, camera=name, every=args.every,
+                                          cache_dir=Path(args.session) / ".capture3d_cache", progress=bar.update)
+        bar.close()
+    counts = {n: o.frames_read for n, o in observations.items()}
+    if len(set(counts.values())) > 1 and not args.allow_unequal:
+        raise Capture3DError(f"{args.session}: the videos have different frame counts {counts}; frame i must "
+                             "be the same instant in every camera (pass --allow-unequal if they start together)")
+    if args.intrinsics:
+        intr = Rig.load(args.intrinsics)
+    else:
+        cams = []
+        for name, obs in observations.items():
+            res = calibrate_intrinsics(obs, board)
+            if not res.ok:
+                raise Capture3DError(f"intrinsics from the session failed: {res.message}")
+            cams.append(res.camera)
+        intr = Rig(cams)
+    res = calibrate_extrinsics(observations, intr, board,
+                               options=ExtrinsicsOptions(floor_frame=args.floor_frame, use_floor=not args.no_floor,
+                                                         refine_intrinsics=args.refine_intrinsics))
+    if not res.ok:
+        raise Capture3DError(f"extrinsics failed, nothing written: {res.message}")
+    res.rig.save(args.output)
+    per = ", ".join(f"{k} {v:.2f}" for k, v in res.per_camera_rms_px.items())
+    print(f"RMS {res.rms_px:.3f} px ({per}); {res.n_observations} corners; world: {res.world}")
+    print(f"wrote {args.output}")
+
+
+def cmd_calibrate_convert(args):
+    from .formats import read_calibration, write_calibration
+
+    rig = read_calibration(args.input, format=args.input_format, units=args.units)
+    out = write_calibration(rig, args.output, format=args.format)
+    print(f"{len(rig)} cameras ({', '.join(rig.names)}) -> {out}")
+
+
+def cmd_triangulate(args):
+    from . import io
+    from .reconstruct import TriangulationOptions, triangulate
+    from .rig import Rig
+
+    rig = Rig.load(args.calibration)
+    kp, frames, names = io.stack_pose2d(args.pose2d, rig)
+    opts = TriangulationOptions(min_score=args.min_score, max_error_px=args.max_error, robust=not args.no_robust)
+    bar = _progress(kp.shape[1] * kp.shape[2], "triangulating")
+    last = [0]
+
+    def tick(done, total):
+        bar.update(done - last[0])
+        last[0] = done
+
+    res = triangulate(kp, rig, options=opts, progress=tick)
+    bar.close()
+    io.save_points3d(args.output, res.points, joint_names=names, frame_index=frames, time_s=frames / args.fps,
+                     reprojection_error_px=res.reprojection_error_px, n_views=res.n_views, score=res.score)
+    s = res.summary()
+    print(f"{s['ok']} of {s['points']} joints reconstructed, median reprojection error "
+          f"{s['median_error_px']:.2f} px -> {args.output}")
+
+
+def cmd_export(args):
+    from . import io
+    from .export import EXPORTERS
+
+    data = io.load_points3d(args.points3d)
+    out = EXPORTERS[args.format](args.output, data)
+    print(f"wrote {out}")
+
+
+# -- parser ------------------------------------------------------------------------------------
+def _sub(subparsers, name, help_, examples, func):
+    p = subparsers.add_parser(name, help=help_, description=help_,
+                              epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=func)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .export import EXPORTERS
+
+    parser = argparse.ArgumentParser(prog="capture3d", description="Multi-camera markerless 3D motion capture.")
+    parser.add_argument("--version", action="version", version=f"capture3d {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = _sub(sub, "demo", "the whole path on a synthetic rig, no hardware needed",
+             ["capture3d demo", "capture3d demo /tmp/demo --cameras 6"], cmd_demo)
+    p.add_argument("out", nargs="?", default="capture3d_demo", help="output folder (default: ./capture3d_demo)")
+    p.add_argument("--cameras", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = _sub(sub, "board", "write a board definition and a printable image at true scale",
+             ["capture3d board charuco --squares-x 7 --squares-y 5 --square-mm 40 --name a4_charuco",
+              "capture3d board checkerboard --squares-x 10 --squares-y 7 --square-mm 25"], cmd_board)
+    p.add_argument("type", choices=["charuco", "checkerboard"])
+    p.add_argument("--squares-x", type=int, default=7, help="squares along x (not inner corners)")
+    p.add_argument("--squares-y", type=int, default=5)
+    p.add_argument("--square-mm", type=float, default=40.0)
+    p.add_argument("--marker-mm", type=float, help="charuco marker size (default 0.75 x square)")
+    p.add_argument("--dictionary", default="DICT_4X4_50")
+    p.add_argument("--legacy", action="store_true", help="OpenCV < 4.6 charuco pattern")
+    p.add_argument("--inverted", action="store_true", help="white markers on black")
+    p.add_argument("--dpi", type=int, default=300)
+    p.add_argument("--name", default="board")
+    p.add_argument("-o", "--output", help="board TOML (default calibration/boards/NAME.toml)")
+
+    cal = sub.add_parser("calibrate", help="intrinsics, extrinsics, conversion between formats")
+    csub = cal.add_subparsers(dest="calibrate_command", required=True)
+    p = _sub(csub, "intrinsics", "per-camera intrinsics from board videos or image folders",
+             ["capture3d calibrate intrinsics --board calibration/boards/board.toml cam1.mp4 cam2.mp4 -o intrinsics.toml",
+              "capture3d calibrate intrinsics --board b.toml --fisheye 'gopro/*.jpg' -o intrinsics.toml"],
+             cmd_calibrate_intrinsics)
+    p.add_argument("inputs", nargs="+", help="one per camera: video, image folder or quoted glob")
+    p.add_argument("--board", required=True)
+    p.add_argument("--fisheye", action="store_true")
+    p.add_argument("--rational", action="store_true", help="8-coefficient pinhole model")
+    p.add_argument("--every", type=int, default=1, help="use every N-th frame")
+    p.add_argument("--cache", help="folder for cached detections")
+    p.add_argument("-o", "--output", required=True)
+    p = _sub(csub, "extrinsics", "camera poses from a session of synchronized board videos",
+             ["capture3d calibrate extrinsics --board b.toml --intrinsics intrinsics.toml SESSION -o calibration.toml",
+              "capture3d calibrate extrinsics --board b.toml videos/ --floor-frame 0 -o calibration.toml"],
+             cmd_calibrate_extrinsics)
+    p.add_argument("session", help="session folder, or a plain folder of equal-length videos")
+    p.add_argument("--board", required=True)
+    p.add_argument("--intrinsics", help="intrinsics TOML; without it they are found from the session")
+    p.add_argument("--every", type=int, default=1)
+    p.add_argument("--floor-frame", type=int, help="frame where the board lies on the floor (default: found)")
+    p.add_argument("--no-floor", action="store_true", help="world frame = the first camera's")
+    p.add_argument("--refine-intrinsics", action="store_true")
+    p.add_argument("--allow-unequal", action="store_true", help="accept videos of different lengths")
+    p.add_argument("-o", "--output", required=True)
+    p = _sub(csub, "convert", "convert a calibration between formats",
+             ["capture3d calibrate convert Calib.qca.txt -o calibration.toml",
+              "capture3d calibrate convert calibration.toml -o cameraParameters/ --format openpose",
+              "capture3d calibrate convert anipose.toml --units mm -o calibration.toml"], cmd_calibrate_convert)
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--format", choices=["toml", "openpose", "easymocap"], help="output format (default from name)")
+    p.add_argument("--input-format", choices=["toml", "qualisys", "openpose", "easymocap"])
+    p.add_argument("--units", help="translation units of the input when it does not say (m, mm, cm)")
+
+    p = _sub(sub, "triangulate", "3D points from per-camera 2D keypoints",
+             ["capture3d triangulate pose2d/ -c calibration.toml -o points3d.npz --fps 60"], cmd_triangulate)
+    p.add_argument("pose2d", help="folder of <camera>.npz")
+    p.add_argument("-c", "--calibration", required=True)
+    p.add_argument("-o", "--output", default="points3d.npz")
+    p.add_argument("--fps", type=float, default=30.0, help="frame rate, for time_s")
+    p.add_argument("--min-score", type=float, default=0.2)
+    p.add_argument("--max-error", type=float, default=20.0, help="view rejection threshold, pixels")
+    p.add_argument("--no-robust", action="store_true")
+
+    p = _sub(sub, "export", "export 3D points to other tools' formats",
+             [f"capture3d export {f} points3d.npz -o out.{f}" for f in EXPORTERS], cmd_export)
+    p.add_argument("format", choices=sorted(EXPORTERS))
+    p.add_argument("points3d")
+    p.add_argument("-o", "--output", required=True)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except (Capture3DError, ValueError, OSError, RuntimeError) as exc:
+        print(f"capture3d: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("capture3d: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The stage files of CONVENTIONS.md: ``pose2d/<camera>.npz`` and ``points3d.npz``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FileFormatError, check_array
+
+
+def save_pose2d(path, keypoints, *, joint_names, image_size, detector: str, frame_index=None) -> Path:
+    """Write one camera's 2D keypoints.
+
+    Parameters
+    ----------
+    keypoints : (F, P, J, 3) float
+        Pixels x, y and score per frame, person and joint; NaN where absent.
+    """
+    kp = check_array(keypoints, "keypoints", (None, None, None, 3)).astype(np.float32)
+    F = kp.shape[0]
+    frame_index = np.arange(F) if frame_index is None else np.asarray(frame_index, np.int64)
+    if len(joint_names) != kp.shape[2] or len(frame_index) != F:
+        raise ValueError(f"joint_names ({len(joint_names)}) and frame_index ({len(frame_index)}) must match "
+                         f"keypoints {kp.shape}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".part.npz")
+    np.savez_compressed(tmp, keypoints=kp, frame_index=frame_index, joint_names=np.array(joint_names),
+                        image_size=np.array(image_size, np.int64), detector=np.array(detector))
+    tmp.replace(path)
+    return path
+
+
+def load_pose2d(path) -> dict:
+    path = Path(path)
+    try:
+        z = np.load(path)
+        out = {k: z[k] for k in ("keypoints", "frame_index", "joint_names", "image_size", "detector")}
+    except (OSError, ValueError, KeyError) as exc:
+        raise FileFormatError(path, f"not a capture3d pose2d file ({exc})") from None
+    if out["keypoints"].ndim != 4 or out["keypoints"].shape[-1] != 3:
+        raise FileFormatError(path, f"keypoints must be (frames, persons, joints, 3), got {out['keypoints'].shape}",
+                              key="keypoints")
+    out["joint_names"] = [str(n) for n in out["joint_names"]]
+    out["detector"] = str(out["detector"])
+    return out
+
+
+def stack_pose2d(folder, rig, *, person: int = 0):
+    """Read ``folder/<camera>.npz`` for every camera of ``rig`` into ``(C, F, J, 3)``, frames
+    aligned by ``frame_index`` (missing frames NaN).
+
+    Returns ``(keypoints, frame_index (F,), joint_names)``.
+    """
+    folder = Path(folder)
+    files = {p.stem: p for p in folder.glob("*.npz")}
+    unknown = sorted(set(files) - set(rig.names))
+    missing = [n for n in rig.names if n not in files]
+    if missing:
+        raise FileFormatError(folder, f"no 2D keypoints for cameras {missing} of the calibration "
+                              f"(found {sorted(files)})")
+    if unknown:
+        raise FileFormatError(folder, f"cameras {unknown} are not in the calibration ({rig.names})")
+    data = [load_pose2d(files[n]) for n in rig.names]
+    names = data[0]["joint_names"]
+    for n, d in zip(rig.names, data):
+        if d["joint_names"] != names:
+            raise FileFormatError(files[n], "joint names differ from the other cameras'", camera=n)
+    frames = np.unique(np.concatenate([d["frame_index"] for d in data]))
+    pos = {f: k for k, f in enumerate(frames)}
+    out = np.full((len(rig), len(frames), len(names), 3), np.nan)
+    for c, d in enumerate(data):
+        if d["keypoints"].shape[1] > person:
+            rows = [pos[f] for f in d["frame_index"]]
+            out[c, rows] = d["keypoints"][:, person]
+    return out, frames, names
+
+
+def save_points3d(path, points, *, joint_names, frame_index=None, time_s=None, reprojection_error_px=None,
+                  n_views=None, score=None) -> Path:
+    """Write ``points3d.npz``: ``points (F, J, 3)`` meters plus per-point diagnostics."""
+    pts = check_array(points, "points", (None, None, 3))
+    F, J = pts.shape[:2]
+    nan = np.full((F, J), np.nan)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".part.npz")
+    np.savez_compressed(tmp, points=pts,
+                        reprojection_error_px=nan if reprojection_error_px is None else reprojection_error_px,
+                        n_views=np.zeros((F, J), np.int16) if n_views is None else n_views,
+                        score=nan if score is None else score, joint_names=np.array(joint_names),
+                        frame_index=np.arange(F) if frame_index is None else np.asarray(frame_index),
+                        time_s=np.arange(F) / 30.0 if time_s is None else np.asarray(time_s, float))
+    tmp.replace(path)
+    return path
+
+
+def load_points3d(path) -> dict:
+    path = Path(path)
+    try:
+        z = np.load(path)
+        out = {k: z[k] for k in ("points", "reprojection_error_px", "n_views", "score", "joint_names",
+                                 "frame_index", "time_s")}
+    except (OSError, ValueError, KeyError) as exc:
+        raise FileFormatError(path, f"not a capture3d points3d file ({exc})") from None
+    if out["points"].ndim != 3 or out["points"].shape[-1] != 3:
+        raise FileFormatError(path, f"points must be (frames, joints, 3), got {out['points'].shape}", key="points")
+    out["joint_names"] = [str(n) for n in out["joint_names"]]
+    return out

@@ -1,0 +1,158 @@
+"""A calibration board moved through the capture volume and rendered into every camera.
+
+Rendering is exact ray casting, so lens distortion is in the images as a real lens puts it:
+every camera pixel is undistorted to a ray, the ray meets the board plane, and the board image
+is sampled there (``cv2.remap``). Then lighting gain and offset, blur and sensor noise.
+The first frames show the board lying still on the floor at the world origin, with the board
+axes on the world's (x = X, y = -Y, z = -Z), so a calibration that takes its world frame from the
+floor board lands in the synthetic world frame itself.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..calibrate.boards import Board
+from ..camera import Camera
+from ..camera.camera import rotation_from_rodrigues
+
+FLOOR_FROM_BOARD = np.diag([1.0, -1.0, -1.0])  # world_from_board rotation of a board on the floor
+
+
+def _pose(R, t) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, t
+    return T
+
+
+def board_trajectory(n_frames: int, board: Board, *, floor_frames: int = 8, center=(0.0, 0.0, 1.1),
+                     turns: float = 2.0, seed: int = 0) -> np.ndarray:
+    """``world_from_board`` poses ``(F, 4, 4)`` (meters): floor frames, then a sweep through the volume.
+
+    The board's printed side turns ``turns`` times around the vertical so that every camera of a
+    ring sees it, tilting by up to 30 degrees and wandering within +-0.6 m of ``center``.
+    """
+    rng = np.random.default_rng(seed)
+    w, h = board.size_m
+    poses = np.empty((n_frames, 4, 4))
+    # On the floor, the board's corner at the origin, as a user lays it.
+    for f in range(min(floor_frames, n_frames)):
+        poses[f] = _pose(FLOOR_FROM_BOARD, np.zeros(3))
+    moving = n_frames - floor_frames
+    if moving <= 0:
+        return poses
+    s = np.linspace(0, 1, moving)
+    phase = rng.uniform(0, 2 * np.pi, 6)
+    azimuth = 2 * np.pi * turns * s + phase[0]
+    tilt = np.radians(30) * np.sin(2 * np.pi * 3.1 * s + phase[1])
+    roll = np.radians(20) * np.sin(2 * np.pi * 2.3 * s + phase[2])
+    offset = 0.6 * np.stack([np.sin(2 * np.pi * 1.3 * s + phase[3]), np.sin(2 * np.pi * 1.7 * s + phase[4]),
+                             0.5 * np.sin(2 * np.pi * 1.1 * s + phase[5])], axis=1)
+    up = np.array([0.0, 0.0, 1.0])
+    for k in range(moving):
+        facing = np.array([np.cos(azimuth[k]) * np.cos(tilt[k]), np.sin(azimuth[k]) * np.cos(tilt[k]),
+                           np.sin(tilt[k])])
+        z = -facing                                  # board z points away from the cameras it faces
+        x = np.cross(z, up)
+        x /= np.linalg.norm(x)
+        y = np.cross(z, x)
+        R = np.stack([x, y, z], axis=1)              # columns: board axes in the world
+        c, sn = np.cos(roll[k]), np.sin(roll[k])
+        R = R @ np.array([[c, -sn, 0], [sn, c, 0], [0, 0, 1]])
+        middle = np.asarray(center) + offset[k]
+        poses[floor_frames + k] = _pose(R, middle - R @ np.array([w / 2, h / 2, 0.0]))
+    return poses
+
+
+class BoardRenderer:
+    """Renders one board into one camera; the per-pixel rays are computed once."""
+
+    def __init__(self, board: Board, camera: Camera, *, px_per_square: int = 48, seed: int = 0):
+        self.board, self.camera = board, camera
+        margin = px_per_square // 2  # a white border, as printed boards have
+        self.texture = board.image(px_per_square, margin_px=margin).astype(np.float32)
+        self.px_per_m = px_per_square / board.square_length_m
+        self.margin = margin
+        w, h = camera.size
+        v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+        xy = camera.pixels_to_normalized(np.stack([u, v], axis=-1))
+        self.rays = np.concatenate([xy, np.ones((h, w, 1))], axis=-1)  # camera frame, z = 1
+        rng = np.random.default_rng(seed)
+        low = cv2.resize(rng.uniform(60, 160, (h // 40 + 2, w // 40 + 2)).astype(np.float32), (w, h),
+                         interpolation=cv2.INTER_CUBIC)
+        self.background = np.clip(low + rng.normal(0, 6, (h, w)), 0, 255).astype(np.float32)
+
+    def render(self, world_from_board: np.ndarray, *, gain: float = 1.0, offset: float = 0.0,
+               blur_px: float = 0.8, noise_std: float = 2.0, rng=None) -> np.ndarray:
+        """Grayscale ``uint8 (H, W)`` image of the board at ``world_from_board (4, 4)``."""
+        rng = rng or np.random.default_rng(0)
+        R_cw = rotation_from_rodrigues(self.camera.rvec)
+        R = R_cw @ world_from_board[:3, :3]
+        t = R_cw @ world_from_board[:3, 3] + self.camera.tvec
+        n = R[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = (n @ t) / (self.rays @ n)
+            P = self.rays * s[..., None] - t
+            bx = P @ R[:, 0]
+            by = P @ R[:, 1]
+        behind = ~(s > 0)
+        map_x = (bx * self.px_per_m - 0.5 + self.margin).astype(np.float32)
+        map_y = (by * self.px_per_m - 0.5 + self.margin).astype(np.float32)
+        map_x[behind] = -1e6
+        # Seen from behind, a real board shows its blank back.
+        facing_camera = (n @ t) > 0
+        img = self.background.copy()
+        if facing_camera:
+            cv2.remap(self.texture, map_x, map_y, cv2.INTER_LINEAR,
+                      dst=img, borderMode=cv2.BORDER_TRANSPARENT)
+        img = img * gain + offset
+        if blur_px > 0:
+            img = cv2.GaussianBlur(img, (0, 0), blur_px)
+        img += rng.normal(0, noise_std, img.shape).astype(np.float32)
+        return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def render_board_frames(board: Board, rig, poses: np.ndarray, *, seed: int = 0, blur_px: float = 0.8,
+                        noise_std: float = 2.0):
+    """Yield ``(camera_name, frame_index, image)`` for every camera and pose, with lighting
+    that drifts over time (gain 0.75-1.15, offset +-15)."""
+    rng = np.random.default_rng(seed)
+    n = len(poses)
+    gain = 0.95 + 0.2 * np.sin(np.linspace(0, 3 * np.pi, n) + rng.uniform(0, 6))
+    offset = 15 * np.sin(np.linspace(0, 2 * np.pi, n) + rng.uniform(0, 6))
+    for c, cam in enumerate(rig.cameras):
+        renderer = BoardRenderer(board, cam, seed=seed + c)
+        frame_rng = np.random.default_rng(seed * 1000 + c)
+        for f in range(n):
+            yield cam.name, f, renderer.render(poses[f], gain=gain[f], offset=offset[f], blur_px=blur_px,
+                                               noise_std=noise_std, rng=frame_rng)
+
+
+def intrinsic_board_poses(camera: Camera, board: Board, n_frames: int = 30, *, seed: int = 0) -> np.ndarray:
+    """``world_from_board (F, 4, 4)`` for an intrinsics recording: the board held 0.9-1.6 m in front
+    of ``camera``, tilted 20-45 degrees, its centre spread over the whole field of view."""
+    rng = np.random.default_rng(seed)
+    w, h = board.size_m
+    K = camera.matrix
+    W, H = camera.size
+    R_cw = rotation_from_rodrigues(camera.rvec)
+    world_from_cam = np.eye(4)
+    world_from_cam[:3, :3], world_from_cam[:3, 3] = R_cw.T, camera.center
+    grid = np.stack(np.meshgrid(np.linspace(0.2, 0.8, 5), np.linspace(0.25, 0.75, 3)), -1).reshape(-1, 2)
+    out = np.empty((n_frames, 4, 4))
+    for k in range(n_frames):
+        u, v = grid[k % len(grid)] * [W, H] + rng.uniform(-0.05, 0.05, 2) * [W, H]
+        depth = rng.uniform(0.9, 1.6) * max(w, h) / 0.84
+        centre = depth * np.array([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], 1.0])
+        # strong tilts (20-45 degrees about x or y) are what pin the focal length down
+        tilt = rng.uniform(20, 45) * rng.choice([-1, 1])
+        other = rng.uniform(-15, 15)
+        ax, ay = (tilt, other) if k % 2 else (other, tilt)
+        ax, ay, az = np.radians([ax, ay, rng.uniform(-20, 20)])
+        Rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+        Ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+        Rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+        R = Rz @ Ry @ Rx  # cam_from_board: board axes near the camera's, so it faces the camera
+        cam_from_board = _pose(R, centre - R @ np.array([w / 2, h / 2, 0.0]))
+        out[k] = world_from_cam @ cam_from_board
+    return out
