@@ -9,6 +9,11 @@ Data flows one way: sources -> frames -> 2D keypoints -> 3D points -> skeleton -
 """
 __version__ = "0.1.0"
 
+import os as _os
+
+# Open3D ships an older TBB than numba accepts; prefer OpenMP so that numba never tries it.
+_os.environ.setdefault("NUMBA_THREADING_LAYER_PRIORITY", "omp workqueue tbb")
+
 from .camera import Camera  # noqa: E402
 from .rig import Rig  # noqa: E402
 from . import synthetic  # noqa: E402

@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .errors import Capture3DError
 
 
@@ -178,6 +180,18 @@ def cmd_export(args):
     print(f"wrote {out}")
 
 
+def cmd_view(args):
+    from . import io
+    from .rig import Rig
+    from .viz.render import render
+
+    data = io.load_points3d(args.points3d)
+    rig = Rig.load(args.calibration) if args.calibration else None
+    fps = 1.0 / np.median(np.diff(data["time_s"])) if len(data["time_s"]) > 1 else 30.0
+    out = render(data["points"], data["joint_names"], args.render, rig=rig, fps=fps, frame=args.frame)
+    print(f"wrote {out}")
+
+
 # -- parser ------------------------------------------------------------------------------------
 def _sub(subparsers, name, help_, examples, func):
     p = subparsers.add_parser(name, help=help_, description=help_,
@@ -268,6 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("format", choices=sorted(EXPORTERS))
     p.add_argument("points3d")
     p.add_argument("-o", "--output", required=True)
+    p = _sub(sub, "view", "render the skeleton, floor and cameras offscreen to a PNG or MP4",
+             ["capture3d view points3d.npz -c calibration.toml --render out.png",
+              "capture3d view points3d.npz -c calibration.toml --render out.mp4"], cmd_view)
+    p.add_argument("points3d")
+    p.add_argument("-c", "--calibration", help="draw these cameras' frustums")
+    p.add_argument("--render", required=True,
+                   help="output .png (one frame) or .mp4 (every frame); the interactive window is not built yet")
+    p.add_argument("--frame", type=int, help="frame for a PNG (default: the middle one)")
     return parser
 
 

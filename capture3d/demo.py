@@ -8,7 +8,7 @@
 4. a walking, jumping, arm-swinging skeleton; its 2D keypoints in every camera with 1 px noise
    and 5 % missing views (``pose2d/<camera>.npz``), standing in for the 2D detector;
 5. triangulation with the *calibrated* rig, gap filling and a 6 Hz low-pass (``points3d.npz``);
-6. exports and a picture.
+6. exports and a picture (``render.png``, Open3D offscreen).
 """
 from __future__ import annotations
 
@@ -117,6 +117,12 @@ def run_demo(out, *, n_cameras: int = 4, n_frames: int = 240, fps: float = 30.0,
                out / "points3d.npz", out / "points3d_raw.npz"]
     data = io.load_points3d(out / "points3d.npz")
     written.append(write_csv(out / "points3d.csv", data))
+    try:
+        from .viz.render import render
+
+        written.append(render(smooth, names, out / "render.png", rig=rig))
+    except (ImportError, RuntimeError) as exc:  # no Open3D / no EGL: everything else stands
+        say(f"  no picture: Open3D could not render here ({exc})")
 
     metrics = _measure(truth, rig, ext, motion.points, res.points, smooth, names)
     metrics["seconds"] = time.perf_counter() - t0

@@ -1,0 +1,149 @@
+"""Offscreen pictures of a skeleton, the floor and the cameras with Open3D.
+
+Open3D is imported here only, when something is drawn. Rendering uses the legacy
+``Visualizer`` with a hidden window, which draws through EGL on machines with no display.
+The picture is taken from a virtual pinhole camera (:func:`view_camera`), so what lands where
+in the image is known exactly: the same :class:`~capture3d.camera.Camera` projects it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..camera import Camera
+from ..skeleton import bones_for
+from ..synthetic.rig import look_at
+
+SKELETON_RGB = (0.95, 0.35, 0.1)      # orange bones and joints
+CAMERA_RGB = (0.15, 0.35, 0.85)       # blue frustums
+FLOOR_RGB = (0.75, 0.75, 0.75)
+
+
+def view_camera(points, rig=None, *, size=(1280, 720), azimuth_deg: float = -60.0,
+                elevation_deg: float = 25.0) -> Camera:
+    """A virtual camera that frames ``points (..., 3)`` and the rig's cameras."""
+    pts = np.asarray(points, float).reshape(-1, 3)
+    pts = pts[np.isfinite(pts).all(1)]
+    if rig is not None and len(rig):
+        pts = np.vstack([pts, rig.centers]) if len(pts) else rig.centers
+    center = pts.mean(0) if len(pts) else np.zeros(3)
+    radius = max(np.linalg.norm(pts - center, axis=1).max(), 1.0) if len(pts) else 2.0
+    az, el = np.radians(azimuth_deg), np.radians(elevation_deg)
+    eye = center + 2.2 * radius * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+    rvec, tvec = look_at(eye, center)
+    w, h = size
+    f = 0.9 * w
+    return Camera("view", (w, h), [[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]], np.zeros(5), rvec, tvec)
+
+
+def _line_set(o3d, points, lines, rgb):
+    ls = o3d.geometry.LineSet()
+    ls.points = o3d.utility.Vector3dVector(np.asarray(points, float))
+    ls.lines = o3d.utility.Vector2iVector(np.asarray(lines, np.int32).reshape(-1, 2))
+    ls.colors = o3d.utility.Vector3dVector(np.tile(rgb, (len(ls.lines), 1)))
+    return ls
+
+
+def _floor(o3d, half=3.0, step=0.5):
+    ticks = np.arange(-half, half + 1e-9, step)
+    pts, lines = [], []
+    for t in ticks:
+        for a, b in (((t, -half), (t, half)), ((-half, t), (half, t))):
+            lines.append((len(pts), len(pts) + 1))
+            pts += [(a[0], a[1], 0.0), (b[0], b[1], 0.0)]
+    return _line_set(o3d, pts, lines, FLOOR_RGB)
+
+
+def _frustum(o3d, cam: Camera, depth=0.4):
+    w, h = cam.size
+    corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)
+    rays = cam.rays(corners)
+    pts = np.vstack([cam.center, cam.center + depth * rays / (rays @ cam.rotation[2])[:, None]])
+    lines = [(0, 1), (0, 2), (0, 3), (0, 4), (1, 2), (2, 3), (3, 4), (4, 1)]
+    return _line_set(o3d, pts, lines, CAMERA_RGB)
+
+
+def _skeleton(o3d, frame_points, joint_names):
+    ok = np.isfinite(frame_points).all(1)
+    lines = [(a, b) for a, b in bones_for(joint_names) if ok[a] and ok[b]]
+    geoms = [_line_set(o3d, np.nan_to_num(frame_points), lines, SKELETON_RGB)] if lines else []
+    for p in frame_points[ok]:
+        s = o3d.geometry.TriangleMesh.create_sphere(radius=0.025, resolution=8)
+        s.translate(p)
+        s.paint_uniform_color(SKELETON_RGB)
+        geoms.append(s)
+    return geoms
+
+
+class OffscreenRenderer:
+    """Draws frames of a skeleton with a fixed floor and camera frustums into images."""
+
+    def __init__(self, view: Camera, *, rig=None, line_width: float = 4.0):
+        import open3d as o3d
+
+        self.o3d, self.view = o3d, view
+        self.vis = o3d.visualization.Visualizer()
+        w, h = view.size
+        if not self.vis.create_window(width=w, height=h, visible=False):
+            raise RuntimeError("Open3D could not open an offscreen window (EGL)")
+        opt = self.vis.get_render_option()
+        opt.line_width = line_width
+        opt.background_color = np.array([1.0, 1.0, 1.0])
+        opt.light_on = False  # flat colours: what is orange in the scene is orange in the image
+        self.static = [_floor(o3d)] + ([_frustum(o3d, c) for c in rig] if rig is not None else [])
+        self.dynamic = []
+        for g in self.static:
+            self.vis.add_geometry(g)
+        self._set_view()
+
+    def _set_view(self):
+        params = self.o3d.camera.PinholeCameraParameters()
+        w, h = self.view.size
+        K = self.view.matrix
+        params.intrinsic.set_intrinsics(w, h, K[0, 0], K[1, 1], K[0, 2], K[1, 2])
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = self.view.rotation, self.view.tvec
+        params.extrinsic = T
+        self.vis.get_view_control().convert_from_pinhole_camera_parameters(params, allow_arbitrary=True)
+
+    def render(self, frame_points, joint_names) -> np.ndarray:
+        """RGB ``uint8 (H, W, 3)`` picture of one frame ``(J, 3)``."""
+        for g in self.dynamic:
+            self.vis.remove_geometry(g, reset_bounding_box=False)
+        self.dynamic = _skeleton(self.o3d, np.asarray(frame_points, float), joint_names)
+        for g in self.dynamic:
+            self.vis.add_geometry(g, reset_bounding_box=False)
+        self._set_view()
+        self.vis.poll_events()
+        self.vis.update_renderer()
+        img = np.asarray(self.vis.capture_screen_float_buffer(do_render=True))
+        return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+    def close(self):
+        self.vis.destroy_window()
+
+
+def render(points, joint_names, out, *, rig=None, fps: float = 30.0, size=(1280, 720), frame=None) -> Path:
+    """Render ``points (F, J, 3)`` to ``out``: a PNG of one frame (default the middle one) or an
+    MP4 of every frame."""
+    import cv2
+
+    from ..video import VideoWriter
+
+    out = Path(out)
+    pts = np.asarray(points, float)
+    view = view_camera(pts, rig, size=size)
+    r = OffscreenRenderer(view, rig=rig)
+    try:
+        if out.suffix.lower() == ".png":
+            k = len(pts) // 2 if frame is None else frame
+            out.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(out), cv2.cvtColor(r.render(pts[k], joint_names), cv2.COLOR_RGB2BGR))
+        else:
+            with VideoWriter(out, fps, size) as w:
+                for f in range(len(pts)):
+                    w.write(cv2.cvtColor(r.render(pts[f], joint_names), cv2.COLOR_RGB2BGR))
+    finally:
+        r.close()
+    return out
