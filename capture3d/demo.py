@@ -23,7 +23,7 @@ from .calibrate.boards import Board
 from .calibrate.detect import detect_board
 from .calibrate.extrinsics import calibrate_extrinsics
 from .calibrate.intrinsics import calibrate_intrinsics
-from .export.csv import write_csv
+from .export import write_c3d, write_csv, write_trc
 from .reconstruct import filters, triangulate
 from .rig import Rig
 from .skeleton import COCO17, bone_length_cv
@@ -117,6 +117,8 @@ def run_demo(out, *, n_cameras: int = 4, n_frames: int = 240, fps: float = 30.0,
                out / "points3d.npz", out / "points3d_raw.npz"]
     data = io.load_points3d(out / "points3d.npz")
     written.append(write_csv(out / "points3d.csv", data))
+    written.append(write_trc(out / "points3d.trc", data))
+    written.append(write_c3d(out / "points3d.c3d", data))
     try:
         from .viz.render import render
 
