@@ -96,6 +96,11 @@ def run_demo(out, *, n_cameras: int = 4, n_frames: int = 240, fps: float = 30.0,
     motion = synthetic.make_motion(n_frames, fps=fps, kind="mixed", seed=seed)
     kp = synthetic.corrupt_keypoints(synthetic.project_keypoints(motion.points, truth), noise_px=1.0,
                                      missing=0.05, seed=seed)
+    # The ground truth beside the results, so that anyone can check the numbers printed below.
+    truth.save(out / "ground_truth" / "calibration.toml")
+    io.save_points3d(out / "ground_truth" / "points3d.npz", motion.points, joint_names=motion.joint_names,
+                     time_s=motion.time_s)
+    np.save(out / "ground_truth" / "board_poses_world_from_board.npy", board_trajectory(90, board, seed=seed))
     for c, cam in enumerate(truth):
         io.save_pose2d(out / "pose2d" / f"{cam.name}.npz", kp[c][:, None], joint_names=COCO17,
                        image_size=cam.size, detector="synthetic")
@@ -113,7 +118,7 @@ def run_demo(out, *, n_cameras: int = 4, n_frames: int = 240, fps: float = 30.0,
                      score=res.score)
 
     say("[6/6] exporting")
-    written = [out / "board.toml", out / "intrinsics.toml", out / "calibration.toml", out / "pose2d",
+    written = [out / "ground_truth", out / "board.toml", out / "intrinsics.toml", out / "calibration.toml", out / "pose2d",
                out / "points3d.npz", out / "points3d_raw.npz"]
     data = io.load_points3d(out / "points3d.npz")
     written.append(write_csv(out / "points3d.csv", data))

@@ -12,7 +12,8 @@ from capture3d.cli import main
 def test_demo_writes_its_files_and_measures_under_10_mm(tmp_path, capsys):
     assert main(["demo", str(tmp_path / "d")]) == 0
     out = capsys.readouterr().out
-    for name in ("calibration.toml", "points3d.npz", "points3d.csv", "pose2d/cam01.npz"):
+    for name in ("calibration.toml", "points3d.npz", "points3d.csv", "points3d.trc", "points3d.c3d", "render.png",
+                 "pose2d/cam01.npz", "ground_truth/calibration.toml", "ground_truth/points3d.npz"):
         assert (tmp_path / "d" / name).exists(), name
     err = float(re.search(r"3D joint error, triangulated\s+([\d.]+) mm", out).group(1))
     assert err < 10.0  # mm; measured 3.6
