@@ -8,6 +8,17 @@ import numpy as np
 from .errors import FileFormatError, check_array
 
 
+def _save_npz_atomic(path, **arrays) -> Path:
+    """Write ``path`` through a temporary file, so that a crash never leaves half a file under
+    the real name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".part.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+    return path
+
+
 def save_pose2d(path, keypoints, *, joint_names, image_size, detector: str, frame_index=None) -> Path:
     """Write one camera's 2D keypoints.
 
@@ -22,13 +33,8 @@ def save_pose2d(path, keypoints, *, joint_names, image_size, detector: str, fram
     if len(joint_names) != kp.shape[2] or len(frame_index) != F:
         raise ValueError(f"joint_names ({len(joint_names)}) and frame_index ({len(frame_index)}) must match "
                          f"keypoints {kp.shape}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".part.npz")
-    np.savez_compressed(tmp, keypoints=kp, frame_index=frame_index, joint_names=np.array(joint_names),
-                        image_size=np.array(image_size, np.int64), detector=np.array(detector))
-    tmp.replace(path)
-    return path
+    return _save_npz_atomic(path, keypoints=kp, frame_index=frame_index, joint_names=np.array(joint_names),
+                            image_size=np.array(image_size, np.int64), detector=np.array(detector))
 
 
 def load_pose2d(path) -> dict:
@@ -82,17 +88,12 @@ def save_points3d(path, points, *, joint_names, frame_index=None, time_s=None, r
     pts = check_array(points, "points", (None, None, 3))
     F, J = pts.shape[:2]
     nan = np.full((F, J), np.nan)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".part.npz")
-    np.savez_compressed(tmp, points=pts,
-                        reprojection_error_px=nan if reprojection_error_px is None else reprojection_error_px,
-                        n_views=np.zeros((F, J), np.int16) if n_views is None else n_views,
-                        score=nan if score is None else score, joint_names=np.array(joint_names),
-                        frame_index=np.arange(F) if frame_index is None else np.asarray(frame_index),
-                        time_s=np.arange(F) / 30.0 if time_s is None else np.asarray(time_s, float))
-    tmp.replace(path)
-    return path
+    return _save_npz_atomic(path, points=pts,
+                            reprojection_error_px=nan if reprojection_error_px is None else reprojection_error_px,
+                            n_views=np.zeros((F, J), np.int16) if n_views is None else n_views,
+                            score=nan if score is None else score, joint_names=np.array(joint_names),
+                            frame_index=np.arange(F) if frame_index is None else np.asarray(frame_index),
+                            time_s=np.arange(F) / 30.0 if time_s is None else np.asarray(time_s, float))
 
 
 def load_points3d(path) -> dict:
