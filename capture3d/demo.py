@@ -22,6 +22,7 @@ from . import io, synthetic
 from .calibrate.boards import Board
 from .calibrate.detect import detect_board
 from .calibrate.extrinsics import calibrate_extrinsics
+from .calibrate.geometry import rotation_angle_deg
 from .calibrate.intrinsics import calibrate_intrinsics
 from .export import write_c3d, write_csv, write_trc
 from .reconstruct import filters, triangulate
@@ -140,8 +141,7 @@ def run_demo(out, *, n_cameras: int = 4, n_frames: int = 240, fps: float = 30.0,
 def _measure(truth, rig, ext, gt_points, raw, smooth, names) -> dict:
     focal = [abs(c.matrix[0, 0] / t.matrix[0, 0] - 1) * 100 for c, t in zip(rig, truth)]
     centre = [np.linalg.norm(c.center - t.center) * 1000 for c, t in zip(rig, truth)]
-    rot = [np.degrees(np.arccos(np.clip((np.trace(c.rotation @ t.rotation.T) - 1) / 2, -1, 1)))
-           for c, t in zip(rig, truth)]
+    rot = [rotation_angle_deg(c.rotation, t.rotation) for c, t in zip(rig, truth)]
     err_raw = np.linalg.norm(raw - gt_points, axis=-1) * 1000
     err_smooth = np.linalg.norm(smooth - gt_points, axis=-1) * 1000
     cv_raw = np.nanmean(list(bone_length_cv(raw, names).values()))

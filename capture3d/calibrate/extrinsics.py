@@ -24,10 +24,9 @@ from ..camera import MODELS, Camera
 from ..rig import Rig
 from .boards import Board
 from .detect import BoardObservations
-from .geometry import average_poses, invert, pose, rodrigues_batch, rvec_tvec
+from .geometry import FLOOR_FROM_BOARD, average_poses, invert, pose, rodrigues_batch, rvec_tvec
 
 log = logging.getLogger("capture3d.calibrate")
-FLOOR_FROM_BOARD = pose(np.diag([1.0, -1.0, -1.0]), np.zeros(3))
 
 
 @dataclass(frozen=True)
@@ -222,9 +221,9 @@ class _Problem:
             out[m, 1] = fy * xd[:, 1] + cy
         return (out - self.px).ravel()
 
-    def sparsity(self):
+    def sparsity(self, n_params: int):
         M = len(self.obs_cam)
-        S = lil_matrix((2 * M, len(self.pack_template)), dtype=np.int8)
+        S = lil_matrix((2 * M, n_params), dtype=np.int8)
         rows = np.arange(M)
         for k in range(6 + max(self.n_intr)):
             cols = self.cam_offset[self.obs_cam] + k
@@ -293,8 +292,7 @@ def calibrate_extrinsics(observations: dict[str, BoardObservations], intrinsics:
     for attempt in range(2):
         prob = _Problem(cams, [root], frames, obs_cam, obs_frame, obj, px, opts.refine_intrinsics)
         x0 = prob.pack(cam_from_root, board_root)
-        prob.pack_template = x0
-        sol = least_squares(prob.residuals, x0, jac_sparsity=prob.sparsity(), method="trf",
+        sol = least_squares(prob.residuals, x0, jac_sparsity=prob.sparsity(len(x0)), method="trf",
                             loss=opts.loss, f_scale=opts.loss_scale_px, x_scale="jac",
                             max_nfev=opts.max_nfev)
         iterations += int(sol.nfev)

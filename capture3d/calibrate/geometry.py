@@ -64,3 +64,8 @@ def average_poses(poses) -> np.ndarray:
     U, _, Vt = np.linalg.svd(poses[keep, :3, :3].sum(0))
     R = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
     return pose(R, poses[keep, :3, 3].mean(0))
+
+
+#: ``world_from_board`` of a board lying on the floor at the origin: board x = world X, board y = -Y,
+#: board z = -Z (the board's z points into it, away from the cameras above).
+FLOOR_FROM_BOARD = pose(np.diag([1.0, -1.0, -1.0]), np.zeros(3))

@@ -206,6 +206,14 @@ def _cost(i, X, pixels, scores, use, K, dist, model, pose):
 
 
 @njit(cache=True)
+def _usable(c, i, pixels, normalized, scores, min_score):
+    """Whether view ``c`` of point ``i`` can be used: observed, undistortable, scored enough."""
+    s = scores[c, i]
+    return (s >= min_score and s > 0.0 and not np.isnan(normalized[c, i, 0])
+            and not np.isnan(normalized[c, i, 1]) and not np.isnan(pixels[c, i, 0]))
+
+
+@njit(cache=True)
 def _max_error_used(err, use):
     m = 0.0
     for c in range(use.shape[0]):
@@ -257,9 +265,7 @@ def _reject_views(i, X, pixels, normalized, scores, use, count, K, dist, model, 
     # point: take them back.
     readded = False
     for c in range(C):
-        s = scores[c, i]
-        if (not use[c] and s >= min_score and s > 0.0 and not np.isnan(normalized[c, i, 0])
-                and not np.isnan(pixels[c, i, 0])):
+        if not use[c] and _usable(c, i, pixels, normalized, scores, min_score):
             u, v, zc = _project(c, X, K, dist, model, pose)
             if zc > 1e-9 and np.sqrt((u - pixels[c, i, 0]) ** 2 + (v - pixels[c, i, 1]) ** 2) \
                     <= max_error_px:
@@ -339,9 +345,7 @@ def triangulate_kernel(pixels, normalized, scores, K, dist, model, pose,
         X = np.empty(3)
         count = 0
         for c in range(C):
-            s = scores[c, i]
-            if (s >= min_score and s > 0.0 and not np.isnan(normalized[c, i, 0])
-                    and not np.isnan(normalized[c, i, 1]) and not np.isnan(pixels[c, i, 0])):
+            if _usable(c, i, pixels, normalized, scores, min_score):
                 use[c] = True
                 count += 1
         points[i, 0] = points[i, 1] = points[i, 2] = np.nan

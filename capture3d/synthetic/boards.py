@@ -13,17 +13,9 @@ import cv2
 import numpy as np
 
 from ..calibrate.boards import Board
+from ..calibrate.geometry import FLOOR_FROM_BOARD, pose
 from ..camera import Camera
 from ..camera.camera import rotation_from_rodrigues
-
-FLOOR_FROM_BOARD = np.diag([1.0, -1.0, -1.0])  # world_from_board rotation of a board on the floor
-
-
-def _pose(R, t) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, t
-    return T
-
 
 def board_trajectory(n_frames: int, board: Board, *, floor_frames: int = 8, center=(0.0, 0.0, 1.1),
                      turns: float = 2.0, seed: int = 0) -> np.ndarray:
@@ -37,7 +29,7 @@ def board_trajectory(n_frames: int, board: Board, *, floor_frames: int = 8, cent
     poses = np.empty((n_frames, 4, 4))
     # On the floor, the board's corner at the origin, as a user lays it.
     for f in range(min(floor_frames, n_frames)):
-        poses[f] = _pose(FLOOR_FROM_BOARD, np.zeros(3))
+        poses[f] = FLOOR_FROM_BOARD
     moving = n_frames - floor_frames
     if moving <= 0:
         return poses
@@ -60,7 +52,7 @@ def board_trajectory(n_frames: int, board: Board, *, floor_frames: int = 8, cent
         c, sn = np.cos(roll[k]), np.sin(roll[k])
         R = R @ np.array([[c, -sn, 0], [sn, c, 0], [0, 0, 1]])
         middle = np.asarray(center) + offset[k]
-        poses[floor_frames + k] = _pose(R, middle - R @ np.array([w / 2, h / 2, 0.0]))
+        poses[floor_frames + k] = pose(R, middle - R @ np.array([w / 2, h / 2, 0.0]))
     return poses
 
 
@@ -112,22 +104,6 @@ class BoardRenderer:
         return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def render_board_frames(board: Board, rig, poses: np.ndarray, *, seed: int = 0, blur_px: float = 0.8,
-                        noise_std: float = 2.0):
-    """Yield ``(camera_name, frame_index, image)`` for every camera and pose, with lighting
-    that drifts over time (gain 0.75-1.15, offset +-15)."""
-    rng = np.random.default_rng(seed)
-    n = len(poses)
-    gain = 0.95 + 0.2 * np.sin(np.linspace(0, 3 * np.pi, n) + rng.uniform(0, 6))
-    offset = 15 * np.sin(np.linspace(0, 2 * np.pi, n) + rng.uniform(0, 6))
-    for c, cam in enumerate(rig.cameras):
-        renderer = BoardRenderer(board, cam, seed=seed + c)
-        frame_rng = np.random.default_rng(seed * 1000 + c)
-        for f in range(n):
-            yield cam.name, f, renderer.render(poses[f], gain=gain[f], offset=offset[f], blur_px=blur_px,
-                                               noise_std=noise_std, rng=frame_rng)
-
-
 def intrinsic_board_poses(camera: Camera, board: Board, n_frames: int = 30, *, seed: int = 0) -> np.ndarray:
     """``world_from_board (F, 4, 4)`` for an intrinsics recording: the board held 0.9-1.6 m in front
     of ``camera``, tilted 20-45 degrees, its centre spread over the whole field of view."""
@@ -153,6 +129,6 @@ def intrinsic_board_poses(camera: Camera, board: Board, n_frames: int = 30, *, s
         Ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
         Rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
         R = Rz @ Ry @ Rx  # cam_from_board: board axes near the camera's, so it faces the camera
-        cam_from_board = _pose(R, centre - R @ np.array([w / 2, h / 2, 0.0]))
+        cam_from_board = pose(R, centre - R @ np.array([w / 2, h / 2, 0.0]))
         out[k] = world_from_cam @ cam_from_board
     return out
