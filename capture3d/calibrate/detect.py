@@ -132,8 +132,12 @@ def diagnose_no_board(source, board: Board, *, frames: int = 10) -> str:
     if board.type != "charuco":
         return "no checkerboard found: check squares_x / squares_y (squares, not inner corners)"
     images = [img for _, img in iter_frames(source, every=1, max_frames=frames * 5)][::5]
+    # The board's own dictionary first: the small dictionaries share their first codes, so a tie
+    # must not name another one.
+    names = [board.dictionary] + [d for d in dir(cv2.aruco) if d.startswith("DICT_") and "APRILTAG" not in d
+                                  and d != board.dictionary]
     best, best_n = None, 0
-    for name in [d for d in dir(cv2.aruco) if d.startswith("DICT_") and "APRILTAG" not in d]:
+    for name in names:
         n = sum(board.marker_ids_found(img, name) for img in images)
         if n > best_n:
             best, best_n = name, n

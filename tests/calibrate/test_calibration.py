@@ -117,3 +117,22 @@ def test_intrinsics_with_too_few_views_fail_cleanly():
     obs = BoardObservations("camX", (640, 480), np.array([0]), [np.arange(10)], [np.random.rand(10, 2) * 100], 50)
     res = calibrate_intrinsics(obs, BOARD)
     assert not res.ok and "camX" in res.message and "1 usable frames of 50" in res.message
+
+
+def test_no_board_diagnosis_names_the_dictionary_the_video_holds(tmp_path):
+    import cv2
+    from capture3d.calibrate.detect import diagnose_no_board
+    from capture3d.video import VideoWriter
+    real = Board(squares_x=5, squares_y=4, square_length_m=0.04, marker_length_m=0.03, dictionary="DICT_5X5_100")
+    img = cv2.copyMakeBorder(real.image(80), 60, 60, 60, 60, cv2.BORDER_CONSTANT, value=255)
+    with VideoWriter(tmp_path / "v.avi", 10, (img.shape[1], img.shape[0])) as w:
+        for _ in range(5):
+            w.write(img)
+    wrong_dict = Board(squares_x=5, squares_y=4, square_length_m=0.04, marker_length_m=0.03,
+                       dictionary="DICT_4X4_50")
+    assert "DICT_5X5" in diagnose_no_board(tmp_path / "v.avi", wrong_dict)
+    # right dictionary, wrong layout: the dictionary is not blamed
+    wrong_layout = Board(squares_x=7, squares_y=5, square_length_m=0.04, marker_length_m=0.03,
+                         dictionary="DICT_5X5_100")
+    msg = diagnose_no_board(tmp_path / "v.avi", wrong_layout)
+    assert "visible but no corners" in msg and "squares_x" in msg
