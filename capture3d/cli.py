@@ -149,7 +149,7 @@ def cmd_calibrate_convert(args):
 
 def cmd_triangulate(args):
     from . import io
-    from .reconstruct import TriangulationOptions, triangulate
+    from .reconstruct import TriangulationOptions, postprocess, triangulate
     from .rig import Rig
 
     rig = Rig.load(args.calibration)
@@ -164,11 +164,39 @@ def cmd_triangulate(args):
 
     res = triangulate(kp, rig, options=opts, progress=tick)
     bar.close()
-    io.save_points3d(args.output, res.points, joint_names=names, frame_index=frames, time_s=frames / args.fps,
-                     reprojection_error_px=res.reprojection_error_px, n_views=res.n_views, score=res.score)
     s = res.summary()
     print(f"{s['ok']} of {s['points']} joints reconstructed, median reprojection error "
-          f"{s['median_error_px']:.2f} px -> {args.output}")
+          f"{s['median_error_px']:.2f} px")
+    points = res.points
+    if args.smoother != "none" or args.despike is not None:
+        post = postprocess(res.points, fps=args.fps, options=_filter_options(args), keypoints=kp, rig=rig,
+                           joint_names=names)
+        points = post.points
+        print(f"{args.smoother} smoothing: {post.summary()}")
+    io.save_points3d(args.output, points, joint_names=names, frame_index=frames, time_s=frames / args.fps,
+                     reprojection_error_px=res.reprojection_error_px, n_views=res.n_views, score=res.score)
+    print(f"wrote {args.output}")
+
+
+def _filter_options(args):
+    from .reconstruct import FilterOptions
+
+    return FilterOptions(despike_m=args.despike, max_gap=args.max_gap, smoother=args.smoother,
+                         cutoff_hz=args.cutoff_hz, kalman_jerk_m_s3=args.kalman_jerk)
+
+
+def _add_filter_args(p, *, smoother: str, despike: float | None):
+    from .reconstruct.postprocess import SMOOTHERS
+
+    g = p.add_argument_group("filtering")
+    g.add_argument("--smoother", choices=SMOOTHERS, default=smoother,
+                   help=f"temporal smoother (default {smoother}); skeleton = whole-sequence fit with steady bones")
+    g.add_argument("--despike", type=float, default=despike, metavar="M",
+                   help="remove points farther than M meters from their 7-frame median"
+                        + (f" (default {despike})" if despike else " (default off)"))
+    g.add_argument("--max-gap", type=int, default=15, help="fill gaps up to this many frames (default 15)")
+    g.add_argument("--cutoff-hz", type=float, default=6.0, help="Butterworth cut-off, Hz (default 6)")
+    g.add_argument("--kalman-jerk", type=float, default=200.0, help="Kalman/RTS jerk noise, m/s^3 (default 200)")
 
 
 def cmd_export(args):
@@ -180,16 +208,75 @@ def cmd_export(args):
     print(f"wrote {out}")
 
 
+def _fps(data) -> float:
+    return float(1.0 / np.median(np.diff(data["time_s"]))) if len(data["time_s"]) > 1 else 30.0
+
+
 def cmd_view(args):
     from . import io
     from .rig import Rig
-    from .viz.render import render
 
     data = io.load_points3d(args.points3d)
     rig = Rig.load(args.calibration) if args.calibration else None
-    fps = 1.0 / np.median(np.diff(data["time_s"])) if len(data["time_s"]) > 1 else 30.0
-    out = render(data["points"], data["joint_names"], args.render, rig=rig, fps=fps, frame=args.frame)
+    trail = int(args.trails * _fps(data)) if args.trails else 0
+    if args.render is None:
+        from .viz.viewer import view
+
+        view(data["points"], data["joint_names"], rig=rig, fps=_fps(data), trail_frames=trail or None)
+        return
+    from .viz.render import render
+
+    bar = _progress(len(data["points"]), "rendering") if Path(args.render).suffix.lower() != ".png" else None
+    out = render(data["points"], data["joint_names"], args.render, rig=rig, fps=_fps(data), frame=args.frame,
+                 trail_frames=trail, progress=bar)
+    if bar is not None:
+        bar.close()
     print(f"wrote {out}")
+
+
+def cmd_overlay(args):
+    from . import io
+    from .rig import Rig
+    from .viz.overlay import overlay_video
+
+    data = io.load_points3d(args.points3d)
+    rig = Rig.load(args.calibration)
+    cameras = args.camera or rig.names
+    unknown = [c for c in cameras if c not in rig.names]
+    if unknown:
+        raise ValueError(f"cameras {unknown} are not in {args.calibration} ({rig.names})")
+    for name in cameras:
+        kp = None
+        if args.pose2d:
+            d = io.load_pose2d(Path(args.pose2d) / f"{name}.npz")
+            rows = {f: k for k, f in enumerate(d["frame_index"])}
+            kp = np.full(data["points"].shape, np.nan)
+            for k, f in enumerate(data["frame_index"]):
+                if f in rows and d["keypoints"].shape[1]:
+                    kp[k] = d["keypoints"][rows[f], 0]
+        video = None
+        if args.videos:
+            found = sorted(Path(args.videos).glob(f"{name}.*")) or sorted(Path(args.videos).glob(f"videos/{name}.*"))
+            if not found:
+                raise FileNotFoundError(f"{args.videos}: no video named {name}.*")
+            video = found[0]
+        bar = _progress(len(data["points"]), f"overlay {name}")
+        out = overlay_video(Path(args.output) / f"{name}.mp4", rig[name], data["points"], data["joint_names"], kp,
+                            video=video, fps=_fps(data), frame_index=data["frame_index"], progress=bar)
+        bar.close()
+        print(f"wrote {out}")
+
+
+def cmd_plot(args):
+    from . import io
+    from .viz.plots import plot_reprojection_error, plot_trajectories
+
+    data = io.load_points3d(args.points3d)
+    out = Path(args.output)
+    for path in (plot_trajectories(data["points"], data["joint_names"], data["time_s"], out / "trajectories.png"),
+                 plot_reprojection_error(data["reprojection_error_px"], data["joint_names"], data["time_s"],
+                                         out / "reprojection_error.png", n_views=data["n_views"])):
+        print(f"wrote {path}")
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -276,20 +363,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-score", type=float, default=0.2)
     p.add_argument("--max-error", type=float, default=20.0, help="view rejection threshold, pixels")
     p.add_argument("--no-robust", action="store_true")
+    _add_filter_args(p, smoother="none", despike=None)
 
     p = _sub(sub, "export", "export 3D points to other tools' formats",
              [f"capture3d export {f} points3d.npz -o out.{f}" for f in EXPORTERS], cmd_export)
     p.add_argument("format", choices=sorted(EXPORTERS))
     p.add_argument("points3d")
     p.add_argument("-o", "--output", required=True)
-    p = _sub(sub, "view", "render the skeleton, floor and cameras offscreen to a PNG or MP4",
-             ["capture3d view points3d.npz -c calibration.toml --render out.png",
-              "capture3d view points3d.npz -c calibration.toml --render out.mp4"], cmd_view)
+    p = _sub(sub, "view", "play the skeleton with the floor and cameras (Open3D), or render it offscreen",
+             ["capture3d view points3d.npz -c calibration.toml",
+              "capture3d view points3d.npz -c calibration.toml --render out.png",
+              "capture3d view points3d.npz -c calibration.toml --render out.mp4 --trails 1"], cmd_view)
     p.add_argument("points3d")
     p.add_argument("-c", "--calibration", help="draw these cameras' frustums")
-    p.add_argument("--render", required=True,
-                   help="output .png (one frame) or .mp4 (every frame); the interactive window is not built yet")
+    p.add_argument("--render", help="draw offscreen to .png (one frame) or .mp4 (every frame) instead of a window")
     p.add_argument("--frame", type=int, help="frame for a PNG (default: the middle one)")
+    p.add_argument("--trails", type=float, default=0.0, metavar="S", help="draw wrist and ankle paths of the last S seconds")
+    p = _sub(sub, "overlay", "per-camera videos: 2D detections and the reprojected 3D skeleton",
+             ["capture3d overlay points3d.npz -c calibration.toml --pose2d pose2d/ --videos SESSION -o overlays/",
+              "capture3d overlay points3d.npz -c calibration.toml --camera cam01 -o overlays/"], cmd_overlay)
+    p.add_argument("points3d")
+    p.add_argument("-c", "--calibration", required=True)
+    p.add_argument("--pose2d", help="folder of <camera>.npz: draw the detections too")
+    p.add_argument("--videos", help="folder (or session) with <camera>.<ext> videos; default: a floor grid")
+    p.add_argument("--camera", action="append", help="only this camera (repeatable)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p = _sub(sub, "plot", "joint trajectories and reprojection error over time (PNG)",
+             ["capture3d plot points3d.npz -o plots/"], cmd_plot)
+    p.add_argument("points3d")
+    p.add_argument("-o", "--output", required=True, help="output folder")
     return parser
 
 
@@ -300,7 +402,7 @@ def main(argv=None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except (Capture3DError, ValueError, OSError, RuntimeError) as exc:
+    except (Capture3DError, ValueError, OSError, RuntimeError) as exc:  # FileNotFoundError is an OSError
         print(f"capture3d: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,4 +1,7 @@
 """Reconstruction: 2D keypoints of several cameras -> 3D points, then temporal processing."""
+from .postprocess import FilterOptions, PostprocessResult, postprocess
+from .skeleton_fit import SkeletonFitOptions, SkeletonFitResult, fit_skeleton
 from .triangulation import TriangulationOptions, TriangulationResult, triangulate
 
-__all__ = ["triangulate", "TriangulationOptions", "TriangulationResult"]
+__all__ = ["triangulate", "TriangulationOptions", "TriangulationResult", "postprocess", "FilterOptions",
+           "PostprocessResult", "fit_skeleton", "SkeletonFitOptions", "SkeletonFitResult"]

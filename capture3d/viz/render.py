@@ -64,6 +64,37 @@ def _frustum(o3d, cam: Camera, depth=0.4):
     return _line_set(o3d, pts, lines, CAMERA_RGB)
 
 
+TRAIL_JOINTS = ("left_wrist", "right_wrist", "left_ankle", "right_ankle")
+TRAIL_RGB = (0.55, 0.2, 0.6)
+
+
+def _trails(o3d, recent_points, joint_names):
+    """Lines through the last frames ``(T, J, 3)`` of the wrists and ankles."""
+    pts, lines = [], []
+    for name in TRAIL_JOINTS:
+        if name not in joint_names:
+            continue
+        path = recent_points[:, list(joint_names).index(name)]
+        for a, b in zip(path[:-1], path[1:]):
+            if np.isfinite(a).all() and np.isfinite(b).all():
+                lines.append((len(pts), len(pts) + 1))
+                pts += [a, b]
+    return [_line_set(o3d, pts, lines, TRAIL_RGB)] if lines else []
+
+
+def scene_geometries(o3d, rig=None):
+    """The still part of every picture: the floor grid and the cameras' frustums."""
+    return [_floor(o3d)] + ([_frustum(o3d, c) for c in rig] if rig is not None else [])
+
+
+def frame_geometries(o3d, points, joint_names, frame, *, trail_frames: int = 0):
+    """The moving part of frame ``frame`` of ``points (F, J, 3)``: skeleton, and optional trails."""
+    geoms = _skeleton(o3d, np.asarray(points[frame], float), joint_names)
+    if trail_frames > 0:
+        geoms += _trails(o3d, np.asarray(points[max(0, frame - trail_frames):frame + 1], float), joint_names)
+    return geoms
+
+
 def _skeleton(o3d, frame_points, joint_names):
     ok = np.isfinite(frame_points).all(1)
     lines = [(a, b) for a, b in bones_for(joint_names) if ok[a] and ok[b]]
@@ -91,7 +122,7 @@ class OffscreenRenderer:
         opt.line_width = line_width
         opt.background_color = np.array([1.0, 1.0, 1.0])
         opt.light_on = False  # flat colours: what is orange in the scene is orange in the image
-        self.static = [_floor(o3d)] + ([_frustum(o3d, c) for c in rig] if rig is not None else [])
+        self.static = scene_geometries(o3d, rig)
         self.dynamic = []
         for g in self.static:
             self.vis.add_geometry(g)
@@ -107,11 +138,15 @@ class OffscreenRenderer:
         params.extrinsic = T
         self.vis.get_view_control().convert_from_pinhole_camera_parameters(params, allow_arbitrary=True)
 
-    def render(self, frame_points, joint_names) -> np.ndarray:
-        """RGB ``uint8 (H, W, 3)`` picture of one frame ``(J, 3)``."""
+    def render(self, points, joint_names, frame: int = 0, *, trail_frames: int = 0) -> np.ndarray:
+        """RGB ``uint8 (H, W, 3)`` picture of frame ``frame`` of ``points (F, J, 3)`` (or of
+        ``points (J, 3)``)."""
+        points = np.asarray(points, float)
+        if points.ndim == 2:
+            points, frame = points[None], 0
         for g in self.dynamic:
             self.vis.remove_geometry(g, reset_bounding_box=False)
-        self.dynamic = _skeleton(self.o3d, np.asarray(frame_points, float), joint_names)
+        self.dynamic = frame_geometries(self.o3d, points, joint_names, frame, trail_frames=trail_frames)
         for g in self.dynamic:
             self.vis.add_geometry(g, reset_bounding_box=False)
         self._set_view()
@@ -124,9 +159,10 @@ class OffscreenRenderer:
         self.vis.destroy_window()
 
 
-def render(points, joint_names, out, *, rig=None, fps: float = 30.0, size=(1280, 720), frame=None) -> Path:
+def render(points, joint_names, out, *, rig=None, fps: float = 30.0, size=(1280, 720), frame=None,
+           trail_frames: int = 0, progress=None) -> Path:
     """Render ``points (F, J, 3)`` to ``out``: a PNG of one frame (default the middle one) or an
-    MP4 of every frame."""
+    MP4 of every frame; ``trail_frames`` > 0 draws the wrists' and ankles' recent paths."""
     import cv2
 
     from ..video import VideoWriter
@@ -139,11 +175,15 @@ def render(points, joint_names, out, *, rig=None, fps: float = 30.0, size=(1280,
         if out.suffix.lower() == ".png":
             k = len(pts) // 2 if frame is None else frame
             out.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(out), cv2.cvtColor(r.render(pts[k], joint_names), cv2.COLOR_RGB2BGR))
+            cv2.imwrite(str(out), cv2.cvtColor(r.render(pts, joint_names, k, trail_frames=trail_frames),
+                                               cv2.COLOR_RGB2BGR))
         else:
             with VideoWriter(out, fps, size) as w:
                 for f in range(len(pts)):
-                    w.write(cv2.cvtColor(r.render(pts[f], joint_names), cv2.COLOR_RGB2BGR))
+                    w.write(cv2.cvtColor(r.render(pts, joint_names, f, trail_frames=trail_frames),
+                                         cv2.COLOR_RGB2BGR))
+                    if progress is not None:
+                        progress.update(1)
     finally:
         r.close()
     return out

@@ -1,0 +1,81 @@
+"""Plots (PNG, matplotlib with the Agg backend): joint trajectories and reprojection error over time.
+
+matplotlib is imported inside the functions, so that the rest of the package loads without it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_JOINTS = ("left_wrist", "right_wrist", "left_ankle", "right_ankle", "nose")
+
+
+def _figure(rows, height=2.4):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(rows, 1, figsize=(11, height * rows), sharex=True, squeeze=False)
+    return plt, fig, axes[:, 0]
+
+
+def _save(plt, fig, out) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def plot_trajectories(points, joint_names, time_s, out, *, joints=DEFAULT_JOINTS) -> Path:
+    """x, y and z (meters, world frame) over time (seconds) of some joints; gaps show as breaks.
+
+    Parameters
+    ----------
+    points : (F, J, 3) float
+        Meters, NaN where missing.
+    """
+    pts = np.asarray(points, float)
+    chosen = [j for j in joints if j in joint_names] or list(joint_names[:5])
+    plt, fig, axes = _figure(3)
+    for axis, ax in zip("xyz", axes):
+        for name in chosen:
+            ax.plot(time_s, pts[:, list(joint_names).index(name), "xyz".index(axis)], lw=1.2, label=name)
+        ax.set_ylabel(f"{axis} (m)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(ncol=len(chosen), fontsize=8, loc="upper right")
+    axes[0].set_title("joint trajectories")
+    axes[-1].set_xlabel("time (s)")
+    return _save(plt, fig, out)
+
+
+def plot_reprojection_error(error_px, joint_names, time_s, out, *, n_views=None) -> Path:
+    """Reprojection error over time: median and worst joint per frame, and every joint as a
+    heat map (pixels); with ``n_views (F, J)`` the number of views used per frame below."""
+    err = np.asarray(error_px, float)
+    plt, fig, axes = _figure(3 if n_views is not None else 2, height=3.0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames with no joint at all
+        axes[0].plot(time_s, np.nanmedian(err, 1), lw=1.2, label="median joint")
+        axes[0].plot(time_s, np.nanmax(err, 1), lw=0.8, alpha=0.7, label="worst joint")
+    axes[0].set_ylabel("error (px)")
+    axes[0].legend(fontsize=8, loc="upper right")
+    axes[0].grid(alpha=0.3)
+    axes[0].set_title("reprojection error")
+    dt = float(np.median(np.diff(time_s))) if len(time_s) > 1 else 1.0
+    extent = (time_s[0], time_s[-1] + dt, len(joint_names) - 0.5, -0.5)
+    im = axes[1].imshow(err.T, aspect="auto", extent=extent, cmap="magma", interpolation="nearest",
+                        vmin=0, vmax=max(1.0, float(np.nanpercentile(err, 99)) if np.isfinite(err).any() else 1.0))
+    axes[1].set_yticks(range(len(joint_names)), joint_names, fontsize=6)
+    fig.colorbar(im, ax=axes[1], label="px", pad=0.01)
+    if n_views is not None:
+        axes[2].plot(time_s, np.mean(np.asarray(n_views, float), 1), lw=1.2)
+        axes[2].set_ylabel("views per joint")
+        axes[2].grid(alpha=0.3)
+    axes[-1].set_xlabel("time (s)")
+    return _save(plt, fig, out)

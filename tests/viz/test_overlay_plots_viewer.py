@@ -1,0 +1,89 @@
+"""Reprojection overlays, plots and the viewer's playback logic."""
+import cv2
+import numpy as np
+import pytest
+
+from capture3d.cli import main
+from capture3d.io import save_points3d, save_pose2d
+from capture3d.skeleton import COCO17
+from capture3d.synthetic import make_motion, make_rig, project_keypoints
+from capture3d.viz.overlay import DETECTION_BGR, DISAGREE_BGR, REPROJECTION_BGR, floor_background, overlay_frame
+from capture3d.viz.plots import plot_reprojection_error, plot_trajectories
+from capture3d.viz.viewer import Playback
+
+
+def _near(img, bgr, tol=40):
+    return (np.abs(img.astype(int) - np.array(bgr)).sum(-1) < tol)
+
+
+def test_overlay_draws_both_skeletons_and_flags_disagreement():
+    rig = make_rig(3, seed=0)
+    m = make_motion(5, seed=0)
+    cam = rig[0]
+    kp = project_keypoints(m.points, rig)[0, 2]               # (J, 3) detections of frame 2
+    kp[9, :2] += 60.0                                        # left wrist detected 85 px away
+    img = overlay_frame(floor_background(cam), cam, m.points[2], COCO17, kp, max_error_px=15)
+    proj = cam.project(m.points[2])
+    orange, green, red = _near(img, REPROJECTION_BGR), _near(img, DETECTION_BGR), _near(img, DISAGREE_BGR)
+    for j in (0, 5, 11, 15):                                  # agreeing joints: green inside orange
+        x, y = np.round(proj[j]).astype(int)
+        assert green[y - 2:y + 3, x - 2:x + 3].any() and orange[y - 6:y + 7, x - 6:x + 7].any()
+    mid = np.round((kp[9, :2] + proj[9]) / 2).astype(int)    # the wrist's disagreement line is red
+    assert red[mid[1] - 2:mid[1] + 3, mid[0] - 2:mid[0] + 3].any()
+    assert red.sum() < 400                                   # and only that one
+
+
+def test_overlay_command_writes_a_video_per_camera(tmp_path):
+    rig = make_rig(2, seed=3)
+    rig.save(tmp_path / "c.toml")
+    m = make_motion(8, fps=30, seed=2)
+    save_points3d(tmp_path / "p.npz", m.points, joint_names=m.joint_names, time_s=m.time_s)
+    kp = project_keypoints(m.points, rig)
+    for c, cam in enumerate(rig):
+        save_pose2d(tmp_path / "pose2d" / f"{cam.name}.npz", kp[c][:, None], joint_names=COCO17,
+                    image_size=cam.size, detector="synthetic")
+    assert main(["overlay", str(tmp_path / "p.npz"), "-c", str(tmp_path / "c.toml"), "--pose2d",
+                 str(tmp_path / "pose2d"), "-o", str(tmp_path / "ov")]) == 0
+    for cam in rig:
+        cap = cv2.VideoCapture(str(tmp_path / "ov" / f"{cam.name}.mp4"))
+        assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 8
+    assert main(["overlay", str(tmp_path / "p.npz"), "-c", str(tmp_path / "c.toml"), "--camera", "nope",
+                 "-o", str(tmp_path / "ov")]) == 1
+
+
+def test_plots_are_written(tmp_path):
+    m = make_motion(60, fps=30)
+    err = np.abs(np.random.default_rng(0).normal(0, 1, (60, 17)))
+    err[10:20, 3] = np.nan
+    a = plot_trajectories(m.points, m.joint_names, m.time_s, tmp_path / "t.png")
+    b = plot_reprojection_error(err, m.joint_names, m.time_s, tmp_path / "e.png", n_views=np.full((60, 17), 3))
+    for p in (a, b):
+        img = cv2.imread(str(p))
+        assert img is not None and img.shape[0] > 300 and img.std() > 10
+
+
+def test_playback_plays_steps_and_changes_speed():
+    p = Playback(n_frames=100, fps=50.0)
+    assert p.advance(0.1) and p.frame == 5
+    p.faster()
+    assert p.speed == 2.0 and p.advance(0.1) and p.frame == 15
+    p.toggle()
+    assert not p.advance(1.0) and p.frame == 15
+    p.step(-20)
+    assert p.frame == 95
+    for _ in range(10):
+        p.slower()
+    assert p.speed == 0.125
+    p.rewind()
+    assert p.frame == 0
+
+
+def test_interactive_view_says_there_is_no_display(tmp_path, monkeypatch):
+    pytest.importorskip("open3d")
+    import os
+
+    if os.environ.get("DISPLAY"):
+        pytest.skip("a display is attached")
+    m = make_motion(5, seed=0)
+    save_points3d(tmp_path / "p.npz", m.points, joint_names=m.joint_names, time_s=m.time_s)
+    assert main(["view", str(tmp_path / "p.npz")]) == 1
