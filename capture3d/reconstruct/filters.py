@@ -103,15 +103,20 @@ def remove_spikes(points, *, window: int = 7, threshold_m: float = 0.1):
     pts = check_array(points, "points", (None, None, 3)).copy()
     if window < 3 or window % 2 == 0:
         raise ValueError(f"window must be an odd number >= 3, got {window}")
-    half = window // 2
-    padded = np.pad(pts, ((half, half), (0, 0), (0, 0)), constant_values=np.nan)
+    F, half = len(pts), window // 2
     spikes = np.zeros(pts.shape[:2], bool)
+    if F <= window:
+        return pts, spikes
     for j in range(pts.shape[1]):  # one joint at a time: memory (F, 3, window), not (F, J, 3, window)
-        windows = np.lib.stride_tricks.sliding_window_view(padded[:, j], window, axis=0)
+        x = pts[:, j]
+        # Odd reflection at both ends (2 x[0] - x[k]) keeps a moving joint's trend, so the end
+        # frames are judged by a window centred on them too.
+        padded = np.concatenate([2 * x[0] - x[half:0:-1], x, 2 * x[-1] - x[-2:-half - 2:-1]])
+        windows = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows stay NaN
             median = np.nanmedian(windows, axis=-1)
-        spikes[:, j] = np.linalg.norm(pts[:, j] - median, axis=-1) > threshold_m
+            spikes[:, j] = np.linalg.norm(x - median, axis=-1) > threshold_m
     pts[spikes] = np.nan
     return pts, spikes
 

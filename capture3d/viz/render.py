@@ -107,6 +107,18 @@ def _skeleton(o3d, frame_points, joint_names):
     return geoms
 
 
+def apply_view(o3d, vis, view: Camera):
+    """Point an Open3D visualizer's camera like ``view`` (intrinsics and pose)."""
+    params = o3d.camera.PinholeCameraParameters()
+    w, h = view.size
+    K = view.matrix
+    params.intrinsic.set_intrinsics(w, h, K[0, 0], K[1, 1], K[0, 2], K[1, 2])
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = view.rotation, view.tvec
+    params.extrinsic = T
+    vis.get_view_control().convert_from_pinhole_camera_parameters(params, allow_arbitrary=True)
+
+
 class OffscreenRenderer:
     """Draws frames of a skeleton with a fixed floor and camera frustums into images."""
 
@@ -129,14 +141,7 @@ class OffscreenRenderer:
         self._set_view()
 
     def _set_view(self):
-        params = self.o3d.camera.PinholeCameraParameters()
-        w, h = self.view.size
-        K = self.view.matrix
-        params.intrinsic.set_intrinsics(w, h, K[0, 0], K[1, 1], K[0, 2], K[1, 2])
-        T = np.eye(4)
-        T[:3, :3], T[:3, 3] = self.view.rotation, self.view.tvec
-        params.extrinsic = T
-        self.vis.get_view_control().convert_from_pinhole_camera_parameters(params, allow_arbitrary=True)
+        apply_view(self.o3d, self.vis, self.view)
 
     def render(self, points, joint_names, frame: int = 0, *, trail_frames: int = 0) -> np.ndarray:
         """RGB ``uint8 (H, W, 3)`` picture of frame ``frame`` of ``points (F, J, 3)`` (or of

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .render import frame_geometries, scene_geometries
+from .render import apply_view, frame_geometries, scene_geometries, view_camera
 
 SPEEDS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
 
@@ -79,7 +79,7 @@ def view(points, joint_names, *, rig=None, fps: float = 30.0, trail_frames: int 
     import open3d as o3d
 
     pts = np.asarray(points, float)
-    playback = Playback(len(pts), fps)
+    playback = Playback(len(pts), fps, trails=bool(trail_frames))
     trail = int(fps) if trail_frames is None else trail_frames
     vis = o3d.visualization.VisualizerWithKeyCallback()
     if not vis.create_window("capture3d", width=1280, height=720):
@@ -121,6 +121,7 @@ def view(points, joint_names, *, rig=None, fps: float = 30.0, trail_frames: int 
     vis.register_key_callback(ord("Q"), lambda v: v.close())
     vis.register_animation_callback(tick)
     redraw(vis)
+    apply_view(o3d, vis, view_camera(pts, rig, size=(1280, 720)))   # the offscreen render's view
     print("space play/pause · arrows or , . step · + - speed · T trails · R rewind · Q quit")
     vis.run()
     vis.destroy_window()

@@ -33,6 +33,12 @@ def test_skeleton_pixels_are_where_the_projection_says():
     ys, xs = np.nonzero(mask)  # and no orange far from the projected skeleton
     lo, hi = px.min(0) - 15, px.max(0) + 15
     assert ((xs > lo[0]) & (xs < hi[0]) & (ys > lo[1]) & (ys < hi[1])).mean() > 0.99
+    # the cameras' frustums are drawn in blue at the cameras' places
+    r_, g_, b_ = (img[..., k].astype(int) for k in range(3))
+    blue = (b_ > 150) & (r_ < 90) & (g_ < 140)
+    dist_blue = cv2.distanceTransform((~blue).astype(np.uint8), cv2.DIST_L2, 5)
+    for c in view.project(rig.centers):
+        assert dist_blue[int(round(c[1])), int(round(c[0]))] <= 3.0
 
 
 def test_view_command_writes_png_and_mp4(tmp_path):
