@@ -1,14 +1,25 @@
-"""Triangulation speed and accuracy: capture3d's numba engine against a plain NumPy batched-SVD DLT
-on the same synthetic data, for 4, 8 and 16 cameras, clean / noisy / noisy with outliers.
+"""Triangulation speed and accuracy on the same synthetic data, in one run: capture3d's numba
+engine, a plain NumPy batched-SVD DLT, aniposelib 0.8 (``CameraGroup.triangulate`` and
+``triangulate_ransac``) and Pose2Sim's ``triangulation_from_best_cameras``, for 4, 8 and 16
+cameras, clean / noisy (1 px) / noisy with outliers (10 % missing views, 5 % outliers of 100-300 px).
 
-    python benchmarks/triangulation.py [--frames 2000]
+    python benchmarks/triangulation.py [--frames 20000] [--slow-points 300]
 
-aniposelib and Pose2Sim are not measured here yet (issue 4 asks for them as a benchmark extra).
+The reference engines are optional (``pip install -e ".[bench]"`` for aniposelib and jax;
+Pose2Sim drags in OpenSim and Qt, so install only its code:
+``pip install --no-deps pose2sim==0.10.49 rtoml anytree``); missing ones are skipped.
+aniposelib's RANSAC and Pose2Sim run a few hundred points each (``--slow-points``): they manage
+hundreds to thousands per second. Pose2Sim gets undistorted pixels and distortion-free
+projection matrices, as its ``undistort_points`` option arranges, with its default 15 px
+threshold; aniposelib undistorts itself. Speed x is against the NumPy DLT of the same row group.
 """
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import time
+import warnings
 
 import numpy as np
 
@@ -16,19 +27,79 @@ import capture3d
 from capture3d.reconstruct.reference import dlt_svd_numpy
 from capture3d.synthetic import corrupt_keypoints, make_motion, make_rig, project_keypoints
 
+os.environ.setdefault("ANIPOSE_DISABLE_JAX_X64", "0")
+
 
 def numpy_svd(kp, rig):
     flat = kp.reshape(len(rig), -1, 3)
     xn = np.stack([cam.pixels_to_normalized(flat[c, :, :2]) for c, cam in enumerate(rig)])
     _, _, _, pose = rig.kernel_arrays()
-    return dlt_svd_numpy(xn, pose, np.nan_to_num(flat[..., 2])).reshape(kp.shape[1:3] + (3,))
+    return dlt_svd_numpy(xn, pose, np.nan_to_num(flat[..., 2])).reshape(-1, 3)
 
 
 def ours(kp, rig):
-    return capture3d.triangulate(kp, rig).points
+    return capture3d.triangulate(kp, rig).points.reshape(-1, 3)
 
 
-def timed(fn, *args, repeat=3):
+def anipose_group(rig):
+    from aniposelib.cameras import CameraGroup
+
+    return CameraGroup.from_dicts([{"name": c.name, "size": list(c.size), "matrix": c.matrix.tolist(),
+                                    "distortions": list(c.dist), "rotation": list(c.rvec),
+                                    "translation": list(c.tvec)} for c in rig])
+
+
+def anipose_dlt(kp, rig, group):
+    return group.triangulate(np.ascontiguousarray(kp[..., :2].reshape(len(rig), -1, 2)), undistort=True)
+
+
+def anipose_ransac(kp, rig, group):
+    out, _picked, _p2d, _errors = group.triangulate_ransac(np.ascontiguousarray(kp[..., :2].reshape(len(rig), -1, 2)),
+                                                           undistort=True)
+    return out
+
+
+def pose2sim(kp, rig, _):
+    from Pose2Sim.triangulation import triangulation_from_best_cameras
+
+    flat = kp.reshape(len(rig), -1, 3)
+    und = np.stack([cam.undistort_pixels(flat[c, :, :2]) for c, cam in enumerate(rig)])
+    P = [cam.matrix @ np.hstack([cam.rotation, cam.tvec[:, None]]) for cam in rig]
+    config = {"triangulation": {"reproj_error_threshold_triangulation": 15, "min_cameras_for_triangulation": 2,
+                                "handle_LR_swap": False, "undistort_points": False}}
+    out = np.full((flat.shape[1], 3), np.nan)
+    for i in range(flat.shape[1]):
+        lik = np.where(np.isfinite(und[:, i, 0]), flat[:, i, 2], np.nan)
+        coords = np.array([und[:, i, 0], und[:, i, 1], lik])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Q, err, *_ = triangulation_from_best_cameras(config, coords, coords, P, None)
+        if np.isfinite(err) and err <= 15:
+            out[i] = Q[:3]
+    return out
+
+
+def available():
+    engines = {"numpy SVD DLT": (numpy_svd, None), "capture3d": (ours, None)}
+    try:
+        import aniposelib.cameras  # noqa: F401
+        import jax  # noqa: F401
+
+        engines["aniposelib DLT"] = (anipose_dlt, "group")
+        engines["aniposelib RANSAC"] = (anipose_ransac, "group-slow")
+    except ImportError as exc:
+        print(f"(aniposelib skipped: {exc})")
+    try:
+        logging.disable(logging.WARNING)
+        import Pose2Sim.triangulation  # noqa: F401
+
+        engines["Pose2Sim"] = (pose2sim, "slow")
+    except ImportError as exc:
+        print(f"(Pose2Sim skipped: {exc})")
+    return engines
+
+
+def timed(fn, *args, repeat=1):
     best = np.inf
     for _ in range(repeat):
         t = time.perf_counter()
@@ -39,28 +110,47 @@ def timed(fn, *args, repeat=3):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--frames", type=int, default=2000)
+    ap.add_argument("--frames", type=int, default=20000)
+    ap.add_argument("--slow-points", type=int, default=300)
+    ap.add_argument("--cameras", type=int, nargs="+", default=[4, 8, 16])
     args = ap.parse_args()
+    engines = available()
     motion = make_motion(args.frames, fps=60, kind="mixed", seed=0)
-    n_points = motion.points.shape[0] * motion.points.shape[1]
+    truth = motion.points.reshape(-1, 3)
+    n_points = len(truth)
     conditions = {"clean": {}, "noisy": {"noise_px": 1.0},
-                  "outliers": {"noise_px": 1.0, "missing": 0.1, "outliers": 0.05}}
-    print(f"{n_points} points per run ({args.frames} frames x 17 joints); best of 3; 2 cores")
-    print(f"{'cams':>4} {'data':>9} | {'engine':>16} {'Mpts/s':>8} {'mean mm':>8} {'median mm':>9} | speed x")
-    for n_cams in (4, 8, 16):
+                  "outliers": {"noise_px": 1.0, "missing": 0.1, "outliers": 0.05, "outlier_px": (100, 300)}}
+    slow = np.random.default_rng(0).choice(n_points, min(args.slow_points, n_points), replace=False)
+    print(f"{n_points} points per run ({args.frames} frames x 17 joints; slow engines {len(slow)} of them); "
+          f"2 cores; capture3d best of 3")
+    header = f"{'cams':>4} {'data':>9} | {'engine':>18} {'points/s':>11} {'mean mm':>8} {'median mm':>9} | {'speed x':>8}"
+    print(header)
+    print("-" * len(header))
+    for n_cams in args.cameras:
         rig = make_rig(n_cams, seed=n_cams)
+        group = anipose_group(rig) if "aniposelib DLT" in engines else None
         exact = project_keypoints(motion.points, rig)
         ours(exact[:, :2], rig)  # compile / load the numba cache outside the timing
+        if group is not None:
+            anipose_dlt(exact[:, :2], rig, group)   # jax compiles on first use
         for label, corrupt in conditions.items():
             kp = corrupt_keypoints(exact, seed=1, **corrupt) if corrupt else exact
-            rows = []
-            for name, fn in (("numpy SVD DLT", numpy_svd), ("capture3d", ours)):
-                pts, sec = timed(fn, kp, rig, repeat=1 if name.startswith("numpy") else 3)
-                err = np.linalg.norm(pts - motion.points, axis=-1) * 1000
-                rows.append((name, n_points / sec / 1e6, np.nanmean(err), np.nanmedian(err), sec))
-            base = rows[0][4]
-            for name, mps, mean, med, sec in rows:
-                print(f"{n_cams:>4} {label:>9} | {name:>16} {mps:>8.3f} {mean:>8.2f} {med:>9.2f} | {base / sec:>6.1f}")
+            kp_slow = kp.reshape(n_cams, -1, 3)[:, slow][:, :, None]
+            base = None
+            for name, (fn, kind) in engines.items():
+                if kind in ("slow", "group-slow"):
+                    pts, sec = timed(fn, kp_slow, rig, group)
+                    count, ref = len(slow), truth[slow]
+                else:
+                    pts, sec = timed(fn, kp, rig, group, repeat=3 if name == "capture3d" else 1) if kind \
+                        else timed(fn, kp, rig, repeat=3 if name == "capture3d" else 1)
+                    count, ref = n_points, truth
+                err = np.linalg.norm(np.asarray(pts).reshape(-1, 3) - ref, axis=-1) * 1000
+                rate = count / sec
+                base = rate if name == "numpy SVD DLT" else base
+                speed = f"{rate / base:8.1f}" if base else f"{'':>8}"
+                print(f"{n_cams:>4} {label:>9} | {name:>18} {rate:>11,.0f} {np.nanmean(err):>8.2f} "
+                      f"{np.nanmedian(err):>9.2f} | {speed}", flush=True)
 
 
 if __name__ == "__main__":

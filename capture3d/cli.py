@@ -48,7 +48,8 @@ def cmd_board(args):
                 max(0.4, px / 250), 0, max(1, px // 120), cv2.LINE_AA)
     png = out.with_suffix(".png")
     cv2.imwrite(str(png), img)
-    print(f"wrote {out} and {png} ({img.shape[1]}x{img.shape[0]} px at {args.dpi} dpi = "
+    pdf = board.write_pdf(out.with_suffix(".pdf"), dpi=args.dpi)
+    print(f"wrote {out}, {pdf} (true scale) and {png} ({img.shape[1]}x{img.shape[0]} px at {args.dpi} dpi = "
           f"{img.shape[1] / args.dpi * 25.4:.0f} x {img.shape[0] / args.dpi * 25.4:.0f} mm)")
 
 

@@ -117,6 +117,36 @@ class Board:
                                      cv2.BORDER_CONSTANT, value=255)
         return img
 
+    def write_pdf(self, path, *, dpi: int = 300, note: str = "") -> Path:
+        """A one-page PDF of the board at true scale: the page is the board plus a 15 mm white
+        margin, and the margin says the board's dimensions so that a print can be checked with
+        a ruler (print at 100 %, "actual size")."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        margin_in = 15 / 25.4
+        w_in = self.squares_x * self.square_length_m / 0.0254
+        h_in = self.squares_y * self.square_length_m / 0.0254
+        page_w, page_h = w_in + 2 * margin_in, h_in + 2 * margin_in
+        px = max(20, int(round(self.square_length_m / 0.0254 * dpi)))
+        fig = plt.figure(figsize=(page_w, page_h))
+        ax = fig.add_axes((margin_in / page_w, margin_in / page_h, w_in / page_w, h_in / page_h))
+        ax.imshow(self.image(px), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_axis_off()
+        text = (f"{self.type} {self.squares_x} x {self.squares_y} squares of {self.square_length_m * 1000:g} mm"
+                + (f", markers {self.marker_length_m * 1000:g} mm, {self.dictionary}" if self.type == "charuco"
+                   else "")
+                + f"; board {self.squares_x * self.square_length_m * 1000:g} x "
+                  f"{self.squares_y * self.square_length_m * 1000:g} mm. Print at 100 % and measure. {note}")
+        fig.text(0.5, 0.35 * margin_in / page_h, text, ha="center", va="center", fontsize=7)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+        return path
+
     # -- detection ---------------------------------------------------------------------------
     def detect(self, image, *, min_corners: int = 6) -> "Detection":
         """Find the board's inner corners in a BGR or grayscale image.

@@ -93,14 +93,17 @@ def distort_point(x, y, d):
 def undistort_point(xd, yd, d):
     """Invert :func:`distort_point` by damped Newton steps; NaN when it does not converge.
 
-    Newton on the 2x2 system converges in 3-6 steps for real lenses, far more precisely than
-    the fixed-point iteration ``cv2.undistortPoints`` uses by default.
+    Newton on the 2x2 system converges in 2-5 steps for real lenses, far more precisely than
+    the fixed-point iteration ``cv2.undistortPoints`` uses by default. Each step evaluates the
+    model once: the trial point's value and Jacobian are kept for the next step. Converged at
+    1e-10 in normalised units (1e-7 px at f = 1000 px).
     """
     x, y = xd, yd
+    fx, fy, j00, j01, j10, j11 = distort_point(x, y, d)
+    ex, ey = fx - xd, fy - yd
+    e2 = ex * ex + ey * ey
     for _ in range(50):
-        fx, fy, j00, j01, j10, j11 = distort_point(x, y, d)
-        ex, ey = fx - xd, fy - yd
-        if ex * ex + ey * ey < 1e-26:
+        if e2 < 1e-20:
             return x, y
         det = j00 * j11 - j01 * j10
         if abs(det) < 1e-12:
@@ -109,14 +112,17 @@ def undistort_point(xd, yd, d):
         dy = (-j10 * ex + j00 * ey) / det
         # Halve the step while it does not reduce the residual (strong barrel distortion folds).
         step = 1.0
-        for _h in range(20):
+        for _h in range(30):
             nx, ny = x - step * dx, y - step * dy
-            gx, gy, _a, _b, _c, _e = distort_point(nx, ny, d)
-            if (gx - xd) ** 2 + (gy - yd) ** 2 < ex * ex + ey * ey:
+            gx, gy, k00, k01, k10, k11 = distort_point(nx, ny, d)
+            ne2 = (gx - xd) ** 2 + (gy - yd) ** 2
+            if ne2 < e2:
                 break
             step *= 0.5
-        x, y = nx, ny
-    fx, fy, _a, _b, _c, _e = distort_point(x, y, d)
-    if (fx - xd) ** 2 + (fy - yd) ** 2 < 1e-18:
+        if not ne2 < e2:
+            break
+        x, y, ex, ey, e2 = nx, ny, gx - xd, gy - yd, ne2
+        j00, j01, j10, j11 = k00, k01, k10, k11
+    if e2 < 1e-18:
         return x, y
     return np.nan, np.nan

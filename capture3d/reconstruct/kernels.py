@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..camera.kernels import distort_any
+from ..camera.kernels import distort_any, undistort_any
 
 STATUS_OK = 0
 STATUS_TOO_FEW_VIEWS = 1
@@ -24,7 +24,7 @@ STATUS_DEGENERATE = 3
 
 
 @njit(cache=True)
-def _solve_dlt(i, xn, view_weight, use, pose, out):
+def _solve_dlt(xn, view_weight, use, pose, out):
     """Weighted DLT of point ``i`` over views with ``use[c]``; writes ``out[:3]``; False if singular."""
     m00 = m01 = m02 = m11 = m12 = m22 = 0.0
     b0 = b1 = b2 = 0.0
@@ -33,7 +33,7 @@ def _solve_dlt(i, xn, view_weight, use, pose, out):
             continue
         w2 = view_weight[c] * view_weight[c]
         for k in range(2):
-            u = xn[c, i, k]
+            u = xn[c, k]
             a0 = u * pose[c, 2, 0] - pose[c, k, 0]
             a1 = u * pose[c, 2, 1] - pose[c, k, 1]
             a2 = u * pose[c, 2, 2] - pose[c, k, 2]
@@ -64,16 +64,16 @@ def _solve_dlt(i, xn, view_weight, use, pose, out):
 
 
 @njit(cache=True)
-def _weighted_dlt(i, xn, scores, use, pose, focal, view_weight, X):
+def _weighted_dlt(xn, scores, use, pose, focal, view_weight, X):
     """DLT, then one re-solve with view weights ``score * f / depth``; False if degenerate."""
     for c in range(use.shape[0]):
-        view_weight[c] = scores[c, i] * focal[c]
-    if not _solve_dlt(i, xn, view_weight, use, pose, X):
+        view_weight[c] = scores[c] * focal[c]
+    if not _solve_dlt(xn, view_weight, use, pose, X):
         return False
     for c in range(use.shape[0]):
         depth = pose[c, 2, 0] * X[0] + pose[c, 2, 1] * X[1] + pose[c, 2, 2] * X[2] + pose[c, 2, 3]
-        view_weight[c] = scores[c, i] * focal[c] / max(abs(depth), 1e-6)
-    return _solve_dlt(i, xn, view_weight, use, pose, X)
+        view_weight[c] = scores[c] * focal[c] / max(abs(depth), 1e-6)
+    return _solve_dlt(xn, view_weight, use, pose, X)
 
 
 @njit(cache=True)
@@ -89,7 +89,7 @@ def _project(c, X, K, dist, model, pose):
 
 
 @njit(cache=True)
-def _view_errors(i, X, pixels, use, K, dist, model, pose, err):
+def _view_errors(X, pixels, use, K, dist, model, pose, err):
     """Pixel error of every used view into ``err`` (inf behind the camera); returns the argmax."""
     worst = -1
     worst_e = -1.0
@@ -101,7 +101,7 @@ def _view_errors(i, X, pixels, use, K, dist, model, pose, err):
         if zc <= 1e-9:
             e = np.inf
         else:
-            e = np.sqrt((u - pixels[c, i, 0]) ** 2 + (v - pixels[c, i, 1]) ** 2)
+            e = np.sqrt((u - pixels[c, 0]) ** 2 + (v - pixels[c, 1]) ** 2)
         err[c] = e
         if e > worst_e:
             worst_e = e
@@ -110,107 +110,115 @@ def _view_errors(i, X, pixels, use, K, dist, model, pose, err):
 
 
 @njit(cache=True)
-def _refine(i, X, pixels, scores, use, K, dist, model, pose, iterations):
-    """Levenberg-Marquardt on the score-weighted squared pixel error (distortion included)."""
-    lam = 1e-3
-    cost = _cost(i, X, pixels, scores, use, K, dist, model, pose)
-    Xn = np.empty(3)
-    for _ in range(iterations):
-        h00 = h01 = h02 = h11 = h12 = h22 = 0.0
-        g0 = g1 = g2 = 0.0
-        for c in range(use.shape[0]):
-            if not use[c]:
-                continue
-            xc = pose[c, 0, 0] * X[0] + pose[c, 0, 1] * X[1] + pose[c, 0, 2] * X[2] + pose[c, 0, 3]
-            yc = pose[c, 1, 0] * X[0] + pose[c, 1, 1] * X[1] + pose[c, 1, 2] * X[2] + pose[c, 1, 3]
-            zc = pose[c, 2, 0] * X[0] + pose[c, 2, 1] * X[1] + pose[c, 2, 2] * X[2] + pose[c, 2, 3]
-            if zc <= 1e-9:
-                continue
-            xn, yn = xc / zc, yc / zc
-            xd, yd, d00, d01, d10, d11 = distort_any(model[c], xn, yn, dist[c])
-            ru = K[c, 0, 0] * xd + K[c, 0, 1] * yd + K[c, 0, 2] - pixels[c, i, 0]
-            rv = K[c, 1, 1] * yd + K[c, 1, 2] - pixels[c, i, 1]
-            # d(pixel)/d(normalised) = Kxy @ D, a 2x2
-            a00 = K[c, 0, 0] * d00 + K[c, 0, 1] * d10
-            a01 = K[c, 0, 0] * d01 + K[c, 0, 1] * d11
-            a10 = K[c, 1, 1] * d10
-            a11 = K[c, 1, 1] * d11
-            iz = 1.0 / zc
-            w = scores[c, i]
-            # rows of d(pixel)/d(X) = A @ dn/dXc @ R, with dn/dXc = [[iz, 0, -xn iz], [0, iz, -yn iz]]
-            ju0 = ju1 = ju2 = jv0 = jv1 = jv2 = 0.0
-            for k in range(3):
-                dxn = iz * (pose[c, 0, k] - xn * pose[c, 2, k])
-                dyn = iz * (pose[c, 1, k] - yn * pose[c, 2, k])
-                if k == 0:
-                    ju0 = a00 * dxn + a01 * dyn
-                    jv0 = a10 * dxn + a11 * dyn
-                elif k == 1:
-                    ju1 = a00 * dxn + a01 * dyn
-                    jv1 = a10 * dxn + a11 * dyn
-                else:
-                    ju2 = a00 * dxn + a01 * dyn
-                    jv2 = a10 * dxn + a11 * dyn
-            h00 += w * (ju0 * ju0 + jv0 * jv0)
-            h01 += w * (ju0 * ju1 + jv0 * jv1)
-            h02 += w * (ju0 * ju2 + jv0 * jv2)
-            h11 += w * (ju1 * ju1 + jv1 * jv1)
-            h12 += w * (ju1 * ju2 + jv1 * jv2)
-            h22 += w * (ju2 * ju2 + jv2 * jv2)
-            g0 += w * (ju0 * ru + jv0 * rv)
-            g1 += w * (ju1 * ru + jv1 * rv)
-            g2 += w * (ju2 * ru + jv2 * rv)
-        improved = False
-        for _try in range(8):
-            a00 = h00 * (1.0 + lam)
-            a11 = h11 * (1.0 + lam)
-            a22 = h22 * (1.0 + lam)
-            c00 = a11 * a22 - h12 * h12
-            c01 = h02 * h12 - h01 * a22
-            c02 = h01 * h12 - h02 * a11
-            det = a00 * c00 + h01 * c01 + h02 * c02
-            if det == 0.0 or not np.isfinite(det):
-                break
-            c11 = a00 * a22 - h02 * h02
-            c12 = h01 * h02 - a00 * h12
-            c22 = a00 * a11 - h01 * h01
-            Xn[0] = X[0] - (c00 * g0 + c01 * g1 + c02 * g2) / det
-            Xn[1] = X[1] - (c01 * g0 + c11 * g1 + c12 * g2) / det
-            Xn[2] = X[2] - (c02 * g0 + c12 * g1 + c22 * g2) / det
-            new_cost = _cost(i, Xn, pixels, scores, use, K, dist, model, pose)
-            if new_cost < cost:
-                step2 = (Xn[0] - X[0]) ** 2 + (Xn[1] - X[1]) ** 2 + (Xn[2] - X[2]) ** 2
-                X[0], X[1], X[2] = Xn[0], Xn[1], Xn[2]
-                converged = cost - new_cost < 1e-12 * cost or step2 < 1e-20
-                cost = new_cost
-                lam = max(lam * 0.1, 1e-9)
-                improved = True
-                break
-            lam *= 10.0
-        if not improved or converged:
-            break
-    return cost
-
-
-@njit(cache=True)
-def _cost(i, X, pixels, scores, use, K, dist, model, pose):
-    total = 0.0
+def _normal_equations(X, pixels, scores, use, K, dist, model, pose, err):
+    """One pass over the used views at ``X``: the score-weighted squared pixel error, the
+    Gauss-Newton normal equations ``H`` (upper triangle) and gradient ``g``, and every view's
+    pixel error into ``err``. Returns ``(cost, h00, h01, h02, h11, h12, h22, g0, g1, g2)``;
+    cost is inf when the point is behind a used camera."""
+    h00 = h01 = h02 = h11 = h12 = h22 = 0.0
+    g0 = g1 = g2 = 0.0
+    cost = 0.0
     for c in range(use.shape[0]):
         if not use[c]:
+            err[c] = np.nan
             continue
-        u, v, zc = _project(c, X, K, dist, model, pose)
+        xc = pose[c, 0, 0] * X[0] + pose[c, 0, 1] * X[1] + pose[c, 0, 2] * X[2] + pose[c, 0, 3]
+        yc = pose[c, 1, 0] * X[0] + pose[c, 1, 1] * X[1] + pose[c, 1, 2] * X[2] + pose[c, 1, 3]
+        zc = pose[c, 2, 0] * X[0] + pose[c, 2, 1] * X[1] + pose[c, 2, 2] * X[2] + pose[c, 2, 3]
         if zc <= 1e-9:
-            return np.inf
-        total += scores[c, i] * ((u - pixels[c, i, 0]) ** 2 + (v - pixels[c, i, 1]) ** 2)
-    return total
+            err[c] = np.inf
+            cost = np.inf
+            continue
+        xn, yn = xc / zc, yc / zc
+        xd, yd, d00, d01, d10, d11 = distort_any(model[c], xn, yn, dist[c])
+        ru = K[c, 0, 0] * xd + K[c, 0, 1] * yd + K[c, 0, 2] - pixels[c, 0]
+        rv = K[c, 1, 1] * yd + K[c, 1, 2] - pixels[c, 1]
+        e2 = ru * ru + rv * rv
+        err[c] = np.sqrt(e2)
+        w = scores[c]
+        cost += w * e2
+        # d(pixel)/d(normalised) = Kxy @ D, a 2x2
+        a00 = K[c, 0, 0] * d00 + K[c, 0, 1] * d10
+        a01 = K[c, 0, 0] * d01 + K[c, 0, 1] * d11
+        a10 = K[c, 1, 1] * d10
+        a11 = K[c, 1, 1] * d11
+        iz = 1.0 / zc
+        # rows of d(pixel)/d(X) = A @ dn/dXc @ R, with dn/dXc = [[iz, 0, -xn iz], [0, iz, -yn iz]]
+        dx0 = iz * (pose[c, 0, 0] - xn * pose[c, 2, 0])
+        dx1 = iz * (pose[c, 0, 1] - xn * pose[c, 2, 1])
+        dx2 = iz * (pose[c, 0, 2] - xn * pose[c, 2, 2])
+        dy0 = iz * (pose[c, 1, 0] - yn * pose[c, 2, 0])
+        dy1 = iz * (pose[c, 1, 1] - yn * pose[c, 2, 1])
+        dy2 = iz * (pose[c, 1, 2] - yn * pose[c, 2, 2])
+        ju0, ju1, ju2 = a00 * dx0 + a01 * dy0, a00 * dx1 + a01 * dy1, a00 * dx2 + a01 * dy2
+        jv0, jv1, jv2 = a10 * dx0 + a11 * dy0, a10 * dx1 + a11 * dy1, a10 * dx2 + a11 * dy2
+        h00 += w * (ju0 * ju0 + jv0 * jv0)
+        h01 += w * (ju0 * ju1 + jv0 * jv1)
+        h02 += w * (ju0 * ju2 + jv0 * jv2)
+        h11 += w * (ju1 * ju1 + jv1 * jv1)
+        h12 += w * (ju1 * ju2 + jv1 * jv2)
+        h22 += w * (ju2 * ju2 + jv2 * jv2)
+        g0 += w * (ju0 * ru + jv0 * rv)
+        g1 += w * (ju1 * ru + jv1 * rv)
+        g2 += w * (ju2 * ru + jv2 * rv)
+    return cost, h00, h01, h02, h11, h12, h22, g0, g1, g2
 
 
 @njit(cache=True)
-def _usable(c, i, pixels, normalized, scores, min_score):
+def _refine(X, pixels, scores, use, K, dist, model, pose, iterations, err):
+    """Levenberg-Marquardt on the score-weighted squared pixel error (distortion included).
+
+    One pass over the views per iteration: the pass that builds the next step also prices the
+    last one (a step that raised the cost is taken back and damped). Stops at micrometre steps.
+    On return ``err`` holds every used view's pixel error at the returned ``X``.
+    """
+    lam = 1e-3
+    best = _normal_equations(X, pixels, scores, use, K, dist, model, pose, err)
+    if not np.isfinite(best[0]):
+        return best[0]
+    x0, x1, x2 = X[0], X[1], X[2]           # the accepted point
+    stale = False                           # err holds a rejected trial's errors
+    for _ in range(iterations):
+        cost, h00, h01, h02, h11, h12, h22, g0, g1, g2 = best
+        a00, a11, a22 = h00 * (1.0 + lam), h11 * (1.0 + lam), h22 * (1.0 + lam)
+        c00 = a11 * a22 - h12 * h12
+        c01 = h02 * h12 - h01 * a22
+        c02 = h01 * h12 - h02 * a11
+        det = a00 * c00 + h01 * c01 + h02 * c02
+        if det == 0.0 or not np.isfinite(det):
+            break
+        c11 = a00 * a22 - h02 * h02
+        c12 = h01 * h02 - a00 * h12
+        c22 = a00 * a11 - h01 * h01
+        s0 = (c00 * g0 + c01 * g1 + c02 * g2) / det
+        s1 = (c01 * g0 + c11 * g1 + c12 * g2) / det
+        s2 = (c02 * g0 + c12 * g1 + c22 * g2) / det
+        if s0 * s0 + s1 * s1 + s2 * s2 < 1e-12:   # a micrometre: far below any pixel noise
+            break
+        X[0], X[1], X[2] = x0 - s0, x1 - s1, x2 - s2
+        trial = _normal_equations(X, pixels, scores, use, K, dist, model, pose, err)
+        if trial[0] < cost:
+            best = trial
+            x0, x1, x2 = X[0], X[1], X[2]
+            stale = False
+            lam = max(lam * 0.1, 1e-9)
+            if cost - trial[0] < 1e-10 * cost:
+                break
+        else:
+            stale = True
+            lam *= 10.0
+    X[0], X[1], X[2] = x0, x1, x2
+    if stale:
+        _view_errors(X, pixels, use, K, dist, model, pose, err)
+    return best[0]
+
+
+@njit(cache=True)
+def _usable(c, pixels, normalized, scores, min_score):
     """Whether view ``c`` of point ``i`` can be used: observed, undistortable, scored enough."""
-    s = scores[c, i]
-    return (s >= min_score and s > 0.0 and not np.isnan(normalized[c, i, 0])
-            and not np.isnan(normalized[c, i, 1]) and not np.isnan(pixels[c, i, 0]))
+    s = scores[c]
+    return (s >= min_score and s > 0.0 and not np.isnan(normalized[c, 0])
+            and not np.isnan(normalized[c, 1]) and not np.isnan(pixels[c, 0]))
 
 
 @njit(cache=True)
@@ -223,7 +231,7 @@ def _max_error_used(err, use):
 
 
 @njit(cache=True)
-def _reject_views(i, X, pixels, normalized, scores, use, count, K, dist, model, pose, focal,
+def _reject_views(X, pixels, normalized, scores, use, count, K, dist, model, pose, focal,
                   view_weight, err, min_score, max_error_px, max_error_two_views_px, min_views):
     """Drop views until every used view reprojects within the threshold; False if impossible.
 
@@ -233,8 +241,8 @@ def _reject_views(i, X, pixels, normalized, scores, use, count, K, dist, model, 
     dropping it is enough. Either way the cost is bounded (at most C^2 solves), never a subset search.
     """
     C = use.shape[0]
-    Xtry = np.empty(3)
-    worst = _view_errors(i, X, pixels, use, K, dist, model, pose, err)
+    Xtry = np.empty(3)   # once per point, and only for points with an outlier
+    worst = _view_errors(X, pixels, use, K, dist, model, pose, err)
     while err[worst] > max_error_px:
         if count <= 2:
             return False
@@ -245,8 +253,8 @@ def _reject_views(i, X, pixels, normalized, scores, use, count, K, dist, model, 
                 if not use[c]:
                     continue
                 use[c] = False
-                if _weighted_dlt(i, normalized, scores, use, pose, focal, view_weight, Xtry):
-                    _view_errors(i, Xtry, pixels, use, K, dist, model, pose, err)
+                if _weighted_dlt(normalized, scores, use, pose, focal, view_weight, Xtry):
+                    _view_errors(Xtry, pixels, use, K, dist, model, pose, err)
                     e = _max_error_used(err, use)
                     if e < best_e:
                         best_e = e
@@ -257,25 +265,25 @@ def _reject_views(i, X, pixels, normalized, scores, use, count, K, dist, model, 
             worst = best_c
         use[worst] = False
         count -= 1
-        if count < min_views or not _weighted_dlt(i, normalized, scores, use, pose, focal,
+        if count < min_views or not _weighted_dlt(normalized, scores, use, pose, focal,
                                                   view_weight, X):
             return False
-        worst = _view_errors(i, X, pixels, use, K, dist, model, pose, err)
+        worst = _view_errors(X, pixels, use, K, dist, model, pose, err)
     # Views dropped early, while an outlier still pulled the point, may agree with the final
     # point: take them back.
     readded = False
     for c in range(C):
-        if not use[c] and _usable(c, i, pixels, normalized, scores, min_score):
+        if not use[c] and _usable(c, pixels, normalized, scores, min_score):
             u, v, zc = _project(c, X, K, dist, model, pose)
-            if zc > 1e-9 and np.sqrt((u - pixels[c, i, 0]) ** 2 + (v - pixels[c, i, 1]) ** 2) \
+            if zc > 1e-9 and np.sqrt((u - pixels[c, 0]) ** 2 + (v - pixels[c, 1]) ** 2) \
                     <= max_error_px:
                 use[c] = True
                 count += 1
                 readded = True
     if readded:
-        _weighted_dlt(i, normalized, scores, use, pose, focal, view_weight, X)
+        _weighted_dlt(normalized, scores, use, pose, focal, view_weight, X)
     if count == 2:
-        _view_errors(i, X, pixels, use, K, dist, model, pose, err)
+        _view_errors(X, pixels, use, K, dist, model, pose, err)
         if _max_error_used(err, use) > max_error_two_views_px:
             return False
     return True
@@ -302,8 +310,73 @@ def _max_ray_sine(X, use, centers):
     return best
 
 
+@njit(cache=True)
+def _triangulate_point(i, o, keypoints, K, dist, model, pose, focal, centers, min_score, max_error_px,
+                       max_error_two_views_px, min_views, refine_iterations, robust, min_ray_sine,
+                       px, xn, sc, use, view_weight, err, X,
+                       points, error, n_views, mean_score, status):
+    """Point ``i`` (output row ``o``): copy its views into the scratch arrays, undistort the
+    usable ones, solve."""
+    C = keypoints.shape[0]
+    count = 0
+    for c in range(C):
+        u, v, s = keypoints[c, i, 0], keypoints[c, i, 1], keypoints[c, i, 2]
+        px[c, 0], px[c, 1] = u, v
+        sc[c] = s if s == s else 0.0            # NaN score = not seen
+        use[c] = False
+        xn[c, 0] = xn[c, 1] = np.nan
+        if sc[c] >= min_score and sc[c] > 0.0 and u == u and v == v:
+            # Undistort only what will be used: skipped views cost nothing.
+            yd = (v - K[c, 1, 2]) / K[c, 1, 1]
+            xd = (u - K[c, 0, 2] - K[c, 0, 1] * yd) / K[c, 0, 0]
+            x, y = undistort_any(model[c], xd, yd, dist[c])
+            if x == x and y == y:
+                xn[c, 0], xn[c, 1] = x, y
+                use[c] = True
+                count += 1
+    points[o, 0] = points[o, 1] = points[o, 2] = np.nan
+    error[o] = np.nan
+    mean_score[o] = np.nan
+    n_views[o] = 0
+    if count < min_views:
+        status[o] = STATUS_TOO_FEW_VIEWS
+        return
+    if not _weighted_dlt(xn, sc, use, pose, focal, view_weight, X):
+        status[o] = STATUS_DEGENERATE
+        return
+    if robust and not _reject_views(X, px, xn, sc, use, count, K, dist, model, pose, focal, view_weight, err,
+                                    min_score, max_error_px, max_error_two_views_px, min_views):
+        status[o] = STATUS_INCONSISTENT
+        return
+    count = 0
+    for c in range(C):
+        if use[c]:
+            count += 1
+    if count <= 3 and _max_ray_sine(X, use, centers) < min_ray_sine:
+        status[o] = STATUS_DEGENERATE
+        return
+    if refine_iterations > 0:
+        _refine(X, px, sc, use, K, dist, model, pose, refine_iterations, err)
+    else:
+        _view_errors(X, px, use, K, dist, model, pose, err)
+    total = 0.0
+    stot = 0.0
+    for c in range(C):
+        if use[c]:
+            total += err[c]
+            stot += sc[c]
+    if not np.isfinite(total):
+        status[o] = STATUS_DEGENERATE
+        return
+    points[o, 0], points[o, 1], points[o, 2] = X[0], X[1], X[2]
+    error[o] = total / count
+    n_views[o] = count
+    mean_score[o] = stot / count
+    status[o] = STATUS_OK
+
+
 @njit(cache=True, parallel=True)
-def triangulate_kernel(pixels, normalized, scores, K, dist, model, pose,
+def triangulate_kernel(keypoints, start, K, dist, model, pose,
                        min_score, max_error_px, max_error_two_views_px, min_views, refine_iterations, robust,
                        min_ray_sine,
                        points, error, n_views, mean_score, status):
@@ -311,10 +384,11 @@ def triangulate_kernel(pixels, normalized, scores, K, dist, model, pose,
 
     Parameters
     ----------
-    pixels, normalized : (C, N, 2) float64
-        Observed (distorted) pixels and their undistorted normalised coordinates; NaN = missing.
-    scores : (C, N) float64
-        Detector confidences in [0, 1]; views below ``min_score`` are not used.
+    keypoints : (C, N, 3) float64
+        Observed (distorted) pixels x, y and the detector score in [0, 1]; NaN = missing. Views
+        below ``min_score`` are not used. Read in place: no copy, no separate undistortion pass.
+    start : int
+        First point of this call; the outputs' length says how many (the chunk).
     K, dist, model, pose : rig arrays from :meth:`capture3d.Rig.kernel_arrays`.
     max_error_px : float
         A view whose reprojection error exceeds this is rejected (worst first, one at a time).
@@ -328,9 +402,12 @@ def triangulate_kernel(pixels, normalized, scores, K, dist, model, pose,
         anti-parallel, as opposite cameras are) has no depth: status degenerate.
     points : (N, 3) out; error : (N,) out, mean pixel error of used views; n_views : (N,) out;
     mean_score : (N,) out; status : (N,) out, ``STATUS_*``.
+
+    Work is split into blocks of points; each block allocates its scratch arrays once, so the
+    inner loop allocates nothing.
     """
-    C = pixels.shape[0]
-    N = pixels.shape[1]
+    C = keypoints.shape[0]
+    N = points.shape[0]
     focal = np.empty(C)
     centers = np.empty((C, 3))
     for c in range(C):
@@ -338,55 +415,19 @@ def triangulate_kernel(pixels, normalized, scores, K, dist, model, pose,
         for k in range(3):  # centre = -R^T t
             centers[c, k] = -(pose[c, 0, k] * pose[c, 0, 3] + pose[c, 1, k] * pose[c, 1, 3]
                               + pose[c, 2, k] * pose[c, 2, 3])
-    for i in prange(N):
+    block = 256
+    n_blocks = (N + block - 1) // block
+    for b in prange(n_blocks):
+        px = np.empty((C, 2))
+        xn = np.empty((C, 2))
+        sc = np.empty(C)
         use = np.zeros(C, dtype=np.bool_)
         view_weight = np.empty(C)
         err = np.empty(C)
         X = np.empty(3)
-        count = 0
-        for c in range(C):
-            if _usable(c, i, pixels, normalized, scores, min_score):
-                use[c] = True
-                count += 1
-        points[i, 0] = points[i, 1] = points[i, 2] = np.nan
-        error[i] = np.nan
-        mean_score[i] = np.nan
-        n_views[i] = 0
-        if count < min_views:
-            status[i] = STATUS_TOO_FEW_VIEWS
-            continue
-        if not _weighted_dlt(i, normalized, scores, use, pose, focal, view_weight, X):
-            status[i] = STATUS_DEGENERATE
-            continue
-        ok = True
-        if robust:
-            ok = _reject_views(i, X, pixels, normalized, scores, use, count, K, dist, model, pose, focal,
-                               view_weight, err, min_score, max_error_px, max_error_two_views_px,
-                               min_views)
-        if not ok:
-            status[i] = STATUS_INCONSISTENT
-            continue
-        if count <= 3 and _max_ray_sine(X, use, centers) < min_ray_sine:
-            status[i] = STATUS_DEGENERATE
-            continue
-        count = 0
-        for c in range(C):
-            if use[c]:
-                count += 1
-        if refine_iterations > 0:
-            _refine(i, X, pixels, scores, use, K, dist, model, pose, refine_iterations)
-        _view_errors(i, X, pixels, use, K, dist, model, pose, err)
-        total = 0.0
-        stot = 0.0
-        for c in range(C):
-            if use[c]:
-                total += err[c]
-                stot += scores[c, i]
-        if not np.isfinite(total):
-            status[i] = STATUS_DEGENERATE
-            continue
-        points[i, 0], points[i, 1], points[i, 2] = X[0], X[1], X[2]
-        error[i] = total / count
-        n_views[i] = count
-        mean_score[i] = stot / count
-        status[i] = STATUS_OK
+        for i in range(b * block, min(N, (b + 1) * block)):
+            _triangulate_point(start + i, i, keypoints, K, dist, model, pose, focal, centers, min_score,
+                               max_error_px,
+                               max_error_two_views_px, min_views, refine_iterations, robust, min_ray_sine,
+                               px, xn, sc, use, view_weight, err, X,
+                               points, error, n_views, mean_score, status)

@@ -132,7 +132,9 @@ def triangulate(keypoints, rig, *, options: TriangulationOptions | None = None,
                               "keypoints must be stacked in rig camera order")
     K, dist, model, pose = rig.kernel_arrays()
     N = F * J
-    flat = kp.reshape(C, N, 3)
+    # One float64 C-ordered view of the input (a copy only when it is not already one); the
+    # kernel reads it in place, chunk by chunk.
+    flat = np.ascontiguousarray(kp, dtype=np.float64).reshape(C, N, 3)
     points = np.full((N, 3), np.nan)
     error = np.full(N, np.nan)
     n_views = np.zeros(N, np.int16)
@@ -140,12 +142,9 @@ def triangulate(keypoints, rig, *, options: TriangulationOptions | None = None,
     status = np.zeros(N, np.int8)
     for start in range(0, N, opts.chunk_points):
         stop = min(N, start + opts.chunk_points)
-        px = np.ascontiguousarray(flat[:, start:stop, :2])
-        sc = np.ascontiguousarray(np.nan_to_num(flat[:, start:stop, 2], nan=0.0))
-        xn = np.stack([cam.pixels_to_normalized(px[c]) for c, cam in enumerate(rig.cameras)])
         nv = np.zeros(stop - start, np.int64)
         st = np.zeros(stop - start, np.int64)
-        kernels.triangulate_kernel(px, xn, sc, K, dist, model, pose, float(opts.min_score),
+        kernels.triangulate_kernel(flat, start, K, dist, model, pose, float(opts.min_score),
                                    float(opts.max_error_px), float(opts.max_error_two_views_px),
                                    int(opts.min_views),
                                    int(opts.refine_iterations), bool(opts.robust),

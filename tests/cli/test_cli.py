@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from capture3d.cli import main
 
@@ -13,10 +14,21 @@ def test_demo_writes_its_files_and_measures_under_10_mm(tmp_path, capsys):
     assert main(["demo", str(tmp_path / "d")]) == 0
     out = capsys.readouterr().out
     for name in ("calibration.toml", "points3d.npz", "points3d.csv", "points3d.trc", "points3d.c3d", "render.png",
+                 "points3d.bvh", "overlay_cam01.mp4", "plots/trajectories.png", "plots/reprojection_error.png",
                  "pose2d/cam01.npz", "ground_truth/calibration.toml", "ground_truth/points3d.npz"):
         assert (tmp_path / "d" / name).exists(), name
     err = float(re.search(r"3D joint error, triangulated\s+([\d.]+) mm", out).group(1))
     assert err < 10.0  # mm; measured 3.6
+    fitted = float(re.search(r"3D joint error, after the skeleton fit\s+([\d.]+) mm", out).group(1))
+    assert fitted < err  # measured 2.9
+    # the BVH's forward kinematics gives back the demo's joints (measured 0.22 / 2.1 mm)
+    from capture3d.export import read_bvh
+    from capture3d.io import load_points3d
+
+    data = load_points3d(tmp_path / "d" / "points3d.npz")
+    fk, names = read_bvh(tmp_path / "d" / "points3d.bvh").encoded_points()
+    gap = np.linalg.norm(fk - data["points"][:, [data["joint_names"].index(n) for n in names]], axis=-1) * 1000
+    assert np.nanmean(gap) < 1.0 and np.nanmax(gap) < 5.0
     df = pd.read_csv(tmp_path / "d" / "points3d.csv")
     assert list(df.columns[:5]) == ["fnum", "time_s", "nose_x", "nose_y", "nose_z"]
     assert len(df) == 240 and df["left_knee_z"].between(0.0, 1.0).all()
@@ -44,7 +56,7 @@ def test_convert_and_bad_input(tmp_path, capsys):
 
 def test_every_command_has_help_with_examples():
     for cmd in (["demo"], ["board"], ["calibrate", "intrinsics"], ["calibrate", "extrinsics"],
-                ["calibrate", "convert"], ["triangulate"], ["export"]):
+                ["calibrate", "convert"], ["triangulate"], ["export"], ["view"], ["overlay"], ["plot"]):
         out = subprocess.run([sys.executable, "-m", "capture3d.cli", *cmd, "--help"], capture_output=True,
                              text=True, check=True).stdout
         assert "examples:" in out and "capture3d " in out
@@ -64,6 +76,11 @@ def test_board_command_writes_toml_and_true_scale_png(tmp_path):
     det = board.detect(img)
     assert len(det.ids) == board.n_corners
     assert abs(np.diff(det.corners[:2, 0])[0] - px) < 0.5
+    # the PDF page is the board plus a 15 mm margin each side, in PostScript points (1/72 in)
+    pdf = out.with_suffix(".pdf").read_bytes()
+    box = [float(v) for v in re.search(rb"/MediaBox \[\s*([\d.\s]+)\]", pdf).group(1).split()]
+    assert box[2] == pytest.approx((150 + 30) / 25.4 * 72, abs=0.5)
+    assert box[3] == pytest.approx((120 + 30) / 25.4 * 72, abs=0.5)
 
 
 def test_core_imports_without_open3d():
