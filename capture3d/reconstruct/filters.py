@@ -87,7 +87,8 @@ def remove_spikes(points, *, window: int = 7, threshold_m: float = 0.1):
     spike: a wrong triangulation that the views happened to agree on (two views, one of them an
     outlier lying near the epipolar line). Smooth motion is never cut: on a straight or even
     a curved path the median of a short window lies on the path, within a few millimetres of
-    the point at 30 fps or more.
+    the point at 30 fps or more. The ends are judged against an odd reflection of the path
+    (``2 x[0] - x[k]``), so a spike in the very first or last frame can pass.
 
     Parameters
     ----------

@@ -26,6 +26,7 @@ from scipy.optimize import least_squares
 from ..camera.camera import _MODELS
 from ..errors import InputShapeError, check_array
 from ..skeleton import FEET, RIGID_BONES
+from .filters import _runs
 
 #: Bones held steady, by joint name; ``"pelvis"``, ``"neck"`` and ``"mid_ear"`` are the mid-hip,
 #: mid-shoulder and mid-ear points (the BVH skeleton's derived joints). Limbs, hip and shoulder widths, the spine, a rigid head (ten distances
@@ -239,8 +240,7 @@ def fit_skeleton(keypoints, rig, start_points, joint_names, *, fps: float,
     points[~problem.active] = np.nan
     # Invented stretches longer than max_gap are not evidence: they go back to NaN.
     for j in range(points.shape[1]):
-        d = np.diff(np.concatenate([[0], (~supported[:, j]).astype(np.int8), [0]]))
-        for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
+        for a, b in _runs(~supported[:, j]):
             if b - a > opt.max_gap:
                 points[a:b, j] = np.nan
     return SkeletonFitResult(points, {name: float(v) for (name, _, _), v in zip(problem.bones, L)},
