@@ -40,11 +40,17 @@ def bones_for(joint_names, bones=BONES) -> list[tuple[int, int]]:
     return [(index[a], index[b]) for a, b in bones if a in index and b in index]
 
 
+#: Derived points, each the mid-point of two detected joints (CONVENTIONS.md names pelvis and
+#: neck; the BVH skeleton also needs the mid-point of the ears).
+MIDPOINTS = {"pelvis": ("left_hip", "right_hip"), "neck": ("left_shoulder", "right_shoulder"),
+             "mid_ear": ("left_ear", "right_ear")}
+
+
 def derived_joints(points, joint_names) -> dict[str, np.ndarray]:
-    """``pelvis`` (mid-hip) and ``neck`` (mid-shoulder) from ``points (..., J, 3)``."""
+    """The :data:`MIDPOINTS` whose two joints are in ``joint_names``, from ``points (..., J, 3)``."""
     i = {n: k for k, n in enumerate(joint_names)}
-    return {"pelvis": 0.5 * (points[..., i["left_hip"], :] + points[..., i["right_hip"], :]),
-            "neck": 0.5 * (points[..., i["left_shoulder"], :] + points[..., i["right_shoulder"], :])}
+    return {name: 0.5 * (points[..., i[a], :] + points[..., i[b], :])
+            for name, (a, b) in MIDPOINTS.items() if a in i and b in i}
 
 
 def bone_lengths(points, joint_names, bones=RIGID_BONES) -> dict[str, np.ndarray]:

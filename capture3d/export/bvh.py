@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileFormatError
+from ..skeleton import MIDPOINTS, derived_joints
 from .mocap import Y_UP_FROM_Z_UP
 
 X, Y, Z = np.eye(3)
@@ -75,7 +76,6 @@ SPEC = ([("Hips", None, "pelvis", "root", None, None)] + _LIMBS
                                                            ("RightEye", "right_eye"), ("LeftEar", "left_ear"),
                                                            ("RightEar", "right_ear"))])
 
-DERIVED = ("pelvis", "neck", "mid_ear")   # points the hierarchy needs that no detector gives
 ROOT_CHANNELS = ("Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation")
 JOINT_CHANNELS = ("Zrotation", "Xrotation", "Yrotation")
 
@@ -134,10 +134,9 @@ class Bvh:
     def encoded_points(self) -> tuple[np.ndarray, list[str]]:
         """The canonical joints this file encodes: ``(F, K, 3)`` meters, Z up, and their names."""
         pos, _ = self.forward_kinematics()
-        names = [self.keypoints[j.name] for j in self.joints
-                 if j.name in self.keypoints and self.keypoints[j.name] not in DERIVED]
-        idx = [k for k, j in enumerate(self.joints)
-               if j.name in self.keypoints and self.keypoints[j.name] not in DERIVED]
+        idx = [k for k, j in enumerate(self.joints)   # branch joints sit on mid-points: not encoded joints
+               if j.name in self.keypoints and self.keypoints[j.name] not in MIDPOINTS]
+        names = [self.keypoints[self.joints[k].name] for k in idx]
         return (pos[:, idx] / CM_PER_M) @ Y_UP_FROM_Z_UP, names
 
     # -- files -----------------------------------------------------------------------------------
@@ -307,10 +306,7 @@ def encode(points, joint_names, *, fps: float = 30.0) -> BvhEncoding:
     if not need <= set(names):
         raise ValueError(f"BVH needs the canonical joints {sorted(need - set(names))}")
     P = (pts @ Y_UP_FROM_Z_UP.T) * CM_PER_M
-    kp = {n: P[:, k] for k, n in enumerate(names)}
-    kp["pelvis"] = 0.5 * (kp["left_hip"] + kp["right_hip"])
-    kp["neck"] = 0.5 * (kp["left_shoulder"] + kp["right_shoulder"])
-    kp["mid_ear"] = 0.5 * (kp["left_ear"] + kp["right_ear"])
+    kp = {n: P[:, k] for k, n in enumerate(names)} | derived_joints(P, names)
     spec = [s for s in SPEC if s[2] in kp]
     spec = [(n, par, at, ("leaf" if rule == "aim" and aim not in kp else rule), aim if aim in kp else None, d0)
             for n, par, at, rule, aim, d0 in spec]

@@ -25,12 +25,12 @@ from scipy.optimize import least_squares
 
 from ..camera.camera import _MODELS
 from ..errors import InputShapeError, check_array
-from ..skeleton import FEET, RIGID_BONES
+from ..skeleton import FEET, MIDPOINTS, RIGID_BONES
 from .filters import _runs
 
-#: Bones held steady, by joint name; ``"pelvis"``, ``"neck"`` and ``"mid_ear"`` are the mid-hip,
-#: mid-shoulder and mid-ear points (the BVH skeleton's derived joints). Limbs, hip and shoulder widths, the spine, a rigid head (ten distances
-#: between five face points) and rigid feet.
+#: Bones held steady, by joint name or :data:`~capture3d.skeleton.MIDPOINTS` name (pelvis, neck,
+#: mid_ear: the BVH skeleton's derived joints). Limbs, hip and shoulder widths, the spine, a
+#: rigid head (ten distances between five face points) and rigid feet.
 STEADY_BONES = RIGID_BONES + (
     ("pelvis", "neck"), ("neck", "mid_ear"), ("nose", "left_eye"), ("nose", "right_eye"), ("left_eye", "left_ear"),
     ("right_eye", "right_ear"), ("left_ear", "right_ear"), ("nose", "left_ear"), ("nose", "right_ear"),
@@ -70,21 +70,15 @@ class SkeletonFitResult:
 
 
 def _endpoint_weights(name, index):
-    """Joint weights of a bone end: a joint, or the mid-point of two (pelvis, neck)."""
-    if name == "pelvis":
-        return [(index["left_hip"], 0.5), (index["right_hip"], 0.5)]
-    if name == "neck":
-        return [(index["left_shoulder"], 0.5), (index["right_shoulder"], 0.5)]
-    if name == "mid_ear":
-        return [(index["left_ear"], 0.5), (index["right_ear"], 0.5)]
+    """Joint weights of a bone end: a joint, or one of the skeleton's mid-points (pelvis...)."""
+    if name in MIDPOINTS:
+        return [(index[j], 0.5) for j in MIDPOINTS[name]]
     return [(index[name], 1.0)]
 
 
 def _bones(joint_names):
     index = {n: k for k, n in enumerate(joint_names)}
-    have = set(joint_names) | ({"pelvis"} if {"left_hip", "right_hip"} <= set(index) else set()) \
-        | ({"neck"} if {"left_shoulder", "right_shoulder"} <= set(index) else set()) \
-        | ({"mid_ear"} if {"left_ear", "right_ear"} <= set(index) else set())
+    have = set(index) | {m for m, ends in MIDPOINTS.items() if set(ends) <= set(index)}
     return [(f"{a}-{b}", _endpoint_weights(a, index), _endpoint_weights(b, index))
             for a, b in STEADY_BONES if a in have and b in have]
 
