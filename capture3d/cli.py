@@ -209,26 +209,23 @@ def cmd_export(args):
     print(f"wrote {out}")
 
 
-def _fps(data) -> float:
-    return float(1.0 / np.median(np.diff(data["time_s"]))) if len(data["time_s"]) > 1 else 30.0
-
-
 def cmd_view(args):
     from . import io
     from .rig import Rig
 
     data = io.load_points3d(args.points3d)
     rig = Rig.load(args.calibration) if args.calibration else None
-    trail = int(args.trails * _fps(data)) if args.trails else 0
+    fps = io.frame_rate(data["time_s"])
+    trail = int(args.trails * fps) if args.trails else 0
     if args.render is None:
         from .viz.viewer import view
 
-        view(data["points"], data["joint_names"], rig=rig, fps=_fps(data), trail_frames=trail or None)
+        view(data["points"], data["joint_names"], rig=rig, fps=fps, trail_frames=trail or None)
         return
     from .viz.render import render
 
     bar = _progress(len(data["points"]), "rendering") if Path(args.render).suffix.lower() != ".png" else None
-    out = render(data["points"], data["joint_names"], args.render, rig=rig, fps=_fps(data), frame=args.frame,
+    out = render(data["points"], data["joint_names"], args.render, rig=rig, fps=fps, frame=args.frame,
                  trail_frames=trail, progress=bar)
     if bar is not None:
         bar.close()
@@ -242,6 +239,7 @@ def cmd_overlay(args):
 
     data = io.load_points3d(args.points3d)
     rig = Rig.load(args.calibration)
+    fps = io.frame_rate(data["time_s"])
     cameras = args.camera or rig.names
     unknown = [c for c in cameras if c not in rig.names]
     if unknown:
@@ -263,7 +261,7 @@ def cmd_overlay(args):
             video = found[0]
         bar = _progress(len(data["points"]), f"overlay {name}")
         out = overlay_video(Path(args.output) / f"{name}.mp4", rig[name], data["points"], data["joint_names"], kp,
-                            video=video, fps=_fps(data), frame_index=data["frame_index"], progress=bar)
+                            video=video, fps=fps, frame_index=data["frame_index"], progress=bar)
         bar.close()
         print(f"wrote {out}")
 

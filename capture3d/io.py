@@ -96,6 +96,16 @@ def save_points3d(path, points, *, joint_names, frame_index=None, time_s=None, r
                             time_s=np.arange(F) / 30.0 if time_s is None else np.asarray(time_s, float))
 
 
+def frame_rate(time_s, default: float = 30.0) -> float:
+    """Frames per second of a ``time_s (F,)`` column (the median step), ``default`` for one frame.
+
+    >>> frame_rate([0.0, 0.02, 0.04])
+    50.0
+    """
+    t = np.asarray(time_s, float)
+    return float(1.0 / np.median(np.diff(t))) if len(t) > 1 else default
+
+
 def load_points3d(path) -> dict:
     path = Path(path)
     try:

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileFormatError
+from ..io import frame_rate
 from ..skeleton import MIDPOINTS, derived_joints
 from .mocap import Y_UP_FROM_Z_UP
 
@@ -363,9 +364,7 @@ def encode(points, joint_names, *, fps: float = 30.0) -> BvhEncoding:
 
 def write_bvh(path, data: dict) -> Path:
     """BVH of ``data`` (as :func:`capture3d.io.load_points3d` returns it); frame time from ``time_s``."""
-    t = np.asarray(data["time_s"], float)
-    fps = float(1.0 / np.median(np.diff(t))) if len(t) > 1 else 30.0
-    return encode(data["points"], data["joint_names"], fps=fps).bvh.save(path)
+    return encode(data["points"], data["joint_names"], fps=frame_rate(data["time_s"])).bvh.save(path)
 
 
 def read_bvh(path) -> Bvh:

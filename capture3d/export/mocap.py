@@ -5,13 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import frame_rate
+
 # World (Z up) -> Y up: a -90 degree turn about X, (x, y, z) -> (x, z, -y); right-handed.
 Y_UP_FROM_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
-
-
-def _rate(data) -> float:
-    t = np.asarray(data["time_s"], float)
-    return float(1.0 / np.median(np.diff(t))) if len(t) > 1 else 30.0
 
 
 def write_trc(path, data: dict) -> Path:
@@ -20,7 +17,7 @@ def write_trc(path, data: dict) -> Path:
     pts = np.asarray(data["points"], float) @ Y_UP_FROM_Z_UP.T
     names = data["joint_names"]
     F, J, _ = pts.shape
-    rate = _rate(data)
+    rate = frame_rate(data["time_s"])
     lines = [f"PathFileType\t4\t(X/Y/Z)\t{path.name}",
              "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
              f"{rate:.6g}\t{rate:.6g}\t{F}\t{J}\tm\t{rate:.6g}\t1\t{F}",
@@ -43,7 +40,7 @@ def write_c3d(path, data: dict) -> Path:
     pts = np.asarray(data["points"], float) * 1000.0
     F, J, _ = pts.shape
     c = ezc3d.c3d()
-    c["parameters"]["POINT"]["RATE"]["value"] = [_rate(data)]
+    c["parameters"]["POINT"]["RATE"]["value"] = [frame_rate(data["time_s"])]
     c["parameters"]["POINT"]["LABELS"]["value"] = tuple(data["joint_names"])
     c["parameters"]["POINT"]["UNITS"]["value"] = ["mm"]
     block = np.ones((4, J, F))
