@@ -1,8 +1,9 @@
 """Numba kernels of the triangulation: weighted DLT, robust view rejection, LM refinement.
 
-One point is one (frame, joint). Arrays are laid out camera-major as the public API is:
-``pixels (C, N, 2)``, ``scores (C, N)``, ``normalized (C, N, 2)``. The kernel runs one point per
-loop iteration, in parallel over points, so its working memory is bounded by the chunk size.
+One point is one (frame, joint). The kernel reads ``keypoints (C, N, 3)`` camera-major, as the
+public API lays them out, in parallel over blocks of points; for each point it copies the views
+into small scratch arrays (``px (C, 2)``, ``sc (C,)``, undistorted ``xn (C, 2)``) that the
+helpers below work on, so its working memory does not grow with the number of frames.
 
 The DLT solves the inhomogeneous normal equations ``sum w_c^2 a_c a_c^T X = -sum w_c^2 a_c b_c``
 (3x3, closed form) on undistorted normalised coordinates. Its algebraic residual of a view is
@@ -25,7 +26,7 @@ STATUS_DEGENERATE = 3
 
 @njit(cache=True)
 def _solve_dlt(xn, view_weight, use, pose, out):
-    """Weighted DLT of point ``i`` over views with ``use[c]``; writes ``out[:3]``; False if singular."""
+    """Weighted DLT over the views with ``use[c]``; writes ``out[:3]``; False if singular."""
     m00 = m01 = m02 = m11 = m12 = m22 = 0.0
     b0 = b1 = b2 = 0.0
     for c in range(use.shape[0]):
@@ -215,7 +216,7 @@ def _refine(X, pixels, scores, use, K, dist, model, pose, iterations, err):
 
 @njit(cache=True)
 def _usable(c, pixels, normalized, scores, min_score):
-    """Whether view ``c`` of point ``i`` can be used: observed, undistortable, scored enough."""
+    """Whether view ``c`` can be used: observed, undistortable, scored enough."""
     s = scores[c]
     return (s >= min_score and s > 0.0 and not np.isnan(normalized[c, 0])
             and not np.isnan(normalized[c, 1]) and not np.isnan(pixels[c, 0]))

@@ -41,8 +41,7 @@ class PostprocessResult:
     bone_lengths: dict | None = None    # meters by "a-b", from the skeleton fit
 
     def summary(self) -> str:
-        text = f"{int(self.spikes.sum())} spikes removed, {len(self.long_gaps)} gaps longer than allowed left empty"
-        return text
+        return f"{int(self.spikes.sum())} spikes removed, {len(self.long_gaps)} gaps longer than allowed left empty"
 
 
 def postprocess(points, *, fps: float, options: FilterOptions | None = None, keypoints=None, rig=None,
