@@ -205,7 +205,10 @@ def cmd_export(args):
     from .export import EXPORTERS
 
     data = io.load_points3d(args.points3d)
-    out = EXPORTERS[args.format](args.output, data)
+    try:
+        out = EXPORTERS[args.format](args.output, data)
+    except ValueError as exc:  # the data cannot go into this format: say which input
+        raise ValueError(f"{args.points3d}: {exc}") from None
     print(f"wrote {out}")
 
 

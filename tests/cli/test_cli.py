@@ -52,6 +52,11 @@ def test_convert_and_bad_input(tmp_path, capsys):
     (tmp_path / "pose2d").mkdir()
     assert main(["triangulate", str(tmp_path / "pose2d"), "-c", str(tmp_path / "c.toml")]) == 1
     assert "no 2D keypoints for cameras ['cam01', 'cam02', 'cam03']" in capsys.readouterr().err
+    from capture3d.io import save_points3d
+    save_points3d(tmp_path / "hips.npz", np.zeros((3, 2, 3)), joint_names=["left_hip", "right_hip"])
+    assert main(["export", "bvh", str(tmp_path / "hips.npz"), "-o", str(tmp_path / "h.bvh")]) == 1
+    err = capsys.readouterr().err
+    assert "hips.npz: BVH needs the canonical joints" in err and not (tmp_path / "h.bvh").exists()
 
 
 def test_every_command_has_help_with_examples():
