@@ -63,7 +63,7 @@ def distort_jacobian(xy: np.ndarray, coeffs) -> np.ndarray:
     return jac
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def distort_point(x, y, d):
     """One point: distorted ``(xd, yd)`` and the Jacobian ``(j00, j01, j10, j11)``."""
     r = np.sqrt(x * x + y * y)
@@ -79,7 +79,7 @@ def distort_point(x, y, d):
     return (x * scale, y * scale, scale + x * x * ds, x * y * ds, x * y * ds, scale + y * y * ds)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def undistort_point(xd, yd, d):
     """Invert :func:`distort_point`: solve ``theta_d(theta)`` by Newton, NaN past 90 degrees."""
     theta_d = np.sqrt(xd * xd + yd * yd)

@@ -12,21 +12,21 @@ from numba import njit, prange
 from . import fisheye, pinhole
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def distort_any(model, x, y, d):
     if model == 1:
         return fisheye.distort_point(x, y, d)
     return pinhole.distort_point(x, y, d)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def undistort_any(model, xd, yd, d):
     if model == 1:
         return fisheye.undistort_point(xd, yd, d)
     return pinhole.undistort_point(xd, yd, d)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def pixels_to_normalized(pixels, K, d, model):
     """``pixels (N, 2)`` -> undistorted normalised ``(N, 2)``; NaN in, NaN out."""
     n = pixels.shape[0]
@@ -45,3 +45,21 @@ def pixels_to_normalized(pixels, K, d, model):
         out[i, 0] = x
         out[i, 1] = y
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def undistort_block(model, xd, yd, n, d, x, y, residual2):
+    """Undistort ``xd[:n], yd[:n]`` (normalised, one camera) into ``x, y``; NaN in, NaN out.
+
+    Pinhole points go through the vectorised :func:`pinhole.undistort_many`, and only those it
+    did not converge on through the damped :func:`pinhole.undistort_point`; fisheye points go
+    one by one. ``residual2`` is ``(n,)`` scratch.
+    """
+    if model == 1:
+        for i in range(n):
+            x[i], y[i] = fisheye.undistort_point(xd[i], yd[i], d)
+        return
+    pinhole.undistort_many(xd, yd, n, d, x, y, residual2)
+    for i in range(n):
+        if not residual2[i] < pinhole.UNDISTORT_MANY_TOL and xd[i] == xd[i] and yd[i] == yd[i]:
+            x[i], y[i] = pinhole.undistort_point(xd[i], yd[i], d)

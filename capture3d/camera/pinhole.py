@@ -70,7 +70,7 @@ def distort_jacobian(xy: np.ndarray, coeffs) -> np.ndarray:
     return jac
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, error_model="numpy")
 def distort_point(x, y, d):
     """One point: distorted ``(xd, yd)`` and the Jacobian ``(j00, j01, j10, j11)``; ``d`` is (8,)."""
     k1, k2, p1, p2, k3, k4, k5, k6 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
@@ -89,7 +89,53 @@ def distort_point(x, y, d):
     return xd, yd, j00, j01, j01, j11
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
+def _newton_step(x, y, xd, yd, k1, k2, p1, p2, k3, k4, k5, k6):
+    """One Newton step of ``distort(x, y) = (xd, yd)``: the new point and the squared residual
+    at the old one. Straight-line code (no branches) so that loops over it vectorise."""
+    r2 = x * x + y * y
+    a = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    ib = 1.0 / (1.0 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+    radial = a * ib
+    dradial = (k1 + r2 * (2.0 * k2 + 3.0 * k3 * r2) - radial * (k4 + r2 * (2.0 * k5 + 3.0 * k6 * r2))) * ib
+    ex = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x) - xd
+    ey = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y - yd
+    j00 = radial + 2.0 * x * x * dradial + 2.0 * p1 * y + 6.0 * p2 * x
+    j01 = 2.0 * x * y * dradial + 2.0 * p1 * x + 2.0 * p2 * y
+    j11 = radial + 2.0 * y * y * dradial + 6.0 * p1 * y + 2.0 * p2 * x
+    idet = 1.0 / (j00 * j11 - j01 * j01)
+    return x - (j11 * ex - j01 * ey) * idet, y - (j00 * ey - j01 * ex) * idet, ex * ex + ey * ey
+
+
+@njit(cache=True, error_model="numpy")
+def undistort_many(xd, yd, n, d, x, y, residual2):
+    """Undistort ``xd[:n], yd[:n]`` into ``x, y`` with a fixed number of Newton steps.
+
+    No branches, so LLVM vectorises the loop (AVX: 4 to 8 points per instruction); about 5x
+    faster than :func:`undistort_point` per point. Starts from the first-order inverse
+    ``xd / radial(|xd|^2)`` and takes two Newton steps; ``residual2`` is the squared residual
+    *before* the last step. Below ``UNDISTORT_MANY_TOL`` the last step has converged to far
+    below 1e-10 (Newton is quadratic); above it, or where a step fails, the caller falls back to
+    :func:`undistort_point` for that point.
+    """
+    k1, k2, p1, p2, k3, k4, k5, k6 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
+    for i in range(n):
+        u, v = xd[i], yd[i]
+        r2 = u * u + v * v
+        s = (1.0 + r2 * (k4 + r2 * (k5 + r2 * k6))) / (1.0 + r2 * (k1 + r2 * (k2 + r2 * k3)))
+        a, b, _e = _newton_step(u * s, v * s, u, v, k1, k2, p1, p2, k3, k4, k5, k6)
+        a, b, e2 = _newton_step(a, b, u, v, k1, k2, p1, p2, k3, k4, k5, k6)
+        x[i] = a
+        y[i] = b
+        residual2[i] = e2
+
+
+# Squared normalised residual before the last Newton step of undistort_many under which the
+# result is accepted: 1e-7 normalised (1e-4 px at f = 1000 px) before a quadratic step.
+UNDISTORT_MANY_TOL = 1e-14
+
+
+@njit(cache=True, error_model="numpy")
 def undistort_point(xd, yd, d):
     """Invert :func:`distort_point` by damped Newton steps; NaN when it does not converge.
 

@@ -16,15 +16,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..camera.kernels import distort_any, undistort_any
+from ..camera.kernels import distort_any, undistort_block
 
 STATUS_OK = 0
 STATUS_TOO_FEW_VIEWS = 1
 STATUS_INCONSISTENT = 2
 STATUS_DEGENERATE = 3
 
+BLOCK = 256   # points per parallel work item: their undistorted views stay in L1/L2 cache
 
-@njit(cache=True)
+
+@njit(cache=True, error_model="numpy")
 def _solve_dlt(xn, view_weight, use, pose, out):
     """Weighted DLT over the views with ``use[c]``; writes ``out[:3]``; False if singular."""
     m00 = m01 = m02 = m11 = m12 = m22 = 0.0
@@ -64,7 +66,7 @@ def _solve_dlt(xn, view_weight, use, pose, out):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _weighted_dlt(xn, scores, use, pose, focal, view_weight, X):
     """DLT, then one re-solve with view weights ``score * f / depth``; False if degenerate."""
     for c in range(use.shape[0]):
@@ -77,7 +79,7 @@ def _weighted_dlt(xn, scores, use, pose, focal, view_weight, X):
     return _solve_dlt(xn, view_weight, use, pose, X)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _project(c, X, K, dist, model, pose):
     """Pixel ``(u, v)`` of world point X in camera c and its depth; the Jacobian is not needed here."""
     xc = pose[c, 0, 0] * X[0] + pose[c, 0, 1] * X[1] + pose[c, 0, 2] * X[2] + pose[c, 0, 3]
@@ -89,7 +91,7 @@ def _project(c, X, K, dist, model, pose):
     return K[c, 0, 0] * xd + K[c, 0, 1] * yd + K[c, 0, 2], K[c, 1, 1] * yd + K[c, 1, 2], zc
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _view_errors(X, pixels, use, K, dist, model, pose, err):
     """Pixel error of every used view into ``err`` (inf behind the camera); returns the argmax."""
     worst = -1
@@ -110,7 +112,7 @@ def _view_errors(X, pixels, use, K, dist, model, pose, err):
     return worst
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _normal_equations(X, pixels, scores, use, K, dist, model, pose, err):
     """One pass over the used views at ``X``: the score-weighted squared pixel error, the
     Gauss-Newton normal equations ``H`` (upper triangle) and gradient ``g``, and every view's
@@ -165,16 +167,22 @@ def _normal_equations(X, pixels, scores, use, K, dist, model, pose, err):
     return cost, h00, h01, h02, h11, h12, h22, g0, g1, g2
 
 
-@njit(cache=True)
-def _refine(X, pixels, scores, use, K, dist, model, pose, iterations, err):
+@njit(cache=True, error_model="numpy")
+def _refine(X, pixels, scores, use, K, dist, model, pose, iterations, err, first):
     """Levenberg-Marquardt on the score-weighted squared pixel error (distortion included).
 
-    One pass over the views per iteration: the pass that builds the next step also prices the
-    last one (a step that raised the cost is taken back and damped). Stops at micrometre steps.
-    On return ``err`` holds every used view's pixel error at the returned ``X``.
+    ``first`` is :func:`_normal_equations` at ``X`` (with ``err`` filled by it), as the view
+    rejection leaves it, or ``None``-like ``(nan, ...)`` to compute it here. One pass over the
+    views per iteration: the pass that builds the next step also prices the last one (a step
+    that raised the cost is taken back and damped). Stops when the next step would move the
+    point less than 10 micrometres, far below any pixel noise: from the re-weighted DLT that is
+    usually after one step, two passes over the views in all. On return ``err`` holds every
+    used view's pixel error at the returned ``X``.
     """
     lam = 1e-3
-    best = _normal_equations(X, pixels, scores, use, K, dist, model, pose, err)
+    best = first
+    if np.isnan(first[0]):
+        best = _normal_equations(X, pixels, scores, use, K, dist, model, pose, err)
     if not np.isfinite(best[0]):
         return best[0]
     x0, x1, x2 = X[0], X[1], X[2]           # the accepted point
@@ -194,7 +202,7 @@ def _refine(X, pixels, scores, use, K, dist, model, pose, iterations, err):
         s0 = (c00 * g0 + c01 * g1 + c02 * g2) / det
         s1 = (c01 * g0 + c11 * g1 + c12 * g2) / det
         s2 = (c02 * g0 + c12 * g1 + c22 * g2) / det
-        if s0 * s0 + s1 * s1 + s2 * s2 < 1e-12:   # a micrometre: far below any pixel noise
+        if s0 * s0 + s1 * s1 + s2 * s2 < 1e-10:   # 10 micrometres
             break
         X[0], X[1], X[2] = x0 - s0, x1 - s1, x2 - s2
         trial = _normal_equations(X, pixels, scores, use, K, dist, model, pose, err)
@@ -214,7 +222,7 @@ def _refine(X, pixels, scores, use, K, dist, model, pose, iterations, err):
     return best[0]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _usable(c, pixels, normalized, scores, min_score):
     """Whether view ``c`` can be used: observed, undistortable, scored enough."""
     s = scores[c]
@@ -222,7 +230,7 @@ def _usable(c, pixels, normalized, scores, min_score):
             and not np.isnan(normalized[c, 1]) and not np.isnan(pixels[c, 0]))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _max_error_used(err, use):
     m = 0.0
     for c in range(use.shape[0]):
@@ -231,23 +239,32 @@ def _max_error_used(err, use):
     return m
 
 
-@njit(cache=True)
+NO_NORMAL_EQUATIONS = (np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@njit(cache=True, error_model="numpy")
 def _reject_views(X, pixels, normalized, scores, use, count, K, dist, model, pose, focal,
                   view_weight, err, min_score, max_error_px, max_error_two_views_px, min_views):
-    """Drop views until every used view reprojects within the threshold; False if impossible.
+    """Drop views until every used view reprojects within the threshold.
 
     With few views (<= 5) each round tries leaving out every view in turn and drops the one whose
     removal leaves the smallest worst error: an outlier pulls a small DLT so much that it need not
     have the largest residual itself. With more views the worst residual is the outlier, and
     dropping it is enough. Either way the cost is bounded (at most C^2 solves), never a subset search.
+
+    Returns ``(ok, normal_equations)``: ok is False when no consistent set of ``min_views``
+    remains; the second is :func:`_normal_equations` at the returned ``X`` and views (``err``
+    filled to match), which the refinement starts from, or :data:`NO_NORMAL_EQUATIONS` when
+    the last solve changed ``X`` after it.
     """
     C = use.shape[0]
-    Xtry = np.empty(3)   # once per point, and only for points with an outlier
-    worst = _view_errors(X, pixels, use, K, dist, model, pose, err)
+    ne = _normal_equations(X, pixels, scores, use, K, dist, model, pose, err)
+    worst = _worst_used(err, use)
     while err[worst] > max_error_px:
         if count <= 2:
-            return False
+            return False, ne
         if count <= 5:
+            Xtry = np.empty(3)   # only for points with an outlier
             best_c = -1
             best_e = np.inf
             for c in range(C):
@@ -262,14 +279,15 @@ def _reject_views(X, pixels, normalized, scores, use, count, K, dist, model, pos
                         best_c = c
                 use[c] = True
             if best_c < 0:
-                return False
+                return False, ne
             worst = best_c
         use[worst] = False
         count -= 1
         if count < min_views or not _weighted_dlt(normalized, scores, use, pose, focal,
                                                   view_weight, X):
-            return False
-        worst = _view_errors(X, pixels, use, K, dist, model, pose, err)
+            return False, ne
+        ne = _normal_equations(X, pixels, scores, use, K, dist, model, pose, err)
+        worst = _worst_used(err, use)
     # Views dropped early, while an outlier still pulled the point, may agree with the final
     # point: take them back.
     readded = False
@@ -283,14 +301,25 @@ def _reject_views(X, pixels, normalized, scores, use, count, K, dist, model, pos
                 readded = True
     if readded:
         _weighted_dlt(normalized, scores, use, pose, focal, view_weight, X)
-    if count == 2:
-        _view_errors(X, pixels, use, K, dist, model, pose, err)
-        if _max_error_used(err, use) > max_error_two_views_px:
-            return False
-    return True
+        ne = _normal_equations(X, pixels, scores, use, K, dist, model, pose, err)
+    if count == 2 and _max_error_used(err, use) > max_error_two_views_px:
+        return False, ne
+    return True, ne
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _worst_used(err, use):
+    """Index of the used view with the largest error (``err`` as :func:`_view_errors` fills it)."""
+    worst = -1
+    worst_e = -1.0
+    for c in range(use.shape[0]):
+        if use[c] and err[c] > worst_e:
+            worst_e = err[c]
+            worst = c
+    return worst
+
+
+@njit(cache=True, error_model="numpy")
 def _max_ray_sine(X, use, centers):
     """Largest |sin| of the angle between two used viewing rays: near 0, depth is undetermined."""
     best = 0.0
@@ -311,30 +340,23 @@ def _max_ray_sine(X, use, centers):
     return best
 
 
-@njit(cache=True)
-def _triangulate_point(i, o, keypoints, K, dist, model, pose, focal, centers, min_score, max_error_px,
-                       max_error_two_views_px, min_views, refine_iterations, robust, min_ray_sine,
-                       px, xn, sc, use, view_weight, err, X,
+@njit(cache=True, error_model="numpy")
+def _triangulate_point(i, o, k, keypoints, undistorted, K, dist, model, pose, focal, centers, min_score,
+                       max_error_px, max_error_two_views_px, min_views, refine_iterations, robust,
+                       min_ray_sine, px, xn, sc, use, view_weight, err, X,
                        points, error, n_views, mean_score, status):
-    """Point ``i`` (output row ``o``): copy its views into the scratch arrays, undistort the
-    usable ones, solve."""
+    """Point ``i`` (output row ``o``, column ``k`` of the block's ``undistorted (C, 2, B)``):
+    copy its views into the scratch arrays and solve."""
     C = keypoints.shape[0]
     count = 0
     for c in range(C):
-        u, v, s = keypoints[c, i, 0], keypoints[c, i, 1], keypoints[c, i, 2]
-        px[c, 0], px[c, 1] = u, v
+        px[c, 0], px[c, 1] = keypoints[c, i, 0], keypoints[c, i, 1]
+        s = keypoints[c, i, 2]
         sc[c] = s if s == s else 0.0            # NaN score = not seen
-        use[c] = False
-        xn[c, 0] = xn[c, 1] = np.nan
-        if sc[c] >= min_score and sc[c] > 0.0 and u == u and v == v:
-            # Undistort only what will be used: skipped views cost nothing.
-            yd = (v - K[c, 1, 2]) / K[c, 1, 1]
-            xd = (u - K[c, 0, 2] - K[c, 0, 1] * yd) / K[c, 0, 0]
-            x, y = undistort_any(model[c], xd, yd, dist[c])
-            if x == x and y == y:
-                xn[c, 0], xn[c, 1] = x, y
-                use[c] = True
-                count += 1
+        xn[c, 0], xn[c, 1] = undistorted[c, 0, k], undistorted[c, 1, k]
+        use[c] = xn[c, 0] == xn[c, 0] and xn[c, 1] == xn[c, 1]   # NaN = not usable
+        if use[c]:
+            count += 1
     points[o, 0] = points[o, 1] = points[o, 2] = np.nan
     error[o] = np.nan
     mean_score[o] = np.nan
@@ -345,10 +367,13 @@ def _triangulate_point(i, o, keypoints, K, dist, model, pose, focal, centers, mi
     if not _weighted_dlt(xn, sc, use, pose, focal, view_weight, X):
         status[o] = STATUS_DEGENERATE
         return
-    if robust and not _reject_views(X, px, xn, sc, use, count, K, dist, model, pose, focal, view_weight, err,
-                                    min_score, max_error_px, max_error_two_views_px, min_views):
-        status[o] = STATUS_INCONSISTENT
-        return
+    ne = NO_NORMAL_EQUATIONS
+    if robust:
+        ok, ne = _reject_views(X, px, xn, sc, use, count, K, dist, model, pose, focal, view_weight, err,
+                               min_score, max_error_px, max_error_two_views_px, min_views)
+        if not ok:
+            status[o] = STATUS_INCONSISTENT
+            return
     count = 0
     for c in range(C):
         if use[c]:
@@ -357,8 +382,8 @@ def _triangulate_point(i, o, keypoints, K, dist, model, pose, focal, centers, mi
         status[o] = STATUS_DEGENERATE
         return
     if refine_iterations > 0:
-        _refine(X, px, sc, use, K, dist, model, pose, refine_iterations, err)
-    else:
+        _refine(X, px, sc, use, K, dist, model, pose, refine_iterations, err, ne)
+    elif np.isnan(ne[0]):
         _view_errors(X, px, use, K, dist, model, pose, err)
     total = 0.0
     stot = 0.0
@@ -376,7 +401,7 @@ def _triangulate_point(i, o, keypoints, K, dist, model, pose, focal, centers, mi
     status[o] = STATUS_OK
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def triangulate_kernel(keypoints, start, K, dist, model, pose,
                        min_score, max_error_px, max_error_two_views_px, min_views, refine_iterations, robust,
                        min_ray_sine,
@@ -387,7 +412,7 @@ def triangulate_kernel(keypoints, start, K, dist, model, pose,
     ----------
     keypoints : (C, N, 3) float64
         Observed (distorted) pixels x, y and the detector score in [0, 1]; NaN = missing. Views
-        below ``min_score`` are not used. Read in place: no copy, no separate undistortion pass.
+        below ``min_score`` are not used. Read in place: no copy of the whole input.
     start : int
         First point of this call; the outputs' length says how many (the chunk).
     K, dist, model, pose : rig arrays from :meth:`capture3d.Rig.kernel_arrays`.
@@ -404,8 +429,10 @@ def triangulate_kernel(keypoints, start, K, dist, model, pose,
     points : (N, 3) out; error : (N,) out, mean pixel error of used views; n_views : (N,) out;
     mean_score : (N,) out; status : (N,) out, ``STATUS_*``.
 
-    Work is split into blocks of points; each block allocates its scratch arrays once, so the
-    inner loop allocates nothing.
+    Work is split into blocks of ``BLOCK`` points. Each block first undistorts its usable views
+    camera by camera in one vectorised loop (:func:`capture3d.camera.kernels.undistort_block`:
+    that was most of the time when done view by view), then solves point by point in scratch
+    arrays allocated once per block, so the inner loop allocates nothing.
     """
     C = keypoints.shape[0]
     N = points.shape[0]
@@ -416,9 +443,26 @@ def triangulate_kernel(keypoints, start, K, dist, model, pose,
         for k in range(3):  # centre = -R^T t
             centers[c, k] = -(pose[c, 0, k] * pose[c, 0, 3] + pose[c, 1, k] * pose[c, 1, 3]
                               + pose[c, 2, k] * pose[c, 2, 3])
-    block = 256
-    n_blocks = (N + block - 1) // block
+    n_blocks = (N + BLOCK - 1) // BLOCK
     for b in prange(n_blocks):
+        lo = b * BLOCK
+        n = min(N, lo + BLOCK) - lo
+        xd = np.empty(BLOCK)
+        yd = np.empty(BLOCK)
+        residual2 = np.empty(BLOCK)
+        undistorted = np.empty((C, 2, BLOCK))
+        for c in range(C):
+            fx, skew, cx, fy, cy = K[c, 0, 0], K[c, 0, 1], K[c, 0, 2], K[c, 1, 1], K[c, 1, 2]
+            for k in range(n):
+                i = start + lo + k
+                u, v, s = keypoints[c, i, 0], keypoints[c, i, 1], keypoints[c, i, 2]
+                if s >= min_score and s > 0.0:   # False for NaN: unusable views stay NaN
+                    yd[k] = (v - cy) / fy
+                    xd[k] = (u - cx - skew * yd[k]) / fx
+                else:
+                    xd[k] = yd[k] = np.nan
+            undistort_block(model[c], xd, yd, n, dist[c], undistorted[c, 0], undistorted[c, 1],
+                            residual2)
         px = np.empty((C, 2))
         xn = np.empty((C, 2))
         sc = np.empty(C)
@@ -426,9 +470,9 @@ def triangulate_kernel(keypoints, start, K, dist, model, pose,
         view_weight = np.empty(C)
         err = np.empty(C)
         X = np.empty(3)
-        for i in range(b * block, min(N, (b + 1) * block)):
-            _triangulate_point(start + i, i, keypoints, K, dist, model, pose, focal, centers, min_score,
-                               max_error_px,
-                               max_error_two_views_px, min_views, refine_iterations, robust, min_ray_sine,
-                               px, xn, sc, use, view_weight, err, X,
+        for k in range(n):
+            _triangulate_point(start + lo + k, lo + k, k, keypoints, undistorted, K, dist, model, pose, focal,
+                               centers, min_score, max_error_px, max_error_two_views_px, min_views,
+                               refine_iterations, robust, min_ray_sine, px, xn, sc, use, view_weight, err, X,
                                points, error, n_views, mean_score, status)
+
