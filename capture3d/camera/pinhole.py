@@ -73,14 +73,21 @@ def distort_jacobian(xy: np.ndarray, coeffs) -> np.ndarray:
 @njit(cache=True, error_model="numpy")
 def distort_point(x, y, d):
     """One point: distorted ``(xd, yd)`` and the Jacobian ``(j00, j01, j10, j11)``; ``d`` is (8,)."""
-    k1, k2, p1, p2, k3, k4, k5, k6 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
+    return distort_coeffs(x, y, d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7])
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def distort_coeffs(x, y, k1, k2, p1, p2, k3, k4, k5, k6):
+    """:func:`distort_point` with the coefficients as scalars: straight-line code that inlines
+    into loops over cameras, which then vectorise."""
     r2 = x * x + y * y
     a = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
     b = 1.0 + r2 * (k4 + r2 * (k5 + r2 * k6))
     da = k1 + r2 * (2.0 * k2 + 3.0 * k3 * r2)
     db = k4 + r2 * (2.0 * k5 + 3.0 * k6 * r2)
-    radial = a / b
-    dradial = (da * b - a * db) / (b * b)
+    ib = 1.0 / b               # one division: they cost as much as ten multiplications
+    radial = a * ib
+    dradial = (da - radial * db) * ib
     xd = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
     yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
     j00 = radial + 2.0 * x * x * dradial + 2.0 * p1 * y + 6.0 * p2 * x
