@@ -11,9 +11,12 @@ Pose2Sim drags in OpenSim and Qt, so install only its code:
 aniposelib's RANSAC and Pose2Sim run up to a few hundred points each (``--slow-points``, at
 most ``--budget`` seconds per row): they manage a few to thousands per second. Their rows also
 show capture3d's error on exactly the points they did, since a mean over 300 points and one
-over 340,000 see different tails. Pose2Sim gets undistorted pixels and distortion-free
-projection matrices, as its ``undistort_points`` option arranges, with its default 15 px
-threshold; aniposelib undistorts itself. Speed x is against the NumPy DLT of the same row group.
+over 340,000 see different tails. Pose2Sim runs twice, with its default 15 px threshold:
+"Pose2Sim default" as its Config.toml ships (``undistort_points = false``: distorted pixels,
+distortion-free projection matrices, so lens distortion becomes error), and "Pose2Sim
+undistorted" with undistorted pixels, as its ``undistort_points`` option arranges. aniposelib
+undistorts itself. Speed x is against the NumPy DLT of the same row group; "share" is the
+fraction of points an engine returned (means are over those).
 """
 from __future__ import annotations
 
@@ -61,11 +64,15 @@ def anipose_ransac(kp, rig, group):
     return out
 
 
-def pose2sim(kp, rig, _):
+def pose2sim(kp, rig, _, undistort=True):
+    """Pose2Sim's robust triangulation. With ``undistort`` it gets undistorted pixels, as its
+    ``undistort_points`` option arranges; without, it runs as its default Config.toml has it
+    (``undistort_points = false``): distorted pixels and distortion-free projection matrices."""
     from Pose2Sim.triangulation import triangulation_from_best_cameras
 
     flat = kp.reshape(len(rig), -1, 3)
-    und = np.stack([cam.undistort_pixels(flat[c, :, :2]) for c, cam in enumerate(rig)])
+    und = np.stack([cam.undistort_pixels(flat[c, :, :2]) if undistort else flat[c, :, :2]
+                    for c, cam in enumerate(rig)])
     P = [cam.matrix @ np.hstack([cam.rotation, cam.tvec[:, None]]) for cam in rig]
     config = {"triangulation": {"reproj_error_threshold_triangulation": 15, "min_cameras_for_triangulation": 2,
                                 "handle_LR_swap": False, "undistort_points": False}}
@@ -95,7 +102,8 @@ def available():
         logging.disable(logging.WARNING)
         import Pose2Sim.triangulation  # noqa: F401
 
-        engines["Pose2Sim"] = (pose2sim, "slow")
+        engines["Pose2Sim undistorted"] = (pose2sim, "slow")
+        engines["Pose2Sim default"] = (lambda kp, rig, g: pose2sim(kp, rig, g, undistort=False), "slow")
     except ImportError as exc:
         print(f"(Pose2Sim skipped: {exc})")
     return engines
@@ -120,6 +128,37 @@ def timed(fn, *args, repeat=1):
     return out, best
 
 
+MEMORY_CHILD = """
+import resource, sys, numpy as np, capture3d
+from capture3d.synthetic import corrupt_keypoints, make_motion, make_rig, project_keypoints
+frames = int(sys.argv[1])
+rig = make_rig(16, seed=16)
+base = corrupt_keypoints(project_keypoints(make_motion(1000, fps=60, kind="mixed", seed=0).points, rig),
+                         seed=1, noise_px=1.0, missing=0.1, outliers=0.05, outlier_px=(100, 300))
+kp = np.concatenate([base] * (frames // 1000), axis=1)      # (16, frames, 17, 3)
+capture3d.triangulate(kp[:, :10], rig)                      # numba compiled / cache loaded
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+res = capture3d.triangulate(kp, rig)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+out = sum(a.nbytes for a in (res.points, res.reprojection_error_px, res.n_views, res.score, res.status))
+print(kp.nbytes, out, peak - before)
+"""
+
+
+def memory_table(frame_counts):
+    """Peak memory of one triangulate call beyond its input, in a fresh process per size."""
+    import subprocess
+    import sys
+
+    print("\nMemory, 16 cameras with outliers, one triangulate() call per fresh process (peak RSS growth):")
+    print(f"{'frames':>9} {'input MB':>9} {'outputs MB':>11} {'peak growth MB':>15} {'working MB':>11}")
+    for frames in frame_counts:
+        out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(frames)], capture_output=True, text=True,
+                             check=True).stdout.split()
+        inp, outputs, growth = (int(v) / 2**20 for v in out)
+        print(f"{frames:>9,} {inp:>9.0f} {outputs:>11.1f} {growth:>15.1f} {growth - outputs:>11.1f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=20000)
@@ -128,6 +167,8 @@ def main():
     ap.add_argument("--budget", type=float, default=60.0, help="seconds per slow engine and row (checked "
                     "between batches of 10 points: aniposelib's RANSAC at 16 cameras overshoots it by minutes)")
     ap.add_argument("--fast-only", action="store_true", help="skip aniposelib's RANSAC and Pose2Sim")
+    ap.add_argument("--memory", type=int, nargs="*", default=[20000, 200000],
+                    help="frame counts of the memory table (none: skip it)")
     args = ap.parse_args()
     engines = available()
     if args.fast_only:
@@ -139,8 +180,8 @@ def main():
                   "outliers": {"noise_px": 1.0, "missing": 0.1, "outliers": 0.05, "outlier_px": (100, 300)}}
     slow = np.random.default_rng(0).choice(n_points, min(args.slow_points, n_points), replace=False)
     print(f"{n_points} points per run ({args.frames} frames x 17 joints; slow engines {len(slow)} of them); "
-          f"2 cores; capture3d best of 3")
-    header = (f"{'cams':>4} {'data':>9} | {'engine':>18} {'points/s':>11} {'mean mm':>8} {'median mm':>9} | "
+          f"{os.cpu_count()} cores; fast engines best of 3; share = points reconstructed")
+    header = (f"{'cams':>4} {'data':>9} | {'engine':>20} {'points/s':>11} {'share':>6} {'mean mm':>8} {'median mm':>9} | "
               f"{'speed x':>8} | capture3d on the same points: mean, median mm")
     print(header)
     print("-" * len(header))
@@ -164,8 +205,7 @@ def main():
                     mine = ours_err[slow[:count]]
                     same = f"{np.nanmean(mine):.2f}, {np.nanmedian(mine):.2f} ({count} points)"
                 else:
-                    pts, sec = timed(fn, kp, rig, group, repeat=3 if name == "capture3d" else 1) if kind \
-                        else timed(fn, kp, rig, repeat=3 if name == "capture3d" else 1)
+                    pts, sec = timed(fn, kp, rig, group, repeat=3) if kind else timed(fn, kp, rig, repeat=3)
                     count, ref = n_points, truth
                 err = np.linalg.norm(np.asarray(pts).reshape(-1, 3) - ref, axis=-1) * 1000
                 if name == "capture3d":
@@ -173,8 +213,12 @@ def main():
                 rate = count / sec
                 base = rate if name == "numpy SVD DLT" else base
                 speed = f"{rate / base:8.1f}" if base else f"{'':>8}"
-                print(f"{n_cams:>4} {label:>9} | {name:>18} {rate:>11,.0f} {np.nanmean(err):>8.2f} "
+                share = np.isfinite(err).mean()
+                print(f"{n_cams:>4} {label:>9} | {name:>20} {rate:>11,.0f} {share:>6.1%} {np.nanmean(err):>8.2f} "
                       f"{np.nanmedian(err):>9.2f} | {speed} | {same}", flush=True)
+
+    if args.memory:
+        memory_table(args.memory)
 
 
 if __name__ == "__main__":

@@ -101,3 +101,40 @@ def test_wrong_coefficient_count_is_an_error():
         _camera("pinhole", np.zeros(6))
     with pytest.raises(ValueError, match="4 coefficients"):
         _camera("fisheye", np.zeros(5))
+
+
+@pytest.mark.parametrize("model,dist", CASES)
+def test_block_undistortion_matches_the_one_point_newton(model, dist):
+    """The vectorised path (fixed Newton steps, fallback where they did not converge) gives the
+    same points as the damped one-point Newton, NaN in and NaN out."""
+    from capture3d.camera.kernels import undistort_block
+
+    mod = MODELS[model]
+    d8 = mod.padded(dist)
+    xy = np.random.default_rng(3).uniform(-0.7, 0.7, (257, 2))
+    xyd = mod.distort(xy, dist)
+    xyd[5] = np.nan
+    x, y, scratch = np.empty(257), np.empty(257), np.empty(257)
+    undistort_block(mod.MODEL_ID, np.ascontiguousarray(xyd[:, 0]), np.ascontiguousarray(xyd[:, 1]), 257, d8,
+                    x, y, scratch)
+    ref = np.array([undistort_any(mod.MODEL_ID, u, v, d8) for u, v in xyd])
+    assert np.isnan(x[5]) and np.isnan(y[5])
+    ok = np.arange(257) != 5
+    assert np.abs(np.stack([x, y], -1)[ok] - ref[ok]).max() < 2e-10  # the one-point Newton stops at 1e-10
+    assert np.abs(np.stack([x, y], -1)[ok] - xy[ok]).max() < 2e-10  # 2e-7 px at f = 1000 px
+
+
+def test_block_undistortion_falls_back_where_two_newton_steps_are_not_enough():
+    """Strong barrel distortion at the image corner: the fixed steps leave a residual above the
+    tolerance, and the damped Newton takes over (same answer as the one-point path)."""
+    from capture3d.camera import pinhole
+    from capture3d.camera.kernels import undistort_block
+
+    d8 = pinhole.padded([-0.45, 0.2, 0.0, 0.0, -0.04])
+    xy = np.array([[0.05, 0.02], [0.62, 0.5], [0.7, -0.6]])
+    xyd = pinhole.distort(xy, d8)
+    x, y, r2 = np.empty(3), np.empty(3), np.empty(3)
+    pinhole.undistort_many(xyd[:, 0].copy(), xyd[:, 1].copy(), 3, d8, x, y, r2)
+    assert r2[0] < pinhole.UNDISTORT_MANY_TOL < r2[-1]  # the corner needs the fallback
+    undistort_block(0, xyd[:, 0].copy(), xyd[:, 1].copy(), 3, d8, x, y, r2)
+    assert np.abs(np.stack([x, y], -1) - xy).max() < 1e-11
