@@ -341,7 +341,7 @@ def _reject_views(X, pixels, normalized, scores, use, count, cam, model, pinhole
         if count <= 5:
             Xtry = np.empty(3)   # only for points with an outlier
             best_c = -1
-            best_e = np.inf
+            best_e = second_e = np.inf
             for c in range(C):
                 if not use[c]:
                     continue
@@ -350,10 +350,17 @@ def _reject_views(X, pixels, normalized, scores, use, count, cam, model, pinhole
                     _view_errors(Xtry, pixels, use, cam, model, pinhole_only, err)
                     e = _max_error_used(err, use)
                     if e < best_e:
+                        second_e = best_e
                         best_e = e
                         best_c = c
+                    elif e < second_e:
+                        second_e = e
                 use[c] = True
             if best_c < 0:
+                return False, ne
+            if count == 3 and second_e <= max_error_two_views_px:
+                # Two different pairs of views each agree: one of them holds the outlier, and
+                # two views cannot tell which (an error along the epipolar line does not show).
                 return False, ne
             use[best_c] = False
             count -= 1

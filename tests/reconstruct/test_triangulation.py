@@ -149,3 +149,23 @@ def test_reported_errors_match_the_returned_points(scene):
     ok = res.ok & (used.sum(0) == res.n_views)
     assert ok.mean() > 0.95
     assert np.abs(mean_used[ok] - res.reprojection_error_px[ok]).max() < 0.01  # px
+
+
+def test_an_outlier_on_the_epipolar_line_of_three_views_is_not_guessed():
+    """Three views, one displaced along the epipolar line of another: two different pairs agree
+    exactly, and two views cannot say which holds the outlier. The point is reported as
+    inconsistent rather than triangulated from a coin toss."""
+    rig = make_rig(4, seed=1, distortion=False)
+    X = np.array([0.1, 0.2, 1.0])
+    C0 = rig[0].center
+    X_wrong = C0 + 1.25 * (X - C0)                       # same ray from camera 0, 25 % deeper
+    kp = np.concatenate([rig.project(X[None]), np.ones((4, 1, 1))], axis=-1)[:, :, None]  # (4, 1, 1, 3)
+    kp[2, 0, 0, :2] = rig[2].project(X_wrong[None])[0]
+    kp[3] = np.nan                                       # camera 3 did not see it
+    assert np.linalg.norm(kp[2, 0, 0, :2] - rig[2].project(X[None])[0]) > 50  # px: a real outlier
+    res = capture3d.triangulate(kp, rig)
+    assert res.status[0, 0] == 2 and np.isnan(res.points).all()
+    # with a fourth, clean view the majority is clear again
+    kp[3] = np.concatenate([rig[3].project(X[None]), [[1.0]]], axis=-1)[:, None]
+    res = capture3d.triangulate(kp, rig)
+    assert res.ok.all() and np.abs(res.points[0, 0] - X).max() < 1e-9
