@@ -281,6 +281,59 @@ def cmd_plot(args):
         print(f"wrote {path}")
 
 
+def _detect_options(args, max_persons):
+    from .detect.batch import DetectOptions
+
+    return DetectOptions(detector=args.detector, every=args.every, max_frames=args.max_frames,
+                         workers=args.workers, max_persons=args.persons or max_persons)
+
+
+def _bar_factory(unit="frame"):
+    from tqdm import tqdm
+
+    return lambda label, total: tqdm(total=total or None, desc=label, unit=unit, leave=False, disable=None)
+
+
+def cmd_detect(args):
+    from .detect.batch import detect_session
+    from .sources import session_videos
+
+    videos = session_videos(args.session)
+    if args.camera:
+        unknown = [c for c in args.camera if c not in videos]
+        if unknown:
+            raise ValueError(f"{args.session}: no video for cameras {unknown} (found {sorted(videos)})")
+        videos = {c: videos[c] for c in args.camera}
+    done = detect_session(videos, args.output, _detect_options(args, 1), make_bar=_bar_factory())
+    for cam, path in done.items():
+        print(f"{cam}: {path}")
+
+
+def cmd_process(args):
+    from .process import ProcessOptions, process_session
+
+    opts = ProcessOptions(detect=_detect_options(args, 3), filter=_filter_options(args),
+                          exports=tuple(args.export or ("csv", "trc", "c3d", "bvh")), fps=args.fps)
+    process_session(args.session, args.calibration, args.output, opts, make_bar=_bar_factory())
+
+
+def cmd_models(args):
+    from .detect import manifest
+
+    if args.models_command == "list":
+        for name, e in manifest.load_manifest().items():
+            state = "ok" if e.path.is_file() else "missing"
+            print(f"{name:24s} {e.format:8s} {e.layout:12s} {state:8s} {e.path}")
+        return
+    entries = manifest.load_manifest()
+    wanted = []
+    for name in args.names:   # "blazepose" means both of its files
+        wanted += [n for n in entries if n.startswith(name + "_")] if name not in entries else [name]
+    if not wanted:
+        raise ValueError(f"no model named {args.names}; known: {', '.join(sorted(entries))}")
+    manifest.fetch(wanted, wheel=args.wheel)
+
+
 # -- parser ------------------------------------------------------------------------------------
 def _sub(subparsers, name, help_, examples, func):
     p = subparsers.add_parser(name, help=help_, description=help_,
@@ -366,6 +419,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-error", type=float, default=20.0, help="view rejection threshold, pixels")
     p.add_argument("--no-robust", action="store_true")
     _add_filter_args(p, smoother="none", despike=None)
+
+
+    def detect_args(p, persons_default):
+        p.add_argument("--detector", default="blazepose", help="blazepose (default) or a models/manifest.toml entry")
+        p.add_argument("--every", type=int, default=1, help="use every N-th frame")
+        p.add_argument("--max-frames", type=int, help="stop after this many frames per camera")
+        p.add_argument("--workers", type=int, help="processes (default: one per core)")
+        p.add_argument("--persons", type=int, help=f"people followed per view (default {persons_default})")
+
+    p = _sub(sub, "detect", "2D keypoints of every camera of a session (pose2d/<camera>.npz)",
+             ["capture3d detect SESSION -o pose2d/", "capture3d detect SESSION -o pose2d/ --every 2 --max-frames 300"],
+             cmd_detect)
+    p.add_argument("session", help="session folder or a plain folder of videos")
+    p.add_argument("-o", "--output", default="pose2d", help="output folder (default ./pose2d)")
+    p.add_argument("--camera", action="append", help="only this camera (repeatable)")
+    detect_args(p, 1)
+
+    p = _sub(sub, "process", "detect -> choose the person -> triangulate -> filter -> export, in one go",
+             ["capture3d process SESSION -c calibration.toml -o out/",
+              "capture3d process SESSION -c Calib.qca.txt -o out/ --smoother kalman --export csv --export bvh"],
+             cmd_process)
+    p.add_argument("session", help="session folder or a plain folder of videos named after the cameras")
+    p.add_argument("-c", "--calibration", required=True)
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--fps", type=float, help="frame rate (default: the videos')")
+    p.add_argument("--export", action="append", choices=sorted(EXPORTERS),
+                   help="export format (repeatable; default all four)")
+    detect_args(p, 3)
+    _add_filter_args(p, smoother="butterworth", despike=0.1)
+
+    models = sub.add_parser("models", help="2D model files: list them, fetch them")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    p = _sub(msub, "list", "the models of models/manifest.toml and whether their files are there",
+             ["capture3d models list"], cmd_models)
+    p = _sub(msub, "fetch", "download model files from the package index and check their sha256",
+             ["capture3d models fetch blazepose",
+              "capture3d models fetch blazepose --wheel mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl"],
+             cmd_models)
+    p.add_argument("names", nargs="+", help="model names (blazepose = both of its files)")
+    p.add_argument("--wheel", help="read the files from this wheel instead of downloading it")
 
     p = _sub(sub, "export", "export 3D points to other tools' formats",
              [f"capture3d export {f} points3d.npz -o out.{f}" for f in EXPORTERS], cmd_export)

