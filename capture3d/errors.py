@@ -6,6 +6,7 @@ the argument or file, and for files the camera and key.
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,10 @@ class FileFormatError(Capture3DError, ValueError):
         if key is not None:
             where += f", key {key!r}"
         super().__init__(f"{where}: {problem}")
+        self._args = (path, problem)
+
+    def __reduce__(self):   # picklable, so that it crosses from worker processes intact
+        return (partial(self.__class__, camera=self.camera, key=self.key), self._args)
 
 
 def check_array(value, name: str, shape: tuple, *, dtype=np.float64) -> np.ndarray:

@@ -2,10 +2,12 @@
 person to triangulate when several people are in view.
 
 The first frame (and every frame after the track is lost) looks at every pair of cameras and
-every pair of their detected people, triangulates each pairing and keeps the one whose
-reprojection error is lowest; the other cameras join with the person lying nearest that pairing's
-reprojection. Later frames follow the same person: the previous frame's 3D joints are projected
-into each view and the nearest detected person is taken. Costs stay small at many cameras:
+every pair of their detected people, triangulates each pairing, and lets the other cameras join
+with the person lying nearest that pairing's reprojection; the person seen by most views, then
+with the lowest reprojection error, is taken. Later frames follow the same person: the previous
+frame's 3D joints are projected into each view and the nearest detected person is taken. A
+person who vanishes is not replaced by someone else for ``relock_frames`` frames: only people
+near the last position count until then. Costs stay small at many cameras:
 ``C (C - 1) / 2 * P**2`` pairings per search, ``C * P`` distances per tracked frame.
 """
 from __future__ import annotations
@@ -29,8 +31,8 @@ class AssociationOptions:
     max_distance_px: float = 60.0   # a view's person must lie this close (median over joints) to the reprojection
     min_score: float = 0.3          # joints below this detector score are not compared
     min_joints: int = 6             # joints a pairing must reconstruct to count
-    max_jump_m: float = 0.5         # after a loss, prefer people within this distance of the last position
-    relock_frames: int = 30         # ... for this many frames; later any person may be taken
+    max_jump_m: float = 0.5         # after a loss, only people within this distance of the last position
+    relock_frames: int = 30         # ... for this many frames; later anyone may be taken
 
     def __post_init__(self):
         if self.max_distance_px <= 0 or self.min_joints < 1 or self.max_jump_m <= 0:
@@ -147,8 +149,8 @@ def _follow(last, cand_t, rig, opt):
 
 def _search(cand_t, rig, opt, tri, near):
     """Pairings of two cameras' people, each extended to the other cameras by :func:`_follow`;
-    the one with most views, then the lowest median reprojection error, wins (only pairings
-    near ``near`` when there are such)."""
+    the one with most views, then the lowest median reprojection error, wins. With ``near``
+    (the followed person's last joints) only pairings within ``max_jump_m`` of it count."""
     C, P, J, _ = cand_t.shape
     present = np.isfinite(cand_t[..., 0]).sum(axis=-1) >= opt.min_joints     # (C, P)
     pairs = [(a, b, p, q) for a in range(C) for b in range(a + 1, C)
@@ -171,8 +173,9 @@ def _search(cand_t, rig, opt, tri, near):
         dist = np.full(len(pairs), np.inf)
         dist[ok] = np.linalg.norm(np.nanmedian(res.points[ok], axis=1) - centre, axis=1)
         close = dist <= opt.max_jump_m
-        if close.any():
-            cost = np.where(close, cost, np.inf)
+        if not close.any():
+            return None     # the followed person is gone for now: do not switch to someone else
+        cost = np.where(close, cost, np.inf)
     # extend every plausible pairing to the other views; the person seen by most views wins,
     # then the lowest pairing error (a person half-hidden in some views loses to one seen by all)
     best, best_key = None, None
