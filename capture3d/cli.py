@@ -334,6 +334,24 @@ def cmd_models(args):
     manifest.fetch(wanted, wheel=args.wheel)
 
 
+def cmd_openpose(args):
+    from . import io
+    from .formats.openpose_json import read_openpose_json, write_openpose_json
+
+    if args.openpose_command == "import":
+        for folder in args.folders:
+            kp, frames, names = read_openpose_json(folder)
+            name = args.camera if args.camera and len(args.folders) == 1 else Path(folder).name
+            out = io.save_pose2d(Path(args.output) / f"{name}.npz", kp, joint_names=names,
+                                 image_size=tuple(args.image_size), detector="openpose-json", frame_index=frames)
+            print(f"{folder}: {len(frames)} frames -> {out}")
+        return
+    d = io.load_pose2d(args.pose2d)
+    out = write_openpose_json(args.output, d["keypoints"], d["joint_names"], stem=Path(args.pose2d).stem,
+                              frame_index=d["frame_index"])
+    print(f"{len(d['frame_index'])} frames -> {out}")
+
+
 # -- parser ------------------------------------------------------------------------------------
 def _sub(subparsers, name, help_, examples, func):
     p = subparsers.add_parser(name, help=help_, description=help_,
@@ -459,6 +477,19 @@ def build_parser() -> argparse.ArgumentParser:
              cmd_models)
     p.add_argument("names", nargs="+", help="model names (blazepose = both of its files)")
     p.add_argument("--wheel", help="read the files from this wheel instead of downloading it")
+
+    op = sub.add_parser("openpose", help="OpenPose per-frame JSON to and from pose2d files")
+    osub = op.add_subparsers(dest="openpose_command", required=True)
+    p = _sub(osub, "import", "OpenPose JSON folders (one per camera, named after it) -> pose2d/<camera>.npz",
+             ["capture3d openpose import json/cam01 json/cam02 -o pose2d/ --image-size 1920 1080"], cmd_openpose)
+    p.add_argument("folders", nargs="+", help="one folder of *_keypoints.json per camera")
+    p.add_argument("-o", "--output", default="pose2d")
+    p.add_argument("--camera", help="camera name when importing one folder not named after it")
+    p.add_argument("--image-size", type=int, nargs=2, default=(0, 0), metavar=("W", "H"))
+    p = _sub(osub, "export", "pose2d/<camera>.npz -> OpenPose BODY_25 JSON, one file per frame",
+             ["capture3d openpose export pose2d/cam01.npz -o json/cam01"], cmd_openpose)
+    p.add_argument("pose2d")
+    p.add_argument("-o", "--output", required=True)
 
     p = _sub(sub, "export", "export 3D points to other tools' formats",
              [f"capture3d export {f} points3d.npz -o out.{f}" for f in EXPORTERS], cmd_export)
