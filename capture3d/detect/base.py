@@ -74,8 +74,8 @@ def available_detectors() -> list[str]:
 
 
 def make_detector(name: str = "blazepose", **options) -> Detector:
-    """The detector ``name``: ``"blazepose"`` (default), an ONNX model or an OpenPose model
-    listed in ``models/manifest.toml`` by its entry name. ``options`` go to its constructor."""
+    """The detector ``name``: ``"blazepose"`` (default) or an ONNX model listed in
+    ``models/manifest.toml`` by its entry name. ``options`` go to its constructor."""
     from . import blazepose, manifest  # noqa: F401  (blazepose registers itself)
     if name in _REGISTRY:
         return _REGISTRY[name](**options)
@@ -86,7 +86,7 @@ def make_detector(name: str = "blazepose", **options) -> Detector:
             from .onnx_pose import OnnxPose
             return OnnxPose(entry, **options)
         if entry.format in ("caffe", "tensorflow"):
-            from .openpose_dnn import OpenPoseDnn
-            return OpenPoseDnn(entry, **options)
+            raise ValueError(f"model {name!r}: OpenCV-DNN OpenPose models ({entry.format}) are not supported "
+                             "yet; convert its output to OpenPose JSON and use `capture3d openpose import`")
         raise ValueError(f"model {name!r} is a {entry.format} file, not a pose detector by itself")
     raise ValueError(f"unknown detector {name!r}; available: {', '.join(available_detectors())}")
