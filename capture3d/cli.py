@@ -288,10 +288,9 @@ def _detect_options(args, max_persons):
                          workers=args.workers, max_persons=args.persons or max_persons)
 
 
-def _bar_factory(unit="frame"):
-    from tqdm import tqdm
-
-    return lambda label, total: tqdm(total=total or None, desc=label, unit=unit, leave=False, disable=None)
+def _bar_factory():
+    """``make_bar(label, total)`` for the stages that report per camera."""
+    return lambda label, total: _progress(total or None, label)
 
 
 def cmd_detect(args):

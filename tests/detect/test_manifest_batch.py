@@ -2,7 +2,6 @@
 import hashlib
 import zipfile
 
-import cv2
 import numpy as np
 import pytest
 
@@ -10,6 +9,7 @@ from capture3d import io
 from capture3d.cli import main
 from capture3d.detect import manifest
 from capture3d.detect.batch import DetectionError, DetectOptions, detect_session
+from capture3d.video import VideoWriter
 
 
 def _manifest(folder, sha, source=""):
@@ -63,21 +63,10 @@ def test_a_manifest_entry_naming_a_missing_file_says_where_to_put_it(tmp_path, m
 
 
 def _video(path, frames=6, size=(320, 240)):
-    with _Writer(path, size) as w:
+    with VideoWriter(path, 30.0, size) as w:
         for i in range(frames):
             w.write(np.full((size[1], size[0], 3), 40 + 10 * i, np.uint8))
     return path
-
-
-class _Writer:
-    def __init__(self, path, size):
-        self.w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, size)
-
-    def __enter__(self):
-        return self.w
-
-    def __exit__(self, *exc):
-        self.w.release()
 
 
 def test_batch_writes_each_camera_skips_done_ones_and_keeps_them_when_another_fails(tmp_path, blazepose_models):
