@@ -75,6 +75,22 @@ def bare_inference_fps(det: BlazePose, n):
     return both, n / (time.perf_counter() - t)
 
 
+def openpose_decoding_fps(n):
+    """Our share of an OpenPose frame: peaks and PAF grouping of a rendered 1080p-shaped output
+    (the network's own time depends on weights we do not ship)."""
+    from capture3d.detect.openpose_dnn import PAF_LAYOUTS, decode_output, render_maps
+
+    layout, size = PAF_LAYOUTS["coco18"], (656, 368)
+    base = np.array([(0, -30), (0, 0), (-30, 0), (-40, 45), (-45, 90), (30, 0), (40, 45), (45, 90),
+                     (-18, 95), (-20, 160), (-22, 225), (18, 95), (20, 160), (22, 225),
+                     (-8, -38), (8, -38), (-16, -32), (16, -32)], float)
+    maps = render_maps(np.stack([base + (x, 80) for x in (150, 330, 510)]), layout, size)
+    t = time.perf_counter()
+    for _ in range(n):
+        decode_output(maps, layout, size)
+    return n / (time.perf_counter() - t)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=60)
@@ -105,6 +121,9 @@ def main():
         f = fps(det, frames)
         ratio = f"{f / base:.2f}x" if base else ""
         print(f"| {label} | {f:.1f} | {1000 / f:.1f} | {ratio} |")
+    f = openpose_decoding_fps(len(frames))
+    print(f"| OpenPose heatmap + PAF decoding only (COCO-18, 3 people, 656 x 368 input; no network) "
+          f"| {f:.1f} | {1000 / f:.1f} | |")
 
     from capture3d.process import ProcessOptions, process_session
     from capture3d.detect.batch import DetectOptions

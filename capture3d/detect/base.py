@@ -74,8 +74,9 @@ def available_detectors() -> list[str]:
 
 
 def make_detector(name: str = "blazepose", **options) -> Detector:
-    """The detector ``name``: ``"blazepose"`` (default) or an ONNX model listed in
-    ``models/manifest.toml`` by its entry name. ``options`` go to its constructor."""
+    """The detector ``name``: ``"blazepose"`` (default), or an ONNX or OpenPose (Caffe,
+    TensorFlow) model listed in ``models/manifest.toml`` by its entry name. ``options`` go to its
+    constructor (``models_folder``: another folder holding a ``manifest.toml``)."""
     from . import blazepose, manifest  # noqa: F401  (blazepose registers itself)
     if name in _REGISTRY:
         return _REGISTRY[name](**options)
@@ -86,7 +87,7 @@ def make_detector(name: str = "blazepose", **options) -> Detector:
             from .onnx_pose import OnnxPose
             return OnnxPose(entry, **options)
         if entry.format in ("caffe", "tensorflow"):
-            raise ValueError(f"model {name!r}: OpenCV-DNN OpenPose models ({entry.format}) are not supported "
-                             "yet; convert its output to OpenPose JSON and use `capture3d openpose import`")
+            from .openpose_dnn import OpenPoseDnn
+            return OpenPoseDnn(entry, **options)
         raise ValueError(f"model {name!r} is a {entry.format} file, not a pose detector by itself")
     raise ValueError(f"unknown detector {name!r}; available: {', '.join(available_detectors())}")

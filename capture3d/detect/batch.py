@@ -74,8 +74,7 @@ def detect_video(video, out_path, options: DetectOptions = DetectOptions(), *, p
     if options.max_frames:
         wanted = min(wanted, options.max_frames) if wanted else options.max_frames
     kw = dict(options.detector_options)
-    if options.detector == "blazepose":
-        kw.setdefault("max_persons", options.max_persons)
+    kw.setdefault("max_persons", options.max_persons)
     detector = make_detector(options.detector, **kw)
     rows, frames, size = [], [], None
     index = 0
