@@ -1,0 +1,368 @@
+"""Synchronized recording into a session folder (CONVENTIONS.md):
+
+```
+SESSION/
+  session.toml       rig, cameras (name, serial, backend, size, fps, trigger), start, status
+  videos/<cam>.avi   MJPEG, written by an ffmpeg child process (see writer.py)
+  frames.csv         camera, frame_index, device_frame_id, device_timestamp_ns, host_timestamp_ns
+  sync_report.json   per camera: frames, drops (from device frame ids), stall; skew between cameras
+```
+
+Per camera, an **acquisition thread** grabs frames and puts them on a bounded queue without ever
+waiting (a full queue drops the frame and the drop is counted), and a **writer thread** takes them
+off, hands each to the encoder and then appends its row to ``frames.csv`` (flushed per row), so
+the rows never run ahead of the video. Ctrl-C, a crash or ``kill -9`` leave every video readable
+up to its last row.
+
+A camera that delivers nothing for ``stall_timeout_s`` or disconnects, an encoder that stops (disk
+full), or free disk space below ``min_free_mb`` end the recording for every camera, cleanly, with
+the reason in ``session.toml`` and in the returned result: what was recorded is kept.
+
+Drops are counted from the device frame ids: a camera's frames are numbered by its own counter,
+so a missing id is a frame lost (in transfer, incomplete, or dropped by a full queue). Frames of
+hardware-triggered cameras are matched across cameras by ``device_frame_id - first id`` (the
+trigger count); free-running cameras by nearest host time.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import logging
+import queue
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from .base import CameraDisconnected, CameraError, CameraTimeout, now_ns
+from .rigfile import RigConfig
+from .writer import VideoPipe, VideoPipeError
+
+log = logging.getLogger("capture3d.record")
+
+FRAMES_HEADER = ("camera", "frame_index", "device_frame_id", "device_timestamp_ns", "host_timestamp_ns")
+
+
+@dataclass(frozen=True)
+class RecordOptions:
+    """Options of :func:`record`."""
+
+    duration_s: float | None = None     # stop after this long (None: until stopped)
+    max_frames: int | None = None       # or after this many frames per camera
+    queue_frames: int = 120             # frames buffered per camera between grabbing and writing
+    grab_timeout_s: float = 0.5
+    stall_timeout_s: float = 2.0        # a camera silent this long ends the recording
+    min_free_mb: float = 200.0          # stop before the disk is full
+    quality: int = 3                    # MJPEG quality scale: 2 (best) .. 31
+
+
+@dataclass
+class CameraLedger:
+    """What happened to one camera's frames."""
+
+    name: str
+    written: int = 0
+    incomplete: int = 0
+    queue_drops: int = 0
+    ids: list = field(default_factory=list)           # device frame id of each written frame
+    host_ns: list = field(default_factory=list)
+    stalled: bool = False
+    error: str = ""
+
+
+@dataclass
+class RecordResult:
+    """The session folder, the sync report (as written) and why the recording ended."""
+
+    session: Path
+    report: dict
+    stopped_by: str
+
+
+class _Run:
+    """One recording's shared state."""
+
+    def __init__(self, session: Path, names, options: RecordOptions):
+        self.session, self.options = session, options
+        self.stop = threading.Event()
+        self.reason = ""
+        self.lock = threading.Lock()
+        self.ledgers = {n: CameraLedger(n) for n in names}
+        self.csv_file = open(session / "frames.csv", "w", newline="")
+        self.csv = csv.writer(self.csv_file)
+        self.csv.writerow(FRAMES_HEADER)
+        self.csv_file.flush()
+
+    def end(self, reason: str):
+        with self.lock:
+            if not self.reason:
+                self.reason = reason
+                log.warning("recording ends: %s", reason)
+        self.stop.set()
+
+    def row(self, camera, index, frame):
+        with self.lock:
+            self.csv.writerow((camera, index, "" if frame.device_frame_id is None else frame.device_frame_id,
+                               "" if frame.device_timestamp_ns is None else frame.device_timestamp_ns,
+                               frame.host_timestamp_ns))
+            self.csv_file.flush()
+
+
+def _acquire(cam, q: queue.Queue, run: _Run, ledger: CameraLedger):
+    try:
+        _acquire_loop(cam, q, run, ledger)
+    except Exception as exc:  # noqa: BLE001  (anything unexpected ends the recording, cleanly)
+        log.exception("%s: acquisition failed", cam.name)
+        ledger.error = f"{type(exc).__name__}: {exc}"
+        run.end(f"camera {cam.name}: {ledger.error}")
+    finally:
+        q.put(None)   # the writer's end marker (it is draining, so this does not block for long)
+
+
+def _acquire_loop(cam, q: queue.Queue, run: _Run, ledger: CameraLedger):
+    last = time.monotonic()
+    count = 0
+    opts = run.options
+    while not run.stop.is_set():
+        try:
+            frame = cam.grab(opts.grab_timeout_s)
+        except CameraTimeout:
+            if time.monotonic() - last > opts.stall_timeout_s:
+                ledger.stalled = True
+                run.end(f"camera {cam.name} delivered no frame for {opts.stall_timeout_s:.1f} s")
+            continue
+        except (CameraDisconnected, CameraError) as exc:
+            ledger.error = str(exc)
+            run.end(f"camera {cam.name}: {exc}")
+            break
+        last = time.monotonic()
+        if frame.incomplete:
+            ledger.incomplete += 1
+            continue
+        try:
+            q.put_nowait(frame)                 # never wait: acquisition must keep up
+        except queue.Full:
+            ledger.queue_drops += 1
+            continue
+        count += 1
+        if opts.max_frames and count >= opts.max_frames:
+            break
+
+
+def _write(cam_name, q: queue.Queue, run: _Run, ledger: CameraLedger, video_path: Path, fps: float):
+    writer = None
+    try:
+        while True:
+            frame = q.get()
+            if frame is None:
+                break
+            if writer is None:
+                h, w = frame.image.shape[:2]
+                writer = VideoPipe(video_path, fps, (w, h), quality=run.options.quality)
+            writer.write(frame.image)
+            run.row(cam_name, ledger.written, frame)      # the row follows its frame
+            ledger.written += 1
+            ledger.ids.append(frame.device_frame_id)
+            ledger.host_ns.append(frame.host_timestamp_ns)
+    except Exception as exc:  # noqa: BLE001  (disk full, encoder gone, a bad frame: end cleanly)
+        ledger.error = f"{type(exc).__name__}: {exc}"
+        run.end(f"writing {video_path.name} failed: {exc}")
+        while q.get() is not None:                         # let acquisition finish
+            pass
+    finally:
+        if writer is not None:
+            try:
+                writer.close()
+            except VideoPipeError as exc:
+                ledger.error = ledger.error or str(exc)
+
+
+def _disk_guard(run: _Run):
+    while not run.stop.wait(0.5):
+        free_mb = shutil.disk_usage(run.session).free / 1e6
+        if free_mb < run.options.min_free_mb:
+            run.end(f"disk nearly full ({free_mb:.0f} MB free in {run.session})")
+
+
+def _software_trigger(cams, fps, run: _Run):
+    period = 1.0 / fps
+    t = time.monotonic()
+    while not run.stop.is_set():
+        for cam in cams:
+            cam.trigger()
+        t += period
+        time.sleep(max(0.0, t - time.monotonic()))
+
+
+def write_session_toml(path: Path, rig: RigConfig, applied: dict, start: str, status: str, frames=None):
+    lines = [f'rig = "{rig.name}"', f'start = "{start}"', f'capture3d_version = "{__version__}"',
+             f'status = "{status}"', ""]
+    for s in rig.cameras:
+        a = applied.get(s.name, {})
+        size = a.get("size") or s.size
+        fps = a.get("fps") or s.fps
+        lines += ["[[cameras]]", f'name = "{s.name}"', f'backend = "{s.backend}"',
+                  f'serial = "{s.serial or ""}"', f'trigger = "{s.trigger}"']
+        if size:
+            lines.append(f"size = [{int(size[0])}, {int(size[1])}]")
+        if fps:
+            lines.append(f"fps = {float(fps)}")
+        if frames is not None:
+            lines.append(f"frames = {frames.get(s.name, 0)}")
+        lines.append("")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(path)
+
+
+def sync_report(ledgers: dict[str, CameraLedger], hardware_synced: bool, fps: float | None) -> dict:
+    """Per camera: frames written, drops (missing device frame ids, with the ids), incomplete
+    frames, queue drops, stall; across cameras: frames present in every camera and the largest
+    skew between the cameras' host timestamps of the same frame."""
+    cams = {}
+    trigger_index = {}
+    for name, L in ledgers.items():
+        ids = np.array([-1 if i is None else i for i in L.ids], np.int64)
+        entry = {"frames": L.written, "incomplete": L.incomplete, "queue_drops": L.queue_drops,
+                 "stalled": L.stalled, "error": L.error}
+        if len(ids) and (ids >= 0).all():
+            first, last = int(ids[0]), int(ids[-1])
+            missing = sorted(set(range(first, last + 1)) - set(ids.tolist()))
+            entry.update(first_device_frame_id=first, last_device_frame_id=last,
+                         drops=len(missing), dropped_device_frame_ids=missing[:1000])
+            trigger_index[name] = ids - first
+        else:
+            entry.update(drops=None, dropped_device_frame_ids=[],
+                         note="no device frame ids: drops are not countable; aligned by host time")
+        cams[name] = entry
+    report = {"cameras": cams, "hardware_synced": hardware_synced}
+    host = {n: np.asarray(L.host_ns, np.int64) for n, L in ledgers.items()}
+    if hardware_synced and len(trigger_index) == len(ledgers) and ledgers:
+        # first ids differ when a camera's first frames were lost: align on the latest common start
+        common = set.intersection(*(set(v.tolist()) for v in trigger_index.values()))
+        report["frames_in_all_cameras"] = len(common)
+        if common:
+            idx = np.array(sorted(common))
+            stamps = np.stack([host[n][np.searchsorted(trigger_index[n], idx)] for n in ledgers])
+            report["max_skew_ms"] = float((stamps.max(axis=0) - stamps.min(axis=0)).max() / 1e6)
+    elif ledgers and all(len(h) for h in host.values()):
+        names = list(ledgers)
+        ref = host[names[0]]
+        skews = [np.abs(host[n][np.clip(np.searchsorted(host[n], ref), 0, len(host[n]) - 1)] - ref)
+                 for n in names[1:]]
+        report["frames_in_all_cameras"] = int(min(len(h) for h in host.values()))
+        report["max_skew_ms"] = float(max((s.max() for s in skews), default=0) / 1e6)
+        if fps:
+            report["note"] = "free-running cameras: frames matched by nearest host time"
+    return report
+
+
+def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *, stop: threading.Event | None = None,
+           progress=None, cameras=None) -> RecordResult:
+    """Record every camera of ``rig`` into the folder ``session`` until ``options`` or ``stop``
+    say so, or Ctrl-C, or a failure (see the module docstring).
+
+    ``progress(seconds, {camera: frames written})`` is called twice a second. ``cameras``: the
+    backend objects to use instead of ``rig.make_cameras()`` (tests inject fakes this way).
+    Raises :class:`CameraError` when a camera cannot be opened or configured (nothing is
+    recorded then, and no session folder is left behind).
+    """
+    session = Path(session)
+    if (session / "frames.csv").exists():
+        raise CameraError(f"{session}: already holds a recording; choose a new folder")
+    cams = cameras if cameras is not None else rig.make_cameras()
+    applied = {}
+    opened = []
+    try:
+        for cam in cams:
+            cam.open()
+            opened.append(cam)
+            applied[cam.name] = cam.configure()
+    except Exception:
+        for cam in opened:
+            cam.close()
+        raise
+    session.mkdir(parents=True, exist_ok=True)
+    (session / "videos").mkdir(exist_ok=True)
+    start = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    write_session_toml(session / "session.toml", rig, applied, start, "recording")
+    run = _Run(session, [c.name for c in cams], options)
+    queues = {c.name: queue.Queue(maxsize=options.queue_frames) for c in cams}
+    writers = [threading.Thread(target=_write, name=f"write-{c.name}", daemon=True,
+                                args=(c.name, queues[c.name], run, run.ledgers[c.name],
+                                      session / "videos" / f"{c.name}.avi", applied[c.name].get("fps") or 30.0))
+               for c in cams]
+    grabbers = [threading.Thread(target=_acquire, name=f"grab-{c.name}", daemon=True,
+                                 args=(c, queues[c.name], run, run.ledgers[c.name])) for c in cams]
+    helpers = [threading.Thread(target=_disk_guard, args=(run,), daemon=True)]
+    for t in writers:
+        t.start()
+    # triggered cameras first, the primary (whose pulses start everything) last
+    for cam in sorted(cams, key=lambda c: c.settings.trigger == "primary"):
+        cam.start()
+    soft = [c for c in cams if c.settings.trigger == "software"]
+    if soft:
+        helpers.append(threading.Thread(target=_software_trigger, args=(soft, soft[0].settings.fps or 30.0, run),
+                                        daemon=True))
+    for t in grabbers + helpers:
+        t.start()
+    t0 = time.monotonic()
+    stopped_by = ""
+    try:
+        while any(t.is_alive() for t in grabbers):
+            if stop is not None and stop.is_set():
+                stopped_by = "stopped"
+                break
+            if options.duration_s is not None and time.monotonic() - t0 >= options.duration_s:
+                stopped_by = f"duration {options.duration_s:g} s reached"
+                break
+            if run.stop.wait(0.5 if progress else 0.05):
+                break
+            if progress:
+                progress(time.monotonic() - t0, {n: L.written for n, L in run.ledgers.items()})
+    except KeyboardInterrupt:
+        stopped_by = "Ctrl-C"
+    run.stop.set()
+    for t in grabbers:
+        t.join()
+    for t in writers:
+        t.join()
+    for cam in cams:
+        try:
+            cam.stop()
+            cam.close()
+        except Exception as exc:  # noqa: BLE001  (closing must not lose the report)
+            log.warning("%s: closing failed: %s", cam.name, exc)
+    run.csv_file.close()
+    stopped_by = run.reason or stopped_by or ("max_frames reached" if options.max_frames else "cameras ended")
+    fps = next((a.get("fps") for a in applied.values() if a.get("fps")), None)
+    report = sync_report(run.ledgers, rig.hardware_synced, fps)
+    report.update(duration_s=round(time.monotonic() - t0, 3), stopped_by=stopped_by, start=start)
+    (session / "sync_report.json").write_text(json.dumps(report, indent=2))
+    write_session_toml(session / "session.toml", rig, applied, start, f"complete ({stopped_by})",
+                       frames={n: L.written for n, L in run.ledgers.items()})
+    return RecordResult(session, report, stopped_by)
+
+
+def read_frames_csv(session) -> dict[str, dict[str, np.ndarray]]:
+    """``frames.csv`` as ``{camera: {column: int64 array}}`` (-1 for empty cells)."""
+    path = Path(session) / "frames.csv"
+    out: dict[str, dict[str, list]] = {}
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if tuple(header or ()) != FRAMES_HEADER:
+            from ..errors import FileFormatError
+            raise FileFormatError(path, f"expected the columns {','.join(FRAMES_HEADER)}")
+        for row in reader:
+            if len(row) != len(FRAMES_HEADER):
+                continue   # a row cut short by a crash
+            cols = out.setdefault(row[0], {k: [] for k in FRAMES_HEADER[1:]})
+            for k, v in zip(FRAMES_HEADER[1:], row[1:]):
+                cols[k].append(int(v) if v else -1)
+    return {cam: {k: np.asarray(v, np.int64) for k, v in cols.items()} for cam, cols in out.items()}

@@ -1,0 +1,197 @@
+"""Synthetic cameras: the synthetic scene (a board moving through the volume, a walking person, or
+both) rendered into each camera of a synthetic rig, delivered at a set fps on a simulated hardware
+clock, with configurable timestamp jitter, dropped frames and a camera that stalls.
+
+Every image carries its device frame id as a barcode in the top-left corner
+(:func:`stamp_frame_id`, :func:`read_frame_id`), so a recording can be checked frame by frame
+against ``frames.csv``. The scene is rendered once before acquisition starts and played in a loop;
+``realtime`` paces delivery to the wall clock like real hardware (off: as fast as asked).
+
+Camera options (``[cameras.options]`` in a rig file): ``drop_frames`` (device frame ids that
+never arrive), ``drop_rate`` (random share of frames lost in transfer), ``stall_after`` (the
+camera delivers nothing after this many frames), ``jitter_us`` (std of the device timestamp
+noise), ``latency_ms`` (host receive delay), ``seed``.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+
+import numpy as np
+
+from .. import synthetic
+from ..calibrate.boards import Board
+from .base import Camera, CameraError, CameraTimeout, Frame, register_backend
+
+BARCODE_BITS = 24
+BARCODE_CELL = 6   # pixels per bit: survives MJPEG compression
+
+
+def stamp_frame_id(image: np.ndarray, frame_id: int) -> np.ndarray:
+    """Write ``frame_id`` (< 2**24) as black/white cells along the top-left edge, in place."""
+    c = BARCODE_CELL
+    for bit in range(BARCODE_BITS):
+        image[:c, bit * c:(bit + 1) * c] = 255 if (frame_id >> bit) & 1 else 0
+    image[c:2 * c, :BARCODE_BITS * c] = 128   # a grey guard row under the code
+    return image
+
+
+def read_frame_id(image: np.ndarray) -> int:
+    """The frame id :func:`stamp_frame_id` wrote (read back from a decoded video frame)."""
+    c = BARCODE_CELL
+    grey = image if image.ndim == 2 else image.mean(axis=2)
+    cells = grey[1:c - 1, :BARCODE_BITS * c].reshape(c - 2, BARCODE_BITS, c)[:, :, 1:-1].mean(axis=(0, 2))
+    return int(sum(1 << b for b in range(BARCODE_BITS) if cells[b] > 128))
+
+
+class SyntheticScene:
+    """What the synthetic cameras see: ``kind`` = ``"board"``, ``"person"`` or
+    ``"board+person"``, ``n_frames`` long (played in a loop), on a synthetic rig (the ground
+    truth: ``rig``). Images are rendered on first use and kept."""
+
+    def __init__(self, n_cameras: int = 4, *, kind: str = "board", n_frames: int = 90, fps: float = 30.0,
+                 size=(640, 480), board: Board | None = None, seed: int = 0):
+        if kind not in ("board", "person", "board+person"):
+            raise ValueError(f"synthetic scene must be board, person or board+person, got {kind!r}")
+        from ..demo import DEMO_BOARD
+        self.kind, self.n_frames, self.fps = kind, int(n_frames), float(fps)
+        self.rig = synthetic.make_rig(n_cameras, radius_m=3.5, height_m=2.2, size=tuple(size), seed=seed)
+        self.board = board or DEMO_BOARD
+        self.motion = synthetic.make_motion(self.n_frames, fps=self.fps, kind="walk", seed=seed)
+        self.seed = seed
+        self._frames: dict[int, list[np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def frames(self, camera_index: int) -> list[np.ndarray]:
+        """The ``n_frames`` BGR images of one camera."""
+        with self._lock:
+            if camera_index not in self._frames:
+                self._frames[camera_index] = self._render(camera_index)
+            return self._frames[camera_index]
+
+    def _render(self, c: int) -> list[np.ndarray]:
+        import cv2
+        from ..synthetic.boards import BoardRenderer, board_trajectory
+
+        cam = self.rig[c]
+        rng = np.random.default_rng(self.seed + c)
+        out = []
+        if "board" in self.kind:
+            renderer = BoardRenderer(self.board, cam, seed=self.seed + c)
+            poses = board_trajectory(self.n_frames, self.board, seed=self.seed)
+        for k in range(self.n_frames):
+            if "board" in self.kind:
+                image = cv2.cvtColor(renderer.render(poses[k], rng=rng), cv2.COLOR_GRAY2BGR)
+                if "person" in self.kind:
+                    image = synthetic.render_person(cam, self.motion.points[k], image)
+            else:
+                image = synthetic.render_person(cam, self.motion.points[k])
+            out.append(image)
+        return out
+
+
+class SyntheticClock:
+    """Trigger times shared by hardware-synchronised synthetic cameras: frame ``i`` is exposed at
+    ``start_ns + i * period``, counted from the first camera's ``start()`` plus ``offset_ns``.
+    Free-running cameras each get their own clock."""
+
+    def __init__(self, fps: float, offset_ns: int = 0):
+        self.period_ns = int(round(1e9 / fps))
+        self.offset_ns = offset_ns
+        self.start_ns = None
+        self._lock = threading.Lock()
+
+    def start(self):
+        with self._lock:
+            if self.start_ns is None:
+                self.start_ns = time.monotonic_ns() + self.offset_ns
+
+    def time_of(self, i: int) -> int:
+        return self.start_ns + i * self.period_ns
+
+
+@register_backend("synthetic")
+class SyntheticCamera(Camera):
+    """A camera of a :class:`SyntheticScene`: ``settings.device`` is its index in the scene's rig."""
+
+    def __init__(self, settings, *, scene: SyntheticScene | None = None, clock: SyntheticClock | None = None,
+                 realtime: bool = True):
+        super().__init__(settings)
+        self.scene = scene
+        self.clock = clock
+        self.realtime = realtime
+        o = settings.options
+        self.drop_frames = set(int(i) for i in o.get("drop_frames", ()))
+        self.drop_rate = float(o.get("drop_rate", 0.0))
+        self.stall_after = o.get("stall_after")
+        self.jitter_ns = float(o.get("jitter_us", 0.0)) * 1e3
+        self.latency_ns = int(float(o.get("latency_ms", 2.0)) * 1e6)
+        self._rng = np.random.default_rng([int(o.get("seed", 0)), zlib.crc32(settings.name.encode())])
+        self._next = 0
+        self._delivered = 0
+        self._running = False
+        self._pending_triggers = 0
+
+    @classmethod
+    def enumerate(cls) -> list[dict]:
+        return [{"id": "synthetic", "model": "synthetic camera (any index of the scene's rig)"}]
+
+    def open(self):
+        if self.scene is None:
+            raise CameraError(f"{self.name}: a synthetic camera needs its scene (the rig file's [synthetic] table)")
+        index = int(self.settings.device or 0)
+        if not 0 <= index < len(self.scene.rig):
+            raise CameraError(f"{self.name}: device {index} is not a camera of the synthetic rig "
+                              f"(it has {len(self.scene.rig)})")
+        self.index = index
+
+    def configure(self) -> dict:
+        w, h = self.scene.rig[self.index].size
+        if self.settings.size and tuple(self.settings.size) != (w, h):
+            raise CameraError(f"{self.name}: the synthetic scene renders {w}x{h}, the rig file asks for "
+                              f"{self.settings.size[0]}x{self.settings.size[1]}")
+        fps = self.settings.fps or self.scene.fps
+        if self.clock is None:
+            self.clock = SyntheticClock(fps)
+        self._frames = self.scene.frames(self.index)     # render before acquisition starts
+        return {"size": (w, h), "fps": fps, "trigger": self.settings.trigger}
+
+    def start(self):
+        self.clock.start()
+        self._running = True
+
+    def trigger(self):
+        self._pending_triggers += 1
+
+    def grab(self, timeout_s: float = 1.0) -> Frame:
+        if not self._running:
+            raise CameraError(f"{self.name}: grab() before start()")
+        if self.stall_after is not None and self._delivered >= int(self.stall_after):
+            time.sleep(timeout_s)
+            raise CameraTimeout(f"{self.name}: no frame within {timeout_s:.1f} s")
+        i = self._next
+        while i in self.drop_frames or (self.drop_rate and self._rng.random() < self.drop_rate):
+            i += 1                                       # lost in transfer: the id counter moved on
+        self._next = i + 1
+        exposure = self.clock.time_of(i)
+        if self.realtime:
+            wait = (exposure + self.latency_ns - time.monotonic_ns()) / 1e9
+            if wait > timeout_s:
+                time.sleep(timeout_s)
+                self._next = i                           # not yet: try again next call
+                raise CameraTimeout(f"{self.name}: no frame within {timeout_s:.1f} s")
+            if wait > 0:
+                time.sleep(wait)
+        image = stamp_frame_id(self._frames[i % len(self._frames)].copy(), i)
+        self._delivered += 1
+        jitter = int(self._rng.normal(0, self.jitter_ns)) if self.jitter_ns else 0
+        return Frame(image, i, exposure + jitter, time.monotonic_ns())
+
+    def stop(self):
+        self._running = False
+
+    def close(self):
+        self._running = False
+
+
