@@ -316,6 +316,46 @@ def cmd_process(args):
     process_session(args.session, args.calibration, args.output, opts, make_bar=_bar_factory())
 
 
+def cmd_record(args):
+    from .capture import RecordOptions, RigConfig, record
+
+    rig = RigConfig.load(args.rig)
+    if args.scene:
+        rig.synthetic["scene"] = args.scene
+    opts = RecordOptions(duration_s=args.duration, max_frames=args.max_frames)
+    print(f"recording {len(rig.cameras)} cameras of {rig.name} into {args.output}"
+          + (f" for {args.duration:g} s" if args.duration else "; Ctrl-C stops"), flush=True)
+
+    def progress(seconds, written):
+        print(f"\r{seconds:6.1f} s  " + "  ".join(f"{n}: {k}" for n, k in written.items()), end="", flush=True)
+    res = record(rig, args.output, opts, progress=progress)
+    print()
+    for name, cam in res.report["cameras"].items():
+        drops = "drops not countable (no device ids)" if cam["drops"] is None else f"{cam['drops']} dropped"
+        extra = " STALLED" if cam["stalled"] else ""
+        print(f"{name}: {cam['frames']} frames, {drops}, {cam['queue_drops']} lost to a full queue{extra}")
+    skew = res.report.get("max_skew_ms")
+    print(f"ended: {res.stopped_by}; frames in all cameras: {res.report.get('frames_in_all_cameras')}"
+          + (f"; largest skew between cameras {skew:.2f} ms" if skew is not None else ""))
+    print(f"session: {res.session} (sync_report.json, frames.csv, videos/)")
+    failed = [n for n, c in res.report["cameras"].items() if c["stalled"] or c["error"]]
+    if failed:
+        raise Capture3DError(f"recording ended early because of {', '.join(failed)}: {res.stopped_by}; "
+                             "what was recorded is kept")
+
+
+def cmd_rig(args):
+    from .capture import RigConfig, check_rig
+
+    rig = RigConfig.load(args.rig)
+    checks = check_rig(rig, grab=not args.no_grab)
+    for c in checks:
+        print(f"{'ok  ' if c.ok else 'FAIL'} {c.name:12s} {c.backend:9s} {c.message}")
+    bad = [c.name for c in checks if not c.ok]
+    if bad:
+        raise Capture3DError(f"{args.rig}: {len(bad)} of {len(checks)} cameras not ready: {', '.join(bad)}")
+
+
 def cmd_models(args):
     from .detect import manifest
 
@@ -465,6 +505,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="export format (repeatable; default all four)")
     detect_args(p, 3)
     _add_filter_args(p, smoother="butterworth", despike=0.1)
+
+    p = _sub(sub, "record", "synchronized recording from the cameras of a rig file into a session folder",
+             ["capture3d record rigs/synthetic_4cam.toml -o sessions/take1 --duration 10",
+              "capture3d record rigs/flir_hw_trigger.toml -o sessions/take2     # Ctrl-C stops"], cmd_record)
+    p.add_argument("rig", help="rig file (rigs/*.toml)")
+    p.add_argument("-o", "--output", required=True, help="new session folder")
+    p.add_argument("--duration", type=float, help="seconds to record (default: until Ctrl-C)")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames per camera")
+    p.add_argument("--scene", choices=["board", "person", "board+person"], help="synthetic rigs: what they see")
+
+    rig_p = sub.add_parser("rig", help="rig files: check that the cameras are there")
+    rsub = rig_p.add_subparsers(dest="rig_command", required=True)
+    p = _sub(rsub, "check", "open and configure every camera of a rig file, grab a frame, say what failed",
+             ["capture3d rig check rigs/usb_webcams.toml"], cmd_rig)
+    p.add_argument("rig", help="rig file (rigs/*.toml)")
+    p.add_argument("--no-grab", action="store_true", help="only open and configure")
 
     models = sub.add_parser("models", help="2D model files: list them, fetch them")
     msub = models.add_subparsers(dest="models_command", required=True)

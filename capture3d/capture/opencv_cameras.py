@@ -33,7 +33,7 @@ class UsbCamera(Camera):
         device = self.settings.device if self.settings.device is not None else 0
         self.cap = cv2.VideoCapture(device)
         if not self.cap.isOpened():
-            raise CameraError(f"{self.name}: no USB camera at {device!r} (see `capture3d rig check`)")
+            raise CameraError(f"{self.name}: no USB camera at {device!r} (`ls /dev/video*` lists them)")
         self._count = 0
 
     def configure(self) -> dict:

@@ -1,0 +1,143 @@
+"""The recorder with synthetic cameras: a long recording without a drop and with every frame
+aligned (each image carries its device frame id as a barcode), injected drops and a stalled camera
+reported exactly, a recorder killed mid-way, a disk that fills up, and the frames.csv contract."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from capture3d.capture import RecordOptions, RigConfig, read_frame_id, read_frames_csv, record, stamp_frame_id
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def rig_file(tmp_path, fps=60.0, options=None, scene_frames=12, size=(320, 240)):
+    """A 4-camera synthetic rig on one hardware trigger; ``options[camera]`` adds options."""
+    text = f'''name = "test_rig"
+backend = "synthetic"
+fps = {fps}
+size = [{size[0]}, {size[1]}]
+[synthetic]
+scene = "board"
+frames = {scene_frames}
+cameras = 4
+'''
+    for i in range(4):
+        text += f'\n[[cameras]]\nname = "cam0{i + 1}"\ndevice = {i}\ntrigger = "{"primary" if i == 0 else "secondary"}"\n'
+        if options and f"cam0{i + 1}" in options:
+            text += "[cameras.options]\n" + "".join(f"{k} = {v!r}\n" for k, v in options[f"cam0{i + 1}"].items())
+    path = tmp_path / "rig.toml"
+    path.write_text(text.replace("'", '"'))
+    return path
+
+
+def video_ids(path):
+    """The barcode frame ids of every frame of a video."""
+    cap = cv2.VideoCapture(str(path))
+    ids = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            return ids
+        ids.append(read_frame_id(image))
+
+
+def test_frame_id_barcode_survives_the_video_codec(tmp_path):
+    from capture3d.capture.writer import VideoPipe
+    ids = [0, 1, 255, 4097, 2 ** 24 - 1]
+    with VideoPipe(tmp_path / "v.avi", 30, (320, 240)) as w:
+        for i in ids:
+            w.write(stamp_frame_id(np.random.default_rng(i).integers(0, 255, (240, 320, 3), np.uint8), i))
+    assert video_ids(tmp_path / "v.avi") == ids
+
+
+def test_four_cameras_at_60_fps_for_20_s_without_a_drop_and_frame_aligned(tmp_path):
+    rig = RigConfig.load(rig_file(tmp_path))
+    res = record(rig, tmp_path / "s", RecordOptions(duration_s=20.0))
+    frames = read_frames_csv(tmp_path / "s")
+    n = {cam: len(v["frame_index"]) for cam, v in frames.items()}
+    assert min(n.values()) >= 0.97 * 20 * 60
+    for cam, c in res.report["cameras"].items():
+        assert c["drops"] == 0 and c["queue_drops"] == 0 and c["incomplete"] == 0, (cam, c)
+        ids = video_ids(tmp_path / "s" / "videos" / f"{cam}.avi")
+        # the video holds exactly the frames frames.csv lists, in order, none skipped
+        assert ids == frames[cam]["device_frame_id"].tolist() == list(range(len(ids)))
+    # hardware trigger: frame i of every camera is trigger i (the primary may stop a frame later)
+    assert max(n.values()) - min(n.values()) <= 1
+    assert res.report["frames_in_all_cameras"] == min(n.values())
+    stamps = {cam: frames[cam]["device_timestamp_ns"][:min(n.values())] for cam in frames}
+    assert all(np.array_equal(stamps["cam01"], s) for s in stamps.values())
+    session = (tmp_path / "s" / "session.toml").read_text()
+    assert 'status = "complete (duration 20 s reached)"' in session and 'name = "cam04"' in session
+
+
+def test_injected_drops_and_a_stalled_camera_are_reported_exactly(tmp_path):
+    rig = RigConfig.load(rig_file(tmp_path, options={"cam02": {"drop_frames": [10, 11, 50]},
+                                                     "cam03": {"stall_after": 80}}))
+    res = record(rig, tmp_path / "s", RecordOptions(duration_s=30.0, stall_timeout_s=1.0))
+    report = json.loads((tmp_path / "s" / "sync_report.json").read_text())
+    assert report == json.loads(json.dumps(res.report))
+    assert "cam03 delivered no frame" in res.stopped_by
+    cam2, cam3 = report["cameras"]["cam02"], report["cameras"]["cam03"]
+    assert cam2["drops"] == 3 and cam2["dropped_device_frame_ids"] == [10, 11, 50]
+    assert cam3["stalled"] and cam3["frames"] == 80 and cam3["drops"] == 0
+    assert report["cameras"]["cam01"]["drops"] == 0 and not report["cameras"]["cam01"]["stalled"]
+    assert report["duration_s"] < 10                     # the stall ended the recording
+    frames = read_frames_csv(tmp_path / "s")
+    assert [10, 11, 50] == sorted(set(range(60)) - set(frames["cam02"]["device_frame_id"][:57].tolist()))
+    # everything recorded before the stall is kept, videos and rows agree
+    for cam in frames:
+        assert video_ids(tmp_path / "s" / "videos" / f"{cam}.avi") == frames[cam]["device_frame_id"].tolist()
+    assert 'status = "complete (camera cam03 delivered no frame' in (tmp_path / "s" / "session.toml").read_text()
+
+
+def test_killing_the_recorder_leaves_readable_videos_matching_frames_csv(tmp_path):
+    rig = rig_file(tmp_path, fps=30.0)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "record", str(rig), "-o", str(tmp_path / "s")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:          # wait until frames are being written
+        time.sleep(0.5)
+        csv = tmp_path / "s" / "frames.csv"
+        if csv.exists() and csv.read_text().count("\n") > 100:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(1.0)                        # the encoders finish their files on their own
+    frames = read_frames_csv(tmp_path / "s")
+    assert set(frames) == {"cam01", "cam02", "cam03", "cam04"}
+    for cam, cols in frames.items():
+        ids = video_ids(tmp_path / "s" / "videos" / f"{cam}.avi")
+        rows = cols["device_frame_id"].tolist()
+        assert len(rows) >= 20
+        # a row is written after its frame went to the encoder: the video may hold one frame more
+        assert ids[:len(rows)] == rows and len(ids) - len(rows) in (0, 1)
+    assert 'status = "recording"' in (tmp_path / "s" / "session.toml").read_text()
+    assert not (tmp_path / "s" / "sync_report.json").exists()
+
+
+def test_a_full_disk_ends_the_recording_and_keeps_what_was_recorded(tmp_path):
+    import shutil
+    rig = RigConfig.load(rig_file(tmp_path))
+    free_mb = shutil.disk_usage(tmp_path).free / 1e6
+    res = record(rig, tmp_path / "s", RecordOptions(duration_s=30.0, min_free_mb=free_mb + 1e5))
+    assert res.stopped_by.startswith("disk nearly full") and res.report["duration_s"] < 5
+    frames = read_frames_csv(tmp_path / "s")
+    for cam in frames:
+        assert video_ids(tmp_path / "s" / "videos" / f"{cam}.avi") == frames[cam]["device_frame_id"].tolist()
+
+
+def test_recording_into_an_existing_session_is_refused(tmp_path):
+    rig = RigConfig.load(rig_file(tmp_path))
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "frames.csv").write_text("keep me")
+    with pytest.raises(Exception, match="already holds a recording"):
+        record(rig, tmp_path / "s", RecordOptions(max_frames=3))
+    assert (tmp_path / "s" / "frames.csv").read_text() == "keep me"
