@@ -105,7 +105,7 @@ def cmd_calibrate_extrinsics(args):
     from .calibrate.extrinsics import ExtrinsicsOptions, calibrate_extrinsics
     from .calibrate.intrinsics import calibrate_intrinsics
     from .rig import Rig
-    from .sources import session_videos
+    from .sources import session_frame_map, session_videos
 
     board = Board.load(args.board)
     videos = session_videos(args.session)
@@ -116,7 +116,14 @@ def cmd_calibrate_extrinsics(args):
                                           cache_dir=Path(args.session) / ".capture3d_cache", progress=bar.update)
         bar.close()
     counts = {n: o.frames_read for n, o in observations.items()}
-    if len(set(counts.values())) > 1 and not args.allow_unequal:
+    frame_map = session_frame_map(args.session)
+    if frame_map is not None:   # a recorded session: frames.csv says which frames belong together
+        for name, obs in observations.items():
+            if name not in frame_map or len(frame_map[name]) < obs.frames_read:
+                raise Capture3DError(f"{args.session}/frames.csv: lists {len(frame_map.get(name, ()))} frames of "
+                                     f"{name}, its video has {obs.frames_read}")
+            obs.frames = frame_map[name][obs.frames]
+    elif len(set(counts.values())) > 1 and not args.allow_unequal:
         raise Capture3DError(f"{args.session}: the videos have different frame counts {counts}; frame i must "
                              "be the same instant in every camera (pass --allow-unequal if they start together)")
     if args.intrinsics:

@@ -73,14 +73,22 @@ def stack_pose2d(folder, rig, *, person: int = 0):
     return persons[:, :, person], frames, names
 
 
-def stack_pose2d_files(files: dict) -> tuple:
+def stack_pose2d_files(files: dict, frame_map: dict | None = None) -> tuple:
     """Read the pose2d files ``{camera: path}`` (in that order) into ``(C, F, P, J, 3)`` float64,
     frames aligned by ``frame_index`` (their union; NaN where a camera lacks a frame) and person
-    slots padded with NaN to the most any camera has.
+    slots padded with NaN to the most any camera has. ``frame_map[camera]`` (from
+    :func:`capture3d.sources.session_frame_map`) first turns each camera's video frame numbers
+    into the session's common ones.
 
     Returns ``(keypoints, frame_index (F,), joint_names, image_sizes {camera: (w, h)})``.
     """
     data = {n: load_pose2d(path) for n, path in files.items()}
+    for n, d in data.items():
+        if frame_map is not None and n in frame_map:
+            if d["frame_index"].max(initial=-1) >= len(frame_map[n]):
+                raise FileFormatError(files[n], f"has frames beyond the {len(frame_map[n])} that frames.csv lists",
+                                      camera=n)
+            d["frame_index"] = frame_map[n][d["frame_index"]]
     cameras = list(data)
     names = data[cameras[0]]["joint_names"]
     for n in cameras:

@@ -24,7 +24,7 @@ from .reconstruct import FilterOptions, TriangulationOptions, postprocess, trian
 from .reconstruct.association import AssociationOptions, associate_person
 from .rig import Rig
 from .skeleton import COCO17, bone_length_cv
-from .sources import session_videos
+from .sources import session_frame_map, session_videos
 
 log = logging.getLogger("capture3d.process")
 
@@ -91,7 +91,8 @@ def process_session(session, calibration, out, options: ProcessOptions = Process
     echo(f"2D keypoints of {len(pose2d)} cameras in {out / 'pose2d'} ({timing['detect']:.1f} s)")
 
     t = time.perf_counter()
-    cand, frames, joints, sizes = io.stack_pose2d_files({n: pose2d[n] for n in names})
+    cand, frames, joints, sizes = io.stack_pose2d_files({n: pose2d[n] for n in names},
+                                                        frame_map=session_frame_map(session))
     tri = options.triangulation
     if tri is None:
         diagonal = max(float(np.hypot(*s)) for s in sizes.values())
