@@ -335,7 +335,7 @@ def cmd_record(args):
 
     def progress(seconds, written):
         print(f"\r{seconds:6.1f} s  " + "  ".join(f"{n}: {k}" for n, k in written.items()), end="", flush=True)
-    res = record(rig, args.output, opts, progress=progress)
+    res = record(rig, args.output, opts, progress=progress, live_view=args.preview, live_calibration=args.live_3d)
     print()
     for name, cam in res.report["cameras"].items():
         drops = "drops not countable (no device ids)" if cam["drops"] is None else f"{cam['drops']} dropped"
@@ -521,6 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, help="seconds to record (default: until Ctrl-C)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames per camera")
     p.add_argument("--scene", choices=["board", "person", "board+person"], help="synthetic rigs: what they see")
+    p.add_argument("--preview", action="store_true",
+                   help="show the newest frames (a window, or SESSION/preview.jpg without a display)")
+    p.add_argument("--live-3d", metavar="CALIBRATION", help="also detect and triangulate live with this calibration")
 
     rig_p = sub.add_parser("rig", help="rig files: check that the cameras are there")
     rsub = rig_p.add_subparsers(dest="rig_command", required=True)

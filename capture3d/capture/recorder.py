@@ -113,9 +113,9 @@ class _Run:
             self.csv_file.flush()
 
 
-def _acquire(cam, q: queue.Queue, run: _Run, ledger: CameraLedger):
+def _acquire(cam, q: queue.Queue, run: _Run, ledger: CameraLedger, live=None):
     try:
-        _acquire_loop(cam, q, run, ledger)
+        _acquire_loop(cam, q, run, ledger, live)
     except Exception as exc:  # noqa: BLE001  (anything unexpected ends the recording, cleanly)
         log.exception("%s: acquisition failed", cam.name)
         ledger.error = f"{type(exc).__name__}: {exc}"
@@ -124,7 +124,7 @@ def _acquire(cam, q: queue.Queue, run: _Run, ledger: CameraLedger):
         q.put(None)   # the writer's end marker (it is draining, so this does not block for long)
 
 
-def _acquire_loop(cam, q: queue.Queue, run: _Run, ledger: CameraLedger):
+def _acquire_loop(cam, q: queue.Queue, run: _Run, ledger: CameraLedger, live):
     last = time.monotonic()
     count = 0
     opts = run.options
@@ -149,6 +149,8 @@ def _acquire_loop(cam, q: queue.Queue, run: _Run, ledger: CameraLedger):
         except queue.Full:
             ledger.queue_drops += 1
             continue
+        if live is not None:
+            live.update(cam.name, frame)        # the newest frame only: never queued
         count += 1
         if opts.max_frames and count >= opts.max_frames:
             break
@@ -263,12 +265,14 @@ def sync_report(ledgers: dict[str, CameraLedger], hardware_synced: bool, fps: fl
 
 
 def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *, stop: threading.Event | None = None,
-           progress=None, cameras=None) -> RecordResult:
+           progress=None, cameras=None, live_view: bool = False, live_calibration=None) -> RecordResult:
     """Record every camera of ``rig`` into the folder ``session`` until ``options`` or ``stop``
     say so, or Ctrl-C, or a failure (see the module docstring).
 
     ``progress(seconds, {camera: frames written})`` is called twice a second. ``cameras``: the
     backend objects to use instead of ``rig.make_cameras()`` (tests inject fakes this way).
+    ``live_view``: show the newest frames while recording (:mod:`capture3d.capture.live`);
+    ``live_calibration`` (a calibration file or Rig) adds live 3D.
     Raises :class:`CameraError` when a camera cannot be opened or configured (nothing is
     recorded then, and no session folder is left behind).
     """
@@ -297,8 +301,13 @@ def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *,
                                 args=(c.name, queues[c.name], run, run.ledgers[c.name],
                                       session / "videos" / f"{c.name}.avi", applied[c.name].get("fps") or 30.0))
                for c in cams]
+    live = None
+    if live_view or live_calibration is not None:
+        from .live import LiveView
+        live = LiveView(session, [c.name for c in cams], live_calibration)
+        live.start()
     grabbers = [threading.Thread(target=_acquire, name=f"grab-{c.name}", daemon=True,
-                                 args=(c, queues[c.name], run, run.ledgers[c.name])) for c in cams]
+                                 args=(c, queues[c.name], run, run.ledgers[c.name], live)) for c in cams]
     helpers = [threading.Thread(target=_disk_guard, args=(run,), daemon=True)]
     for t in writers:
         t.start()
@@ -339,10 +348,14 @@ def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *,
         except Exception as exc:  # noqa: BLE001  (closing must not lose the report)
             log.warning("%s: closing failed: %s", cam.name, exc)
     run.csv_file.close()
+    if live is not None:
+        live.close()
     stopped_by = run.reason or stopped_by or ("max_frames reached" if options.max_frames else "cameras ended")
     fps = next((a.get("fps") for a in applied.values() if a.get("fps")), None)
     report = sync_report(run.ledgers, rig.hardware_synced, fps)
     report.update(duration_s=round(time.monotonic() - t0, 3), stopped_by=stopped_by, start=start)
+    if live is not None:
+        report["live_view_updates"] = live.updates
     (session / "sync_report.json").write_text(json.dumps(report, indent=2))
     write_session_toml(session / "session.toml", rig, applied, start, f"complete ({stopped_by})",
                        frames={n: L.written for n, L in run.ledgers.items()})

@@ -5,7 +5,9 @@ clock, with configurable timestamp jitter, dropped frames and a camera that stal
 Every image carries its device frame id as a barcode in the top-left corner
 (:func:`stamp_frame_id`, :func:`read_frame_id`), so a recording can be checked frame by frame
 against ``frames.csv``. The scene is rendered once before acquisition starts and played in a loop;
-``realtime`` paces delivery to the wall clock like real hardware (off: as fast as asked).
+``realtime`` paces delivery to the wall clock like real hardware (off: as fast as asked), and
+then a host that falls more than ``buffers`` frames behind loses frames, as a camera whose
+buffers overflow does.
 
 Camera options (``[cameras.options]`` in a rig file): ``drop_frames`` (device frame ids that
 never arrive), ``drop_rate`` (random share of frames lost in transfer), ``stall_after`` (the
@@ -171,6 +173,12 @@ class SyntheticCamera(Camera):
             time.sleep(timeout_s)
             raise CameraTimeout(f"{self.name}: no frame within {timeout_s:.1f} s")
         i = self._next
+        if self.realtime:
+            # the device holds `buffers` frames: a host further behind loses the oldest ones, as
+            # a real camera's full buffer does (the ids show the gap)
+            behind = (time.monotonic_ns() - self.clock.time_of(i)) // self.clock.period_ns
+            if behind > self.settings.buffers:
+                i += int(behind - self.settings.buffers)
         while i in self.drop_frames or (self.drop_rate and self._rng.random() < self.drop_rate):
             i += 1                                       # lost in transfer: the id counter moved on
         self._next = i + 1
