@@ -1,11 +1,27 @@
 """The stage files of CONVENTIONS.md: ``pose2d/<camera>.npz`` and ``points3d.npz``."""
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import numpy as np
 
 from .errors import FileFormatError, check_array
+
+
+def load_toml(path, what: str = "file") -> dict:
+    """A TOML file as a dict; a :class:`FileFormatError` naming the file when it is missing
+    (``"<what> not found"``), unreadable or not valid TOML."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise FileFormatError(path, f"{what} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise FileFormatError(path, f"not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise FileFormatError(path, f"cannot be read ({exc.strerror})") from None
 
 
 def _save_npz_atomic(path, **arrays) -> Path:

@@ -30,7 +30,8 @@ def session_frame_map(folder) -> dict[str, "np.ndarray"] | None:
 
     Cameras with device frame ids (hardware trigger, synthetic) are numbered by those ids: their
     counters start together with the acquisition, so id ``n`` is trigger pulse ``n`` in every
-    camera. Cameras without (USB) are matched to the first camera's frames by nearest host time.
+    camera. Cameras without (USB) are matched to the frames of the first camera (by name) by nearest
+    host time.
     """
     import numpy as np
 
@@ -43,15 +44,18 @@ def session_frame_map(folder) -> dict[str, "np.ndarray"] | None:
     if not table:
         raise FileFormatError(folder / "frames.csv", "no frames listed")
     out = {}
-    reference = next(iter(table.values()))["host_timestamp_ns"]
+    first = sorted(table)[0]
+    reference = table[first]["host_timestamp_ns"][np.argsort(table[first]["frame_index"])]
     for cam, cols in table.items():
         order = np.argsort(cols["frame_index"])
         ids = cols["device_frame_id"][order]
         if (ids >= 0).all():
             out[cam] = ids
+        elif cam == first:
+            out[cam] = np.arange(len(ids))
         else:
             host = cols["host_timestamp_ns"][order]
-            pos = np.clip(np.searchsorted(reference, host), 1, len(reference) - 1)
-            nearer_left = np.abs(host - reference[pos - 1]) <= np.abs(reference[pos] - host)
-            out[cam] = np.where(nearer_left, pos - 1, pos)
+            pos = np.clip(np.searchsorted(reference, host), 1, max(1, len(reference) - 1))
+            nearer_left = np.abs(host - reference[pos - 1]) <= np.abs(reference[np.minimum(pos, len(reference) - 1)] - host)
+            out[cam] = np.where(nearer_left, pos - 1, np.minimum(pos, len(reference) - 1))
     return out

@@ -7,7 +7,6 @@ meters; ``z`` points into the board, away from a camera that sees its printed si
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import tomli_w
 
 from ..errors import FileFormatError
+from ..io import load_toml
 
 BOARD_TYPES = ("charuco", "checkerboard")
 
@@ -50,11 +50,7 @@ class Board:
     @classmethod
     def load(cls, path) -> "Board":
         path = Path(path)
-        try:
-            with open(path, "rb") as fh:
-                doc = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise FileFormatError(path, f"cannot read board ({exc})") from None
+        doc = load_toml(path, "board file")
         doc = doc.get("board", doc)
         known = set(cls.__dataclass_fields__)
         unknown = set(doc) - known

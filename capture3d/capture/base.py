@@ -27,7 +27,11 @@ class CameraTimeout(CameraError):
 
 
 class CameraDisconnected(CameraError):
-    """The camera went away (unplugged, powered off, end of a played-back video)."""
+    """The camera went away (unplugged, powered off)."""
+
+
+class SourceFinished(CameraError):
+    """A finite source (a played-back video) has no more frames: a normal end, not a failure."""
 
 
 @dataclass

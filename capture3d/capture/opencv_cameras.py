@@ -11,7 +11,8 @@ import time
 
 import cv2
 
-from .base import Camera, CameraDisconnected, CameraError, CameraTimeout, Frame, now_ns, register_backend
+from .base import (Camera, CameraDisconnected, CameraError, CameraTimeout, Frame, SourceFinished, now_ns,
+                   register_backend)
 
 
 @register_backend("usb")
@@ -100,7 +101,7 @@ class VideoFileCamera(Camera):
     def grab(self, timeout_s: float = 1.0) -> Frame:
         ok, image = self.cap.read()
         if not ok:
-            raise CameraDisconnected(f"{self.name}: end of {self.settings.device}")
+            raise SourceFinished(f"{self.name}: end of {self.settings.device}")
         device_ns = int(round(self._index * 1e9 / self.fps))
         if self.realtime:
             wait = (self._t0 + device_ns - now_ns()) / 1e9

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .base import CameraDisconnected, CameraError, CameraTimeout, now_ns
+from .base import CameraDisconnected, CameraError, CameraTimeout, SourceFinished
 from .rigfile import RigConfig
 from .writer import VideoPipe, VideoPipeError
 
@@ -136,6 +136,8 @@ def _acquire_loop(cam, q: queue.Queue, run: _Run, ledger: CameraLedger, live):
                 ledger.stalled = True
                 run.end(f"camera {cam.name} delivered no frame for {opts.stall_timeout_s:.1f} s")
             continue
+        except SourceFinished:
+            break                               # a played-back video ended: this camera is done
         except (CameraDisconnected, CameraError) as exc:
             ledger.error = str(exc)
             run.end(f"camera {cam.name}: {exc}")

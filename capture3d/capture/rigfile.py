@@ -30,11 +30,11 @@ in a camera; keys a backend alone understands go into ``[cameras.options]``.
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import FileFormatError
+from ..io import load_toml
 from .base import Camera, CameraSettings, make_camera
 
 _SETTINGS = {f.name for f in fields(CameraSettings)}
@@ -52,12 +52,7 @@ class RigConfig:
     @classmethod
     def load(cls, path) -> "RigConfig":
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise FileFormatError(path, "rig file not found") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise FileFormatError(path, f"not valid TOML ({exc})") from None
+        data = load_toml(path, "rig file")
         defaults = {k: v for k, v in data.items() if k in _SETTINGS and k != "name"}
         cams = data.get("cameras")
         if not cams:

@@ -15,12 +15,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import Capture3DError, FileFormatError
+from ..io import load_toml
 
 log = logging.getLogger("capture3d.detect")
 
@@ -80,12 +80,7 @@ def load_manifest(folder=None) -> dict[str, ModelEntry]:
     """``{name: ModelEntry}`` from ``<folder>/manifest.toml`` (default :func:`models_dir`)."""
     folder = Path(folder) if folder is not None else models_dir()
     path = folder / "manifest.toml"
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileFormatError(path, "model manifest not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise FileFormatError(path, f"not valid TOML ({exc})") from None
+    data = load_toml(path, "model manifest")
     entries = {}
     for name, d in data.get("models", {}).items():
         missing = [k for k in ("format", "file", "sha256") if k not in d]

@@ -13,7 +13,6 @@ All four are one family: a table per camera with ``matrix``, ``distortions``, ``
 from __future__ import annotations
 
 import datetime
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -22,21 +21,13 @@ import tomli_w
 from .. import __version__
 from ..camera import Camera
 from ..errors import FileFormatError
+from ..io import load_toml
 from ..rig import Rig
 from ._common import field_array, rotation_to_rvec, unit_scale
 
 _CAMERA_KEYS = {"matrix", "distortions", "rotation", "translation"}
 _NOT_CAMERAS = {"metadata", "capture_volume", "charuco", "checkerboard", "board"}
 
-
-def _load_toml(path: Path) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise FileFormatError(path, f"not valid TOML ({exc})") from None
-    except OSError as exc:
-        raise FileFormatError(path, f"cannot be read ({exc.strerror})") from None
 
 
 def looks_like(path: Path) -> bool:
@@ -54,7 +45,7 @@ def _camera_tables(doc: dict) -> list[tuple[str, str, dict]]:
 
 def read(path, *, units: str | None = None) -> Rig:
     path = Path(path)
-    doc = _load_toml(path)
+    doc = load_toml(path)
     meta = dict(doc.get("metadata", {})) if isinstance(doc.get("metadata"), dict) else {}
     scale = unit_scale(meta.get("units", units or "m"), path)
     cameras = []

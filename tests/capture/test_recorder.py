@@ -141,3 +141,36 @@ def test_recording_into_an_existing_session_is_refused(tmp_path):
     with pytest.raises(Exception, match="already holds a recording"):
         record(rig, tmp_path / "s", RecordOptions(max_frames=3))
     assert (tmp_path / "s" / "frames.csv").read_text() == "keep me"
+
+
+def test_video_files_and_usb_cameras_record_through_the_same_recorder(tmp_path):
+    """A recorded session played back as cameras: as video files (frame ids = frame numbers) and
+    through the USB backend (cv2.VideoCapture takes a path as well as an index; no device clock)."""
+    rig = RigConfig.load(rig_file(tmp_path, fps=30.0))
+    record(rig, tmp_path / "first", RecordOptions(max_frames=30))
+    for backend in ("video", "usb"):
+        text = f'name = "replay"\nbackend = "{backend}"\n'
+        for cam in ("cam01", "cam02"):
+            text += f'[[cameras]]\nname = "{cam}"\ndevice = "{tmp_path / "first" / "videos" / (cam + ".avi")}"\n'
+        (tmp_path / f"{backend}.toml").write_text(text)
+        res = record(RigConfig.load(tmp_path / f"{backend}.toml"), tmp_path / backend, RecordOptions())
+        # a played-back video ends normally; a USB camera that stops delivering is an error
+        assert res.stopped_by == "cameras ended" if backend == "video" else "stopped delivering" in res.stopped_by
+        frames = read_frames_csv(tmp_path / backend)
+        for cam in ("cam01", "cam02"):
+            ids = video_ids(tmp_path / backend / "videos" / f"{cam}.avi")
+            # every frame in order, barcodes intact (USB: the first camera to end stops the others)
+            assert ids == list(range(30 if backend == "video" else len(ids))) and len(ids) >= 20
+            assert len(frames[cam]["frame_index"]) == len(ids)
+            if backend == "video":
+                assert frames[cam]["device_frame_id"].tolist() == list(range(30))
+                assert res.report["cameras"][cam]["drops"] == 0
+            else:
+                assert (frames[cam]["device_frame_id"] == -1).all()   # no device ids from USB
+                assert res.report["cameras"][cam]["drops"] is None
+        if backend == "usb":
+            from capture3d.sources import session_frame_map
+            mapping = session_frame_map(tmp_path / "usb")
+            n1 = len(frames["cam01"]["frame_index"])
+            assert mapping["cam01"].tolist() == list(range(n1))      # the reference camera
+            assert np.all(np.diff(mapping["cam02"]) >= 0) and mapping["cam02"].max() < n1
