@@ -354,7 +354,15 @@ def cmd_record(args):
 def cmd_rig(args):
     from .capture import RigConfig, check_rig
 
+    from .capture import backend_class
+
     rig = RigConfig.load(args.rig)
+    for backend in sorted({c.backend for c in rig.cameras}):
+        try:
+            found = backend_class(backend).enumerate()
+            print(f"{backend} cameras present: " + (", ".join(f"{d['id']} ({d['model']})" for d in found) or "none"))
+        except Exception as exc:  # noqa: BLE001  (the per-camera checks below say it again, per camera)
+            print(f"{backend} cameras present: cannot tell ({str(exc).splitlines()[0][:100]})")
     checks = check_rig(rig, grab=not args.no_grab)
     for c in checks:
         print(f"{'ok  ' if c.ok else 'FAIL'} {c.name:12s} {c.backend:9s} {c.message}")

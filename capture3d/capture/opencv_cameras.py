@@ -82,6 +82,10 @@ class VideoFileCamera(Camera):
         super().__init__(settings)
         self.realtime = realtime
 
+    @classmethod
+    def enumerate(cls) -> list[dict]:
+        return [{"id": "any video file", "model": "played back as a camera"}]
+
     def open(self):
         from ..errors import FileFormatError
 

@@ -48,6 +48,7 @@ class RigConfig:
     cameras: list[CameraSettings]
     synthetic: dict = field(default_factory=dict)
     path: Path | None = None
+    scene: object = field(default=None, repr=False)   # the SyntheticScene, once cameras are made
 
     @classmethod
     def load(cls, path) -> "RigConfig":

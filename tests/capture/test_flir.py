@@ -126,3 +126,22 @@ def test_a_refused_configuration_names_camera_and_node(hardware, rig, tmp_path):
     with pytest.raises(CameraError, match="top: Gain = 99.0 is outside"):
         record(rig, tmp_path / "session", RecordOptions(max_frames=5))
     assert not (tmp_path / "session").exists()
+
+
+def test_an_unplugged_camera_ends_the_recording_and_keeps_what_was_recorded(hardware, rig, tmp_path):
+    import threading
+    import time
+
+    def unplug():
+        time.sleep(0.5)
+        cam = hardware.cameras[1]
+        cam.valid = False
+        with cam.cond:
+            cam.cond.notify_all()
+    threading.Thread(target=unplug, daemon=True).start()
+    res = record(rig, tmp_path / "session", RecordOptions(duration_s=10.0))
+    assert "left" in res.stopped_by and "removed" in res.stopped_by
+    assert res.report["cameras"]["left"]["error"] and res.report["duration_s"] < 5
+    frames = read_frames_csv(tmp_path / "session")
+    assert len(frames["top"]["frame_index"]) > 10 and len(frames["left"]["frame_index"]) > 10
+    assert 'status = "complete (camera left:' in (tmp_path / "session" / "session.toml").read_text()
