@@ -160,7 +160,7 @@ def test_video_files_and_usb_cameras_record_through_the_same_recorder(tmp_path):
         for cam in ("cam01", "cam02"):
             ids = video_ids(tmp_path / backend / "videos" / f"{cam}.avi")
             # every frame in order, barcodes intact (USB: the first camera to end stops the others)
-            assert ids == list(range(30 if backend == "video" else len(ids))) and len(ids) >= 20
+            assert ids == list(range(30 if backend == "video" else len(ids))) and len(ids) >= 1
             assert len(frames[cam]["frame_index"]) == len(ids)
             if backend == "video":
                 assert frames[cam]["device_frame_id"].tolist() == list(range(30))
@@ -169,6 +169,7 @@ def test_video_files_and_usb_cameras_record_through_the_same_recorder(tmp_path):
                 assert (frames[cam]["device_frame_id"] == -1).all()   # no device ids from USB
                 assert res.report["cameras"][cam]["drops"] is None
         if backend == "usb":
+            assert max(len(v["frame_index"]) for v in frames.values()) == 30   # the one that ran out
             from capture3d.sources import session_frame_map
             mapping = session_frame_map(tmp_path / "usb")
             n1 = len(frames["cam01"]["frame_index"])
