@@ -104,24 +104,21 @@ class NodeMap:
     def get_enum(self, name: str) -> str:
         return self._node(name, "CEnumerationPtr").GetCurrentEntry().GetSymbolic()
 
-    def set_float(self, name: str, value: float) -> float:
-        node = self._node(name, "CFloatPtr")
+    def _set_number(self, name: str, value, kind: str):
+        node = self._node(name, kind)
         self._writable(name, node)
         lo, hi = node.GetMin(), node.GetMax()
         if not lo <= value <= hi:
             raise CameraError(f"{self.camera}: {name} = {value} is outside the camera's range {lo}..{hi}")
-        node.SetValue(float(value))
-        self.log.append((name, float(value)))
+        node.SetValue(value)
+        self.log.append((name, value))
         return node.GetValue()
 
-    def set_int(self, name: str, value: int):
-        node = self._node(name, "CIntegerPtr")
-        self._writable(name, node)
-        lo, hi = node.GetMin(), node.GetMax()
-        if not lo <= value <= hi:
-            raise CameraError(f"{self.camera}: {name} = {value} is outside the camera's range {lo}..{hi}")
-        node.SetValue(int(value))
-        self.log.append((name, int(value)))
+    def set_float(self, name: str, value: float) -> float:
+        return self._set_number(name, float(value), "CFloatPtr")
+
+    def set_int(self, name: str, value: int) -> int:
+        return self._set_number(name, int(value), "CIntegerPtr")
 
     def get_int(self, name: str) -> int:
         return self._node(name, "CIntegerPtr").GetValue()
