@@ -119,11 +119,12 @@ class LiveView:
         self.points3d = points
         panels = []
         index = {n: i for i, n in enumerate(COCO17)}
-        for title, axes in (("top view (x, y)", (0, 1)), ("side view (x, z)", (0, 2))):
+        # top view: 4 m across, centred on the world origin; side view: 2.2 m high, floor at the bottom
+        for title, axes, metres, floor in (("top view (x, y)", (0, 1), 4.0, 0.5), ("side view (x, z)", (0, 2), 2.2, 0.92)):
             panel = np.full((height, TILE_WIDTH, 3), 30, np.uint8)
             cv2.putText(panel, title, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (200, 200, 200), 1, cv2.LINE_AA)
-            scale = height / 4.0                               # 4 m across the panel
-            centre = np.array([TILE_WIDTH / 2, height / 2])
+            scale = height / metres
+            centre = np.array([TILE_WIDTH / 2, height * floor])
 
             def to_px(p):
                 q = np.array([p[axes[0]], -p[axes[1]]]) * scale + centre
