@@ -22,20 +22,45 @@ def session_videos(folder) -> dict[str, Path]:
     return videos
 
 
-def session_frame_map(folder) -> dict[str, "np.ndarray"] | None:
-    """For a session ``record`` wrote (``frames.csv`` present): per camera, the session frame of
-    each of its video frames, so that frames of the same instant share a number across cameras
-    even when some camera dropped frames or stopped a frame early. ``None`` for other folders
-    (their frame ``i`` is taken to be the same instant in every video).
+def session_frame_numbers(columns: dict, *, by_device_id: bool) -> dict:
+    """The session frame number of every frame of every camera, so that frames of the same instant
+    share a number across cameras even when some camera dropped frames or stopped early.
 
-    Cameras with device frame ids (hardware trigger, synthetic) are numbered by those ids: their
-    counters start together with the acquisition, so id ``n`` is trigger pulse ``n`` in every
-    camera. Cameras without (USB) are matched to the frames of the first camera (by name) by nearest
-    host time.
+    ``columns``: ``{camera: (device_frame_id (n,), host_timestamp_ns (n,))}`` int64 in video order
+    (-1 where a camera has no device id). With ``by_device_id`` (synchronised triggers, and every
+    camera has ids) the numbers are the device frame ids: the counters start together with the
+    acquisition, so id ``n`` is trigger pulse ``n`` in every camera. Otherwise every camera is
+    matched to the first camera (by name) with frames by nearest host time, and takes its numbers
+    (``0..n-1``).
     """
     import numpy as np
 
+    if by_device_id and all((ids >= 0).all() for ids, _ in columns.values()):
+        return {cam: np.asarray(ids, np.int64) for cam, (ids, _) in columns.items()}
+    with_frames = sorted(cam for cam, (_, host) in columns.items() if len(host))
+    if not with_frames:
+        return {cam: np.empty(0, np.int64) for cam in columns}
+    reference = np.asarray(columns[with_frames[0]][1], np.int64)
+    out = {}
+    for cam, (_, host) in columns.items():
+        host = np.asarray(host, np.int64)
+        right = np.clip(np.searchsorted(reference, host), 0, len(reference) - 1)
+        left = np.clip(right - 1, 0, len(reference) - 1)
+        out[cam] = np.where(np.abs(host - reference[left]) <= np.abs(reference[right] - host), left, right)
+    return out
+
+
+def session_frame_map(folder) -> dict[str, "np.ndarray"] | None:
+    """For a session ``record`` wrote (``frames.csv`` present): per camera, the session frame of
+    each of its video frames (:func:`session_frame_numbers`; device ids count when
+    ``session.toml`` says the triggers were synchronised, or says nothing). ``None`` for other
+    folders (their frame ``i`` is taken to be the same instant in every video).
+    """
+    import numpy as np
+
+    from .capture.base import triggers_synchronised
     from .capture.recorder import read_frames_csv
+    from .io import load_toml
 
     folder = Path(folder)
     if not (folder / "frames.csv").is_file():
@@ -43,19 +68,12 @@ def session_frame_map(folder) -> dict[str, "np.ndarray"] | None:
     table = read_frames_csv(folder)
     if not table:
         raise FileFormatError(folder / "frames.csv", "no frames listed")
-    out = {}
-    first = sorted(table)[0]
-    reference = table[first]["host_timestamp_ns"][np.argsort(table[first]["frame_index"])]
+    by_device_id = True
+    if (folder / "session.toml").is_file():
+        cameras = load_toml(folder / "session.toml", "session file").get("cameras", [])
+        by_device_id = triggers_synchronised(c.get("trigger", "off") for c in cameras)
+    columns = {}
     for cam, cols in table.items():
         order = np.argsort(cols["frame_index"])
-        ids = cols["device_frame_id"][order]
-        if (ids >= 0).all():
-            out[cam] = ids
-        elif cam == first:
-            out[cam] = np.arange(len(ids))
-        else:
-            host = cols["host_timestamp_ns"][order]
-            pos = np.clip(np.searchsorted(reference, host), 1, max(1, len(reference) - 1))
-            nearer_left = np.abs(host - reference[pos - 1]) <= np.abs(reference[np.minimum(pos, len(reference) - 1)] - host)
-            out[cam] = np.where(nearer_left, pos - 1, np.minimum(pos, len(reference) - 1))
-    return out
+        columns[cam] = (cols["device_frame_id"][order], cols["host_timestamp_ns"][order])
+    return session_frame_numbers(columns, by_device_id=by_device_id)

@@ -18,6 +18,14 @@ from ..errors import Capture3DError
 TRIGGERS = ("off", "software", "primary", "secondary", "external")
 
 
+def triggers_synchronised(triggers) -> bool:
+    """Whether cameras with these ``trigger`` settings expose on the same pulses (all of them
+    hardware-triggered from one source, or all software-triggered together), so that their device
+    frame ids count the same pulses."""
+    triggers = list(triggers)
+    return all(t in ("primary", "secondary", "external") for t in triggers) or all(t == "software" for t in triggers)
+
+
 class CameraError(Capture3DError):
     """A camera cannot be opened or configured, or failed while recording."""
 

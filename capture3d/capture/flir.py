@@ -29,11 +29,14 @@ them as drops); a camera that stops answering raises :class:`CameraDisconnected`
 from __future__ import annotations
 
 import importlib
+import logging
 
 import cv2
 import numpy as np
 
 from .base import Camera, CameraDisconnected, CameraError, CameraTimeout, Frame, now_ns, register_backend
+
+log = logging.getLogger("capture3d.record")
 
 INSTALL_HELP = ("PySpin (FLIR Spinnaker's Python bindings) is not installed. It is not on PyPI: "
                 "install the Spinnaker SDK from https://www.teledynevisionsolutions.com/products/spinnaker-sdk/ "
@@ -266,8 +269,9 @@ class FlirCamera(Camera):
         host = now_ns()
         try:
             if image.IsIncomplete():
-                # lost pixels: reported (and counted as a drop by the recorder), never written
-                self.incomplete_status = PySpin.Image_GetImageStatusDescription(image.GetImageStatus())
+                # lost pixels: counted as a drop by the recorder, never written
+                log.debug("%s: incomplete image (%s)", self.name,
+                          PySpin.Image_GetImageStatusDescription(image.GetImageStatus()))
                 return Frame(None, None, None, host, incomplete=True)
             chunk = image.GetChunkData()
             return Frame(self._to_bgr(image.GetNDArray()), int(chunk.GetFrameID()), int(chunk.GetTimestamp()), host)

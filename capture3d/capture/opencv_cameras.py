@@ -2,7 +2,7 @@
 
 USB cameras have no device clock: a frame's time is the host time ``read()`` returned, and a
 recording's cameras are put side by side afterwards by nearest host timestamp
-(:func:`capture3d.capture.sync.align_by_time`). A played-back video's "device" frame id is its
+(:func:`capture3d.sources.session_frame_numbers`). A played-back video's "device" frame id is its
 frame index and its timestamp the index over the video's fps.
 """
 from __future__ import annotations

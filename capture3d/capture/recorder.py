@@ -19,9 +19,10 @@ full), or free disk space below ``min_free_mb`` end the recording for every came
 the reason in ``session.toml`` and in the returned result: what was recorded is kept.
 
 Drops are counted from the device frame ids: a camera's frames are numbered by its own counter,
-so a missing id is a frame lost (in transfer, incomplete, or dropped by a full queue). Frames of
-hardware-triggered cameras are matched across cameras by ``device_frame_id - first id`` (the
-trigger count); free-running cameras by nearest host time.
+so a missing id is a frame lost (in transfer, incomplete, or dropped by a full queue). Frames are
+matched across cameras as :func:`capture3d.sources.session_frame_numbers` matches them for the
+stages downstream: by device frame id when the triggers are synchronised, else by nearest host
+time.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..sources import session_frame_numbers
 from .base import CameraDisconnected, CameraError, CameraTimeout, SourceFinished
 from .rigfile import RigConfig
 from .writer import VideoPipe, VideoPipeError
@@ -224,14 +226,16 @@ def write_session_toml(path: Path, rig: RigConfig, applied: dict, start: str, st
     tmp.replace(path)
 
 
-def sync_report(ledgers: dict[str, CameraLedger], hardware_synced: bool, fps: float | None) -> dict:
+def sync_report(ledgers: dict[str, CameraLedger], hardware_synced: bool) -> dict:
     """Per camera: frames written, drops (missing device frame ids, with the ids), incomplete
-    frames, queue drops, stall; across cameras: frames present in every camera and the largest
-    skew between the cameras' host timestamps of the same frame."""
+    frames, queue drops, stall; across cameras (frames matched as
+    :func:`capture3d.sources.session_frame_numbers` matches them downstream): frames present in
+    every camera and the largest skew between the cameras' host timestamps of the same frame."""
     cams = {}
-    trigger_index = {}
+    columns = {}
     for name, L in ledgers.items():
         ids = np.array([-1 if i is None else i for i in L.ids], np.int64)
+        columns[name] = (ids, np.asarray(L.host_ns, np.int64))
         entry = {"frames": L.written, "incomplete": L.incomplete, "queue_drops": L.queue_drops,
                  "stalled": L.stalled, "error": L.error}
         if len(ids) and (ids >= 0).all():
@@ -239,30 +243,25 @@ def sync_report(ledgers: dict[str, CameraLedger], hardware_synced: bool, fps: fl
             missing = sorted(set(range(first, last + 1)) - set(ids.tolist()))
             entry.update(first_device_frame_id=first, last_device_frame_id=last,
                          drops=len(missing), dropped_device_frame_ids=missing[:1000])
-            trigger_index[name] = ids - first
         else:
             entry.update(drops=None, dropped_device_frame_ids=[],
-                         note="no device frame ids: drops are not countable; aligned by host time")
+                         note="no device frame ids: drops are not countable")
         cams[name] = entry
-    report = {"cameras": cams, "hardware_synced": hardware_synced}
-    host = {n: np.asarray(L.host_ns, np.int64) for n, L in ledgers.items()}
-    if hardware_synced and len(trigger_index) == len(ledgers) and ledgers:
-        # first ids differ when a camera's first frames were lost: align on the latest common start
-        common = set.intersection(*(set(v.tolist()) for v in trigger_index.values()))
-        report["frames_in_all_cameras"] = len(common)
-        if common:
-            idx = np.array(sorted(common))
-            stamps = np.stack([host[n][np.searchsorted(trigger_index[n], idx)] for n in ledgers])
-            report["max_skew_ms"] = float((stamps.max(axis=0) - stamps.min(axis=0)).max() / 1e6)
-    elif ledgers and all(len(h) for h in host.values()):
-        names = list(ledgers)
-        ref = host[names[0]]
-        skews = [np.abs(host[n][np.clip(np.searchsorted(host[n], ref), 0, len(host[n]) - 1)] - ref)
-                 for n in names[1:]]
-        report["frames_in_all_cameras"] = int(min(len(h) for h in host.values()))
-        report["max_skew_ms"] = float(max((s.max() for s in skews), default=0) / 1e6)
-        if fps:
-            report["note"] = "free-running cameras: frames matched by nearest host time"
+    by_device_id = hardware_synced and all((ids >= 0).all() for ids, _ in columns.values())
+    report = {"cameras": cams, "hardware_synced": hardware_synced,
+              "frames_matched_by": "device frame id" if by_device_id else "nearest host time"}
+    if not ledgers:
+        return report
+    numbers = session_frame_numbers(columns, by_device_id=by_device_id)
+    common = np.array(sorted(set.intersection(*(set(v.tolist()) for v in numbers.values()))), np.int64)
+    report["frames_in_all_cameras"] = len(common)
+    if len(common):
+        stamps = []
+        for name, (_, host) in columns.items():
+            values, first_of = np.unique(numbers[name], return_index=True)
+            stamps.append(host[first_of[np.searchsorted(values, common)]])
+        stamps = np.stack(stamps)
+        report["max_skew_ms"] = float((stamps.max(axis=0) - stamps.min(axis=0)).max() / 1e6)
     return report
 
 
@@ -353,8 +352,7 @@ def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *,
     if live is not None:
         live.close()
     stopped_by = run.reason or stopped_by or ("max_frames reached" if options.max_frames else "cameras ended")
-    fps = next((a.get("fps") for a in applied.values() if a.get("fps")), None)
-    report = sync_report(run.ledgers, rig.hardware_synced, fps)
+    report = sync_report(run.ledgers, rig.hardware_synced)
     report.update(duration_s=round(time.monotonic() - t0, 3), stopped_by=stopped_by, start=start)
     if live is not None:
         report["live_view_updates"] = live.updates

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from ..errors import FileFormatError
 from ..io import load_toml
-from .base import Camera, CameraSettings, make_camera
+from .base import Camera, CameraSettings, make_camera, triggers_synchronised
 
 _SETTINGS = {f.name for f in fields(CameraSettings)}
 
@@ -85,8 +85,7 @@ class RigConfig:
     @property
     def hardware_synced(self) -> bool:
         """Every camera is triggered by the same pulses (primary/secondary or external)."""
-        return all(s.trigger in ("primary", "secondary", "external") for s in self.cameras) or (
-            all(s.trigger == "software" for s in self.cameras))
+        return triggers_synchronised(s.trigger for s in self.cameras)
 
     def make_cameras(self, *, realtime: bool = True) -> list[Camera]:
         """The cameras, not yet opened. Synthetic cameras share one scene, and one clock when they

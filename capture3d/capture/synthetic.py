@@ -12,7 +12,9 @@ buffers overflow does.
 Camera options (``[cameras.options]`` in a rig file): ``drop_frames`` (device frame ids that
 never arrive), ``drop_rate`` (random share of frames lost in transfer), ``stall_after`` (the
 camera delivers nothing after this many frames), ``jitter_us`` (std of the device timestamp
-noise), ``latency_ms`` (host receive delay), ``seed``.
+noise), ``latency_ms`` (host receive delay), ``seed``. Synthetic cameras expose on their clock
+whatever their ``trigger`` says: a shared clock when triggered (primary, secondary, external,
+software), their own when free running; software trigger pulses are accepted and not needed.
 """
 from __future__ import annotations
 
@@ -133,7 +135,6 @@ class SyntheticCamera(Camera):
         self._next = 0
         self._delivered = 0
         self._running = False
-        self._pending_triggers = 0
 
     @classmethod
     def enumerate(cls) -> list[dict]:
@@ -162,9 +163,6 @@ class SyntheticCamera(Camera):
     def start(self):
         self.clock.start()
         self._running = True
-
-    def trigger(self):
-        self._pending_triggers += 1
 
     def grab(self, timeout_s: float = 1.0) -> Frame:
         if not self._running:

@@ -54,15 +54,17 @@ class VideoPipe:
         try:
             self._proc.stdin.write(np.ascontiguousarray(image).data)
         except (BrokenPipeError, OSError) as exc:
-            raise VideoPipeError(f"{self.path}: the encoder stopped ({self._reason() or exc})") from None
+            raise VideoPipeError(f"{self.path}: the encoder stopped ({self._reason()}; {exc})") from None
         self.frames += 1
 
     def _reason(self) -> str:
+        """The last line ffmpeg logged (why it stopped), or ``"no message"``."""
         try:
-            self._log.flush()
+            if not self._log.closed:
+                self._log.flush()
             return self.path.with_suffix(".ffmpeg.log").read_text(errors="replace").strip().splitlines()[-1]
         except (OSError, IndexError):
-            return ""
+            return "no message"
 
     def close(self):
         """Finish the file; raises :class:`VideoPipeError` when ffmpeg reports a failure."""
@@ -75,17 +77,9 @@ class VideoPipe:
         code = self._proc.wait()
         self._proc = None
         self._log.close()
-        log = self.path.with_suffix(".ffmpeg.log")
         if code != 0:
-            raise VideoPipeError(f"{self.path}: ffmpeg ended with code {code} ({self._reason_file(log)})")
-        log.unlink(missing_ok=True)
-
-    @staticmethod
-    def _reason_file(log: Path) -> str:
-        try:
-            return log.read_text(errors="replace").strip().splitlines()[-1]
-        except (OSError, IndexError):
-            return "no message"
+            raise VideoPipeError(f"{self.path}: ffmpeg ended with code {code} ({self._reason()})")
+        self.path.with_suffix(".ffmpeg.log").unlink(missing_ok=True)
 
     def __enter__(self):
         return self
