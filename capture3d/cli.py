@@ -109,6 +109,7 @@ def cmd_calibrate_extrinsics(args):
 
     board = Board.load(args.board)
     videos = session_videos(args.session)
+    frame_map = session_frame_map(args.session)   # before detecting: a broken frames.csv fails fast
     observations = {}
     for name, path in videos.items():
         bar = _progress(None, f"detecting {name}")
@@ -116,7 +117,6 @@ def cmd_calibrate_extrinsics(args):
                                           cache_dir=Path(args.session) / ".capture3d_cache", progress=bar.update)
         bar.close()
     counts = {n: o.frames_read for n, o in observations.items()}
-    frame_map = session_frame_map(args.session)
     if frame_map is not None:   # a recorded session: frames.csv says which frames belong together
         for name, obs in observations.items():
             if name not in frame_map or len(frame_map[name]) < obs.frames_read:

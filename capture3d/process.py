@@ -84,6 +84,7 @@ def process_session(session, calibration, out, options: ProcessOptions = Process
                     [n for n in rig.names if n not in videos], session, len(names))
     rig = rig.subset(names)
     fps = options.fps or _video_fps(videos[names[0]])
+    frame_map = session_frame_map(session)   # read before detecting: a broken frames.csv fails fast
 
     t = time.perf_counter()
     pose2d = detect_session({n: videos[n] for n in names}, out / "pose2d", options.detect, make_bar=make_bar)
@@ -91,8 +92,7 @@ def process_session(session, calibration, out, options: ProcessOptions = Process
     echo(f"2D keypoints of {len(pose2d)} cameras in {out / 'pose2d'} ({timing['detect']:.1f} s)")
 
     t = time.perf_counter()
-    cand, frames, joints, sizes = io.stack_pose2d_files({n: pose2d[n] for n in names},
-                                                        frame_map=session_frame_map(session))
+    cand, frames, joints, sizes = io.stack_pose2d_files({n: pose2d[n] for n in names}, frame_map=frame_map)
     tri = options.triangulation
     if tri is None:
         diagonal = max(float(np.hypot(*s)) for s in sizes.values())
