@@ -148,7 +148,7 @@ def triangulate(keypoints, rig, *, options: TriangulationOptions | None = None,
                                    float(opts.max_error_px), float(opts.max_error_two_views_px),
                                    int(opts.min_views),
                                    int(opts.refine_iterations), bool(opts.robust),
-                                   float(np.sin(np.radians(opts.min_ray_angle_deg))),
+                                   float(np.sin(np.radians(opts.min_ray_angle_deg))), True,
                                    points[start:stop], error[start:stop], nv, score[start:stop], st)
         n_views[start:stop] = nv
         status[start:stop] = st

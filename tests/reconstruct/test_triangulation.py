@@ -169,3 +169,43 @@ def test_an_outlier_on_the_epipolar_line_of_three_views_is_not_guessed():
     kp[3] = np.concatenate([rig[3].project(X[None]), [[1.0]]], axis=-1)[:, None]
     res = capture3d.triangulate(kp, rig)
     assert res.ok.all() and np.abs(res.points[0, 0] - X).max() < 1e-9
+
+
+def run_kernel(kp, rig, block_path, opts=TriangulationOptions()):
+    """The kernel called directly, so that both of its paths can be run on the same points."""
+    from capture3d.reconstruct import kernels
+
+    C = len(rig)
+    flat = np.ascontiguousarray(kp, dtype=np.float64).reshape(C, -1, 3)
+    N = flat.shape[1]
+    out = (np.full((N, 3), np.nan), np.full(N, np.nan), np.zeros(N, np.int64), np.full(N, np.nan),
+           np.zeros(N, np.int64))
+    kernels.triangulate_kernel(flat, 0, *rig.kernel_arrays(), opts.min_score, opts.max_error_px,
+                               opts.max_error_two_views_px, opts.min_views, opts.refine_iterations,
+                               opts.robust, np.sin(np.radians(opts.min_ray_angle_deg)), block_path, *out)
+    return out
+
+
+@pytest.mark.parametrize("n_cams", [3, 4, 8])
+@pytest.mark.parametrize("robust,refine", [(True, 10), (False, 0)])
+def test_block_path_matches_per_point_path(n_cams, robust, refine):
+    """The vectorised block path takes the common points; the per-point path, every point when
+    told so. Both must give the same points, statuses, view counts and errors."""
+    rig = make_rig(n_cams, seed=n_cams)
+    motion = make_motion(200, kind="mixed", seed=3)
+    kp = corrupt_keypoints(project_keypoints(motion.points, rig), noise_px=2.0, missing=0.15,
+                           outliers=0.05, seed=9)
+    kp[:, :3] = np.nan                                  # frames nobody sees
+    kp[1:, 3, :, 2] = 0.0                               # a frame seen by one camera only
+    opts = TriangulationOptions(robust=robust, refine_iterations=refine)
+    block = run_kernel(kp, rig, True, opts)
+    per_point = run_kernel(kp, rig, False, opts)
+    points, error, n_views, score, status = block
+    assert (status == per_point[4]).all() and (n_views == per_point[2]).all()
+    assert set(np.unique(status)) >= {0, 1}
+    ok = status == 0
+    assert ok.mean() > 0.8
+    assert np.abs(points[ok] - per_point[0][ok]).max() < 1e-9                 # m
+    assert np.abs(error[ok] - per_point[1][ok]).max() < 2e-3                  # px: linearised there
+    assert np.abs(score[ok] - per_point[3][ok]).max() < 1e-12
+    assert np.isnan(points[~ok]).all() and np.isnan(per_point[0][~ok]).all()
