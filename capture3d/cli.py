@@ -34,7 +34,8 @@ def cmd_board(args):
     board = Board(type=args.type, squares_x=args.squares_x, squares_y=args.squares_y,
                   square_length_m=args.square_mm / 1000,
                   marker_length_m=(args.marker_mm or args.square_mm * 0.75) / 1000,
-                  dictionary=args.dictionary, legacy_pattern=args.legacy, inverted=args.inverted)
+                  dictionary=args.dictionary, legacy_pattern=args.legacy, inverted=args.inverted,
+                  see_through=args.see_through)
     out = Path(args.output or f"calibration/boards/{args.name}.toml")
     board.save(out)
     # Printable image at true scale: px per square from the print resolution.
@@ -120,7 +121,8 @@ def cmd_calibrate_extrinsics(args):
     if frame_map is not None:   # a recorded session: frames.csv says which frames belong together
         for name, obs in observations.items():
             if name not in frame_map or len(frame_map[name]) < obs.frames_read:
-                raise Capture3DError(f"{args.session}/frames.csv: lists {len(frame_map.get(name, ()))} frames of "
+                listing = "frames.csv" if (Path(args.session) / "frames.csv").is_file() else "timestamps.csv"
+                raise Capture3DError(f"{args.session}/{listing}: lists {len(frame_map.get(name, ()))} frames of "
                                      f"{name}, its video has {obs.frames_read}")
             obs.frames = frame_map[name][obs.frames]
     elif len(set(counts.values())) > 1 and not args.allow_unequal:
@@ -441,6 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dictionary", default="DICT_4X4_50")
     p.add_argument("--legacy", action="store_true", help="OpenCV < 4.6 charuco pattern")
     p.add_argument("--inverted", action="store_true", help="white markers on black")
+    p.add_argument("--see-through", action="store_true",
+                   help="printed on film or backlit: also find it mirrored, as cameras behind it see it")
     p.add_argument("--dpi", type=int, default=300)
     p.add_argument("--name", default="board")
     p.add_argument("-o", "--output", help="board TOML (default calibration/boards/NAME.toml)")

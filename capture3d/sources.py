@@ -51,7 +51,8 @@ def session_frame_numbers(columns: dict, *, by_device_id: bool) -> dict:
 
 
 def session_frame_map(folder) -> dict[str, "np.ndarray"] | None:
-    """For a session ``record`` wrote (``frames.csv`` present): per camera, the session frame of
+    """For a session ``record`` wrote (``frames.csv`` present), or a caliscope recording
+    (``timestamps.csv``, see :func:`caliscope_frame_map`): per camera, the session frame of
     each of its video frames (:func:`session_frame_numbers`; device ids count when
     ``session.toml`` says the triggers were synchronised, or says nothing). ``None`` for other
     folders (their frame ``i`` is taken to be the same instant in every video).
@@ -63,6 +64,8 @@ def session_frame_map(folder) -> dict[str, "np.ndarray"] | None:
     from .io import load_toml
 
     folder = Path(folder)
+    if (folder / "timestamps.csv").is_file() and not (folder / "frames.csv").is_file():
+        return caliscope_frame_map(folder / "timestamps.csv")
     if not (folder / "frames.csv").is_file():
         return None
     table = read_frames_csv(folder)
@@ -77,3 +80,32 @@ def session_frame_map(folder) -> dict[str, "np.ndarray"] | None:
         order = np.argsort(cols["frame_index"])
         columns[cam] = (cols["device_frame_id"][order], cols["host_timestamp_ns"][order])
     return session_frame_numbers(columns, by_device_id=by_device_id)
+
+
+def caliscope_frame_map(path) -> dict[str, "np.ndarray"]:
+    """caliscope's ``timestamps.csv`` (``sync_index,cam_id,frame_time``, one row per video frame):
+    per camera ``cam_<id>`` (its video is ``cam_<id>.mp4``), the ``sync_index`` of each of its
+    video frames, counted from the session's first. A camera's video frames are its rows in
+    ``frame_time`` order; rows that share a ``sync_index`` are the same instant."""
+    import csv
+
+    import numpy as np
+
+    path = Path(path)
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as exc:
+        raise FileFormatError(path, f"cannot be read ({exc})") from None
+    need = {"sync_index", "cam_id", "frame_time"}
+    if not rows or not need <= set(rows[0]):
+        raise FileFormatError(path, f"expected the columns {sorted(need)}, found "
+                              f"{sorted(rows[0]) if rows else 'no rows'}")
+    per_cam: dict[str, list] = {}
+    try:
+        for line, r in enumerate(rows, start=2):
+            per_cam.setdefault(f"cam_{int(r['cam_id'])}", []).append((float(r["frame_time"]), int(r["sync_index"])))
+    except ValueError as exc:
+        raise FileFormatError(path, f"line {line}: {exc}") from None
+    first = min(s for v in per_cam.values() for _, s in v)
+    return {cam: np.array([s for _, s in sorted(v)], np.int64) - first for cam, v in sorted(per_cam.items())}

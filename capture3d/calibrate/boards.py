@@ -32,6 +32,7 @@ class Board:
     dictionary: str = "DICT_4X4_50"    # charuco only: a cv2.aruco predefined dictionary
     legacy_pattern: bool = False       # charuco boards made by OpenCV < 4.6 (even rows)
     inverted: bool = False             # white markers on black
+    see_through: bool = False          # printed on film or backlit: cameras behind it see it mirrored
 
     def __post_init__(self):
         if self.type not in BOARD_TYPES:
@@ -52,6 +53,8 @@ class Board:
         path = Path(path)
         doc = load_toml(path, "board file")
         doc = doc.get("board", doc)
+        if {"columns", "rows", "aruco_scale"} <= set(doc):
+            return cls._from_caliscope(path, doc)
         known = set(cls.__dataclass_fields__)
         unknown = set(doc) - known
         if unknown:
@@ -61,12 +64,29 @@ class Board:
         except (TypeError, ValueError) as exc:
             raise FileFormatError(path, str(exc)) from None
 
+    @classmethod
+    def _from_caliscope(cls, path, doc) -> "Board":
+        """caliscope's ``charuco.toml``: columns x rows squares, the square from
+        ``square_size_override_cm`` (else the board width over the columns), markers
+        ``aruco_scale`` of a square."""
+        inch = 0.0254 if doc.get("units", "inch") == "inch" else 0.01
+        square = (doc["square_size_override_cm"] / 100 if doc.get("square_size_override_cm")
+                  else doc["board_width"] * inch / doc["columns"])
+        try:
+            return cls(type="charuco", squares_x=int(doc["columns"]), squares_y=int(doc["rows"]),
+                       square_length_m=square, marker_length_m=square * float(doc["aruco_scale"]),
+                       dictionary=doc.get("dictionary", "DICT_4X4_50"),
+                       legacy_pattern=bool(doc.get("legacy_pattern", False)),
+                       inverted=bool(doc.get("inverted", False)))
+        except (TypeError, ValueError) as exc:
+            raise FileFormatError(path, f"caliscope board: {exc}") from None
+
     def save(self, path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         d = asdict(self)
         if self.type == "checkerboard":
-            for k in ("marker_length_m", "dictionary", "legacy_pattern", "inverted"):
+            for k in ("marker_length_m", "dictionary", "legacy_pattern", "inverted", "see_through"):
                 d.pop(k)
         path.write_bytes(tomli_w.dumps(d).encode())
         return path
@@ -144,8 +164,13 @@ class Board:
         return path
 
     # -- detection ---------------------------------------------------------------------------
-    def detect(self, image, *, min_corners: int = 6) -> "Detection":
+    def detect(self, image, *, min_corners: int = 6, mirrored: bool | None = None) -> "Detection":
         """Find the board's inner corners in a BGR or grayscale image.
+
+        ``mirrored`` (default: the board's ``see_through``) also looks for the board's mirror
+        image when the board itself is not found: a see-through board filmed from behind, or a
+        webcam in mirror mode. Its corners are flipped back, so that ids and pixels are those of
+        the real image either way.
 
         Returns
         -------
@@ -154,6 +179,16 @@ class Board:
             sub-pixel refined; empty (``ok`` false) when fewer than ``min_corners`` were found.
         """
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        found = self._detect_gray(gray, min_corners)
+        if not found.ok and (self.see_through if mirrored is None else mirrored):
+            found = self._detect_gray(np.ascontiguousarray(gray[:, ::-1]), min_corners)
+            if found.ok:
+                # column j of the flipped image is column W - 1 - j of the real one
+                found.corners[:, 0] = gray.shape[1] - 1 - found.corners[:, 0]
+                found.mirrored = True
+        return found
+
+    def _detect_gray(self, gray, min_corners: int) -> "Detection":
         if self.type == "charuco":
             if self.inverted:
                 gray = 255 - gray
@@ -201,6 +236,7 @@ class Detection:
 
     ids: np.ndarray
     corners: np.ndarray
+    mirrored: bool = False      # found in the mirror image (see :meth:`Board.detect`)
 
     @classmethod
     def empty(cls) -> "Detection":

@@ -141,6 +141,9 @@ def diagnose_no_board(source, board: Board, *, frames: int = 10) -> str:
         n = sum(board.marker_ids_found(img, name) for img in images)
         if n > best_n:
             best, best_n = name, n
+    if not board.see_through and any(board.detect(img, mirrored=True).ok for img in images):
+        return ("the board is there, but mirrored: filmed from behind a see-through board, or by a "
+                "webcam in mirror mode; set see_through = true in the board file")
     if best is None:
         return "no ArUco marker of any dictionary was found: is the board in view and in focus?"
     if best.split("_")[1] == board.dictionary.split("_")[1] and best != board.dictionary:

@@ -132,3 +132,38 @@ def intrinsic_board_poses(camera: Camera, board: Board, n_frames: int = 30, *, s
         cam_from_board = pose(R, centre - R @ np.array([w / 2, h / 2, 0.0]))
         out[k] = world_from_cam @ cam_from_board
     return out
+
+
+def observe_board(rig, board: Board, poses: np.ndarray, *, noise_px: float = 0.0, min_view_cos: float = 0.26,
+                  seed: int = 0) -> dict:
+    """What an ideal corner detector reports of ``board`` at ``poses (F, 4, 4)`` (world_from_board,
+    meters) in every camera of ``rig``, without rendering: ``{camera name: BoardObservations}``.
+
+    A camera reports a frame when every corner projects inside its image and it sees the printed
+    side at least ``min_view_cos`` face-on (cosine between the board normal and the viewing ray;
+    0.26 is 75 degrees from face-on). Corners get Gaussian noise of ``noise_px`` per axis, pixels.
+    Fast enough for benchmarks of hundreds of frames and many cameras; the tests that need real
+    detection render with :class:`BoardRenderer` instead.
+    """
+    from ..calibrate.detect import BoardObservations
+
+    rng = np.random.default_rng(seed)
+    obj = board.object_points()
+    poses = np.asarray(poses, float)
+    world = np.einsum("fij,nj->fni", poses[:, :3, :3], obj) + poses[:, None, :3, 3]     # (F, n, 3)
+    middle = world.mean(axis=1)                                                          # (F, 3)
+    printed_normal = -poses[:, :3, 2]            # board z points away from the printed side
+    out = {}
+    for cam in rig:
+        px = cam.project(world.reshape(-1, 3)).reshape(world.shape[0], -1, 2)
+        W, H = cam.size
+        inside = np.isfinite(px).all(-1) & (px[..., 0] >= 0) & (px[..., 0] <= W - 1) \
+            & (px[..., 1] >= 0) & (px[..., 1] <= H - 1)
+        ray = cam.center - middle
+        facing = np.einsum("fi,fi->f", printed_normal, ray) / np.linalg.norm(ray, axis=1)
+        seen = np.flatnonzero(inside.all(axis=1) & (facing >= min_view_cos))
+        ids = [np.arange(len(obj)) for _ in seen]
+        corners = [px[f] + rng.normal(0, noise_px, px[f].shape) if noise_px else px[f].copy() for f in seen]
+        out[cam.name] = BoardObservations(cam.name, tuple(cam.size), seen.astype(np.int64), ids, corners,
+                                          len(poses))
+    return out
