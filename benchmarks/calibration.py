@@ -59,6 +59,7 @@ def anipose(observations, truth):
     rows = [[{"framenum": (0, int(f)), "corners": corners.reshape(-1, 1, 2).astype(np.float32),
               "ids": ids.reshape(-1, 1)} for f, ids, corners in zip(o.frames, o.ids, o.corners)]
             for o in (observations[c.name] for c in truth)]
+    rows = [board.fill_points_rows(r) for r in rows]
     calls = [0]
     original = group._error_fun_bundle
 

@@ -69,3 +69,31 @@ def average_poses(poses) -> np.ndarray:
 #: ``world_from_board`` of a board lying on the floor at the origin: board x = world X, board y = -Y,
 #: board z = -Z (the board's z points into it, away from the cameras above).
 FLOOR_FROM_BOARD = pose(np.diag([1.0, -1.0, -1.0]), np.zeros(3))
+
+
+def rodrigues_derivatives(rvecs) -> np.ndarray:
+    """``dR/dr_i`` of every Rodrigues vector: ``(N, 3, 3, 3)``, index ``[n, i]`` the 3x3 derivative
+    of ``R(r_n)`` by ``r_n[i]`` (Gallego and Yezzi 2015, eq. 9:
+    ``dR/dr_i = (r_i [r]x + [r x (I - R) e_i]x) R / |r|^2``; ``[e_i]x`` at ``r = 0``)."""
+    r = np.asarray(rvecs, float)
+    R = rodrigues_batch(r)
+    n2 = (r * r).sum(1)
+    out = np.empty((len(r), 3, 3, 3))
+    I = np.eye(3)
+    for i in range(3):
+        v = np.cross(r, (I - R)[:, :, i])                             # r x (I - R) e_i, (N, 3)
+        out[:, i] = (r[:, i, None, None] * _skew(r) + _skew(v)) @ R / np.where(n2 > 1e-24, n2, 1.0)[:, None, None]
+    small = n2 <= 1e-24
+    if small.any():
+        out[small] = _skew(I)[None]
+    return out
+
+
+def _skew(v) -> np.ndarray:
+    """``[v]x`` of every row of ``v (N, 3)``: ``(N, 3, 3)``."""
+    v = np.asarray(v, float)
+    S = np.zeros(v.shape[:-1] + (3, 3))
+    S[..., 0, 1], S[..., 0, 2] = -v[..., 2], v[..., 1]
+    S[..., 1, 0], S[..., 1, 2] = v[..., 2], -v[..., 0]
+    S[..., 2, 0], S[..., 2, 1] = -v[..., 1], v[..., 0]
+    return S

@@ -168,6 +168,10 @@ def metric_check(rig: Rig, observations: dict, board: Board) -> np.ndarray:
         for f, ids, corners in zip(o.frames, o.ids, o.corners):
             kp[c, fidx[int(f)], ids, :2] = corners
             kp[c, fidx[int(f)], ids, 2] = 1.0
+    seen = (np.isfinite(kp[..., 0]).sum(axis=0) >= 2).any(axis=1)      # frames with a corner in two views
+    if not seen.any():
+        return np.zeros(0)
+    kp, frames = kp[:, seen], [f for f, s in zip(frames, seen) if s]
     pts = triangulate(kp, rig, max_error_px=5.0, min_ray_angle_deg=2.0).points
     nx, ny = board.inner_corners
     grid = pts.reshape(len(frames), ny, nx, 3)
