@@ -100,34 +100,57 @@ def cmd_calibrate_intrinsics(args):
     print(f"wrote {args.output}")
 
 
-def cmd_calibrate_extrinsics(args):
-    from .calibrate.boards import Board
+def _session_board_observations(session, board, every: int, allow_unequal: bool) -> dict:
+    """Board detections of every camera of a session (cached in ``SESSION/.capture3d_cache``), with
+    frames numbered so that equal numbers are the same instant (frames.csv, timestamps.csv, or
+    equal-length videos)."""
     from .calibrate.detect import detect_board
-    from .calibrate.extrinsics import ExtrinsicsOptions, calibrate_extrinsics
-    from .calibrate.intrinsics import calibrate_intrinsics
-    from .rig import Rig
     from .sources import session_frame_map, session_videos
 
-    board = Board.load(args.board)
-    videos = session_videos(args.session)
-    frame_map = session_frame_map(args.session)   # before detecting: a broken frames.csv fails fast
+    videos = session_videos(session)
+    frame_map = session_frame_map(session)   # before detecting: a broken frames.csv fails fast
     observations = {}
     for name, path in videos.items():
         bar = _progress(None, f"detecting {name}")
-        observations[name] = detect_board(path, board, camera=name, every=args.every,
-                                          cache_dir=Path(args.session) / ".capture3d_cache", progress=bar.update)
+        observations[name] = detect_board(path, board, camera=name, every=every,
+                                          cache_dir=Path(session) / ".capture3d_cache", progress=bar.update)
         bar.close()
     counts = {n: o.frames_read for n, o in observations.items()}
-    if frame_map is not None:   # a recorded session: frames.csv says which frames belong together
+    if frame_map is not None:   # frames.csv or timestamps.csv says which frames belong together
+        listing = "frames.csv" if (Path(session) / "frames.csv").is_file() else "timestamps.csv"
         for name, obs in observations.items():
             if name not in frame_map or len(frame_map[name]) < obs.frames_read:
-                listing = "frames.csv" if (Path(args.session) / "frames.csv").is_file() else "timestamps.csv"
-                raise Capture3DError(f"{args.session}/{listing}: lists {len(frame_map.get(name, ()))} frames of "
+                raise Capture3DError(f"{session}/{listing}: lists {len(frame_map.get(name, ()))} frames of "
                                      f"{name}, its video has {obs.frames_read}")
             obs.frames = frame_map[name][obs.frames]
-    elif len(set(counts.values())) > 1 and not args.allow_unequal:
-        raise Capture3DError(f"{args.session}: the videos have different frame counts {counts}; frame i must "
+    elif len(set(counts.values())) > 1 and not allow_unequal:
+        raise Capture3DError(f"{session}: the videos have different frame counts {counts}; frame i must "
                              "be the same instant in every camera (pass --allow-unequal if they start together)")
+    return observations
+
+
+def _report_folder(calibration_path) -> Path:
+    """``calibration.toml`` -> ``calibration_report/``."""
+    p = Path(calibration_path)
+    return p.with_name(p.stem + "_report")
+
+
+def _print_quality(q, rig):
+    per = ", ".join(f"{k} {v:.2f}" for k, v in q.per_camera_rms_px.items())
+    print(f"on {len(q.residuals_px)} corners of {len(q.board_poses)} frames: RMS {q.rms_px:.3f} px ({per})")
+    print(f"metric check: neighbouring corners {q.metric_mean_mm:+.2f} +- {q.metric_std_mm:.2f} mm off the "
+          f"{q.square_mm:.1f} mm square ({q.n_metric_pairs} pairs)")
+
+
+def cmd_calibrate_extrinsics(args):
+    from .calibrate.boards import Board
+    from .calibrate.extrinsics import ExtrinsicsOptions, calibrate_extrinsics
+    from .calibrate.intrinsics import calibrate_intrinsics
+    from .calibrate.report import evaluate, write_report
+    from .rig import Rig
+
+    board = Board.load(args.board)
+    observations = _session_board_observations(args.session, board, args.every, args.allow_unequal)
     if args.intrinsics:
         intr = Rig.load(args.intrinsics)
     else:
@@ -135,7 +158,7 @@ def cmd_calibrate_extrinsics(args):
         for name, obs in observations.items():
             res = calibrate_intrinsics(obs, board)
             if not res.ok:
-                raise Capture3DError(f"intrinsics from the session failed: {res.message}")
+                raise Capture3DError(f"intrinsics from the session failed, nothing written: {res.message}")
             cams.append(res.camera)
         intr = Rig(cams)
     res = calibrate_extrinsics(observations, intr, board,
@@ -146,7 +169,33 @@ def cmd_calibrate_extrinsics(args):
     res.rig.save(args.output)
     per = ", ".join(f"{k} {v:.2f}" for k, v in res.per_camera_rms_px.items())
     print(f"RMS {res.rms_px:.3f} px ({per}); {res.n_observations} corners; world: {res.world}")
+    unc = ", ".join(f"{k} {v['center_mm']:.1f} mm / {v['rotation_deg']:.3f} deg"
+                    for k, v in res.uncertainty.items() if k != res.reference_camera)
+    print(f"pose uncertainty (1 sigma, relative to {res.reference_camera}): {unc}")
     print(f"wrote {args.output}")
+    q = evaluate(res.rig, observations, board)
+    _print_quality(q, res.rig)
+    paths = write_report(q, res.rig, _report_folder(args.output), board=board, title=Path(args.output).name)
+    print(f"report: {paths['png']}")
+
+
+def cmd_calibrate_report(args):
+    from .calibrate.boards import Board
+    from .calibrate.report import evaluate, write_report
+    from .rig import Rig
+
+    rig = Rig.load(args.calibration)
+    board = Board.load(args.board)
+    observations = _session_board_observations(args.session, board, args.every, args.allow_unequal)
+    unknown = [n for n in observations if n not in rig.names]
+    if len(unknown) == len(observations):
+        raise Capture3DError(f"{args.calibration}: none of the session's cameras {sorted(observations)} is in "
+                             f"the calibration ({rig.names})")
+    q = evaluate(rig, observations, board)
+    _print_quality(q, rig)
+    paths = write_report(q, rig, args.output or _report_folder(args.calibration), board=board,
+                         title=Path(args.calibration).name)
+    print(f"wrote {paths['png']} and {paths['json']}")
 
 
 def cmd_calibrate_convert(args):
@@ -475,6 +524,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine-intrinsics", action="store_true")
     p.add_argument("--allow-unequal", action="store_true", help="accept videos of different lengths")
     p.add_argument("-o", "--output", required=True)
+    p = _sub(csub, "report", "judge a calibration on a session of board videos: errors, metric check, pictures",
+             ["capture3d calibrate report calibration.toml --board b.toml SESSION",
+              "capture3d calibrate report camera_array.toml --board charuco.toml caliscope/extrinsic -o report/"],
+             cmd_calibrate_report)
+    p.add_argument("calibration", help="any calibration file capture3d reads")
+    p.add_argument("session", help="session folder, or a plain folder of videos (timestamps.csv is read)")
+    p.add_argument("--board", required=True)
+    p.add_argument("--every", type=int, default=1)
+    p.add_argument("--allow-unequal", action="store_true")
+    p.add_argument("-o", "--output", help="report folder (default: next to the calibration, NAME_report/)")
     p = _sub(csub, "convert", "convert a calibration between formats",
              ["capture3d calibrate convert Calib.qca.txt -o calibration.toml",
               "capture3d calibrate convert calibration.toml -o cameraParameters/ --format openpose",

@@ -77,7 +77,9 @@ class Board:
                        square_length_m=square, marker_length_m=square * float(doc["aruco_scale"]),
                        dictionary=doc.get("dictionary", "DICT_4X4_50"),
                        legacy_pattern=bool(doc.get("legacy_pattern", False)),
-                       inverted=bool(doc.get("inverted", False)))
+                       inverted=bool(doc.get("inverted", False)),
+                       # caliscope looks for the mirrored board too (a camera behind the sheet)
+                       see_through=True)
         except (TypeError, ValueError) as exc:
             raise FileFormatError(path, f"caliscope board: {exc}") from None
 

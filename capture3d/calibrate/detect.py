@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -12,6 +13,8 @@ import numpy as np
 
 from ..errors import FileFormatError
 from .boards import Board
+
+log = logging.getLogger("capture3d.calibrate")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
@@ -122,8 +125,11 @@ def detect_board(source, board: Board, *, camera: str | None = None, every: int 
             progress(1)
     obs = BoardObservations(name, size or (0, 0), np.array(frames, np.int64), ids, corners, n)
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        obs.save(cache)
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            obs.save(cache)
+        except OSError as exc:   # a read-only session: the detections are still returned
+            log.warning("detections not cached (%s): %s", cache.parent, exc)
     return obs
 
 

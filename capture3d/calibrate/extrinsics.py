@@ -62,6 +62,10 @@ class ExtrinsicsResult:
     residuals_px: np.ndarray = field(default_factory=lambda: np.zeros(0))
     observation_camera: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     board_poses: dict = field(default_factory=dict)   # frame -> world_from_board (4, 4)
+    # camera -> {"center_mm", "rotation_deg"}: 1-sigma, relative to the reference camera
+    # (see pose_uncertainty)
+    uncertainty: dict = field(default_factory=dict)
+    reference_camera: str = ""
 
     @property
     def ok(self) -> bool:
@@ -280,6 +284,59 @@ class _Problem:
         return S
 
 
+# rho'(z) of scipy's robust losses, z = (residual / f_scale)^2: the weight each residual has in
+# the Jacobian that least_squares returns (scaled by sqrt(rho'))
+LOSS_WEIGHT = {"linear": lambda z: np.ones_like(z), "soft_l1": lambda z: 1 / np.sqrt(1 + z),
+               "huber": lambda z: np.where(z <= 1, 1.0, 1 / np.sqrt(np.maximum(z, 1))),
+               "cauchy": lambda z: 1 / (1 + z), "arctan": lambda z: 1 / (1 + z * z)}
+
+
+def pose_uncertainty(jac, residuals, prob: _Problem, names, *, loss: str = "linear", f_scale: float = 1.0) -> dict:
+    """Standard uncertainty of every camera pose from the Jacobian at the solution.
+
+    The covariance of all parameters is ``sigma^2 (J^T J)^-1`` with ``sigma^2`` the residual
+    variance (sum of squares over the degrees of freedom); with a robust loss, ``J`` is the
+    loss-weighted Jacobian least_squares returns, and the squares are weighted alike.
+    Checked against the spread of repeated calibrations in ``tests/calibrate``. The camera block comes from the Schur
+    complement of the board poses, ``A - B D^-1 B^T``, where ``D`` is block-diagonal (6 x 6 per
+    board pose), so no matrix of the size of all board poses is ever inverted. The reference
+    camera is held fixed, so these are uncertainties *relative to it* (it reports 0).
+
+    Returns ``{camera: {"center_mm": ..., "rotation_deg": ...}}``: the standard deviation along the
+    least certain direction (square root of the covariance's largest eigenvalue) of the camera
+    centre (millimetres) and of its rotation (degrees).
+    """
+    from scipy.sparse import block_diag, csr_matrix
+
+    J = csr_matrix(jac)
+    b0 = prob.board_offset
+    dof = max(J.shape[0] - np.count_nonzero(np.abs(J).sum(axis=0)), 1)
+    weight = LOSS_WEIGHT[loss]((residuals / f_scale) ** 2)
+    sigma2 = float(np.sum(weight * residuals ** 2)) / dof
+    Jc, Jb = J[:, :b0], J[:, b0:]
+    A = (Jc.T @ Jc).toarray()
+    D = (Jb.T @ Jb).tocsr()
+    blocks = np.array([D[6 * f:6 * f + 6, 6 * f:6 * f + 6].toarray() for f in range(prob.F)])
+    Dinv = block_diag(list(np.linalg.pinv(blocks)), format="csr")
+    B = (Jc.T @ Jb).tocsr()
+    S = A - (B @ Dinv @ B.T).toarray()
+    free = np.flatnonzero(np.diag(A) > 0)
+    cov = np.zeros_like(S)
+    cov[np.ix_(free, free)] = sigma2 * np.linalg.pinv(S[np.ix_(free, free)])
+    out = {}
+    for c, name in enumerate(names):
+        o = prob.cam_offset[c]
+        P = cov[o:o + 6, o:o + 6]
+        r, t = prob.x_solution[o:o + 3], prob.x_solution[o + 3:o + 6]
+        R, dR = rodrigues_batch(r[None])[0], rodrigues_derivatives(r[None])[0]
+        # centre = -R^T t: d/dr_i = -(dR/dr_i)^T t, d/dt = -R^T
+        G = np.concatenate([np.stack([-dR[i].T @ t for i in range(3)], axis=1), -R.T], axis=1)
+        centre_cov = G @ P @ G.T
+        out[name] = {"center_mm": float(np.sqrt(max(np.linalg.eigvalsh(centre_cov).max(), 0.0)) * 1000),
+                     "rotation_deg": float(np.degrees(np.sqrt(max(np.linalg.eigvalsh(P[:3, :3]).max(), 0.0))))}
+    return out
+
+
 def calibrate_extrinsics(observations: dict[str, BoardObservations], intrinsics: Rig, board: Board, *,
                          options: ExtrinsicsOptions | None = None) -> ExtrinsicsResult:
     """Camera poses from synchronized board detections (frame ``f`` is the same instant in every
@@ -351,6 +408,8 @@ def calibrate_extrinsics(observations: dict[str, BoardObservations], intrinsics:
             break
         obs_cam, obs_frame, obj, px = obs_cam[keep], obs_frame[keep], obj[keep], px[keep]
     err = np.linalg.norm(prob.residuals(sol.x).reshape(-1, 2), axis=1)
+    prob.x_solution = sol.x
+    uncertainty = pose_uncertainty(sol.jac, sol.fun, prob, names, loss=opts.loss, f_scale=opts.loss_scale_px)
     # World frame.
     root_from_world = np.eye(4)
     world = f"camera {names[root]}"
@@ -373,9 +432,11 @@ def calibrate_extrinsics(observations: dict[str, BoardObservations], intrinsics:
     per_cam = {n: float(np.sqrt(np.mean(err[obs_cam == c] ** 2))) for c, n in enumerate(names)}
     rms = float(np.sqrt(np.mean(err ** 2)))
     rig = Rig(out, {"reprojection_error_px": rms, "per_camera_error_px": per_cam,
-                    "n_observations": int(len(err)), "world": world,
+                    "n_observations": int(len(err)), "world": world, "reference_camera": names[root],
+                    "pose_uncertainty": uncertainty,
                     "board": {k: v for k, v in board.__dict__.items()}})
     world_from_root = invert(root_from_world)
     return ExtrinsicsResult("ok", "", rig, rms, per_cam, counts, int(len(err)), iterations,
                             time.perf_counter() - t0, world, err, obs_cam,
-                            {f: world_from_root @ T for f, T in board_world_root.items()})
+                            {f: world_from_root @ T for f, T in board_world_root.items()}, uncertainty,
+                            names[root])
