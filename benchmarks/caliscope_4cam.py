@@ -55,7 +55,7 @@ def main():
         print(f"{name}: board in {len(obs)} of {obs.frames_read} frames, {sum(len(i) for i in obs.ids)} corners")
     cams = []
     for name, obs in observations.items():
-        res = calibrate_intrinsics(obs, board, options=IntrinsicsOptions(max_views=60))
+        res = calibrate_intrinsics(obs, board, options=IntrinsicsOptions())
         if not res.ok:
             raise SystemExit(res.message)
         print(f"{name}: intrinsics RMS {res.rms_px:.3f} px from {len(res.view_frames)} views, f = "
