@@ -6,7 +6,7 @@ its usable views camera by camera in one vectorised loop. Then two paths share t
 
 - the **block path** (:func:`_solve_block`) solves the common point, which needs no view rejected
   and one short refinement step, for all the block's points at once: loops over cameras outside
-  and points inside, vectorised over points (3x the speed of the per-point path at 4 cameras,
+  and points inside, vectorised over points (2.8x the speed of the per-point path at 4 cameras,
   1.6x at 16; pinhole rigs);
 - the **per-point path** (:func:`_triangulate_point`) takes every other point (an outlier to
   reject, a long refinement, a degenerate solve) and starts over on it: it copies the point's
