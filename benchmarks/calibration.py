@@ -31,7 +31,7 @@ import numpy as np
 
 from capture3d.calibrate.boards import Board
 from capture3d.calibrate.extrinsics import ExtrinsicsOptions, calibrate_extrinsics
-from capture3d.calibrate.geometry import rotation_angle_deg
+from capture3d.calibrate.geometry import rigid_alignment, rotation_angle_deg
 from capture3d.calibrate.report import evaluate
 from capture3d.camera import Camera
 from capture3d.rig import Rig
@@ -83,11 +83,8 @@ def anipose(observations, truth):
 def against_truth(rig, truth):
     """Largest centre (mm) and rotation (degrees) error after the best rigid alignment."""
     A, B = rig.centers, truth.centers
-    ca, cb = A.mean(0), B.mean(0)
-    U, _, Vt = np.linalg.svd((A - ca).T @ (B - cb))
-    D = np.diag([1, 1, np.sign(np.linalg.det(Vt.T @ U.T))])
-    R = Vt.T @ D @ U.T
-    centre = np.linalg.norm((A - ca) @ R.T + cb - B, axis=1).max() * 1000
+    R, t = rigid_alignment(A, B)
+    centre = np.linalg.norm(A @ R.T + t - B, axis=1).max() * 1000
     rot = max(rotation_angle_deg(a.rotation @ R.T, b.rotation) for a, b in zip(rig, truth))
     return centre, rot
 

@@ -19,20 +19,11 @@ import numpy as np
 from capture3d.calibrate.boards import Board
 from capture3d.calibrate.detect import detect_board
 from capture3d.calibrate.extrinsics import ExtrinsicsOptions, calibrate_extrinsics
-from capture3d.calibrate.geometry import rotation_angle_deg
+from capture3d.calibrate.geometry import rigid_alignment, rotation_angle_deg
 from capture3d.calibrate.intrinsics import IntrinsicsOptions, calibrate_intrinsics
 from capture3d.calibrate.report import evaluate, write_report
 from capture3d.rig import Rig
 from capture3d.sources import session_frame_map, session_videos
-
-
-def aligned(A, B):
-    """Rigid ``R, t`` that takes points ``A (n, 3)`` closest to ``B``."""
-    ca, cb = A.mean(0), B.mean(0)
-    U, _, Vt = np.linalg.svd((A - ca).T @ (B - cb))
-    D = np.diag([1, 1, np.sign(np.linalg.det(Vt.T @ U.T))])
-    R = Vt.T @ D @ U.T
-    return R, cb - R @ ca
 
 
 def main():
@@ -75,7 +66,7 @@ def main():
         print(f"{label:>12} {q.rms_px:>8.3f} " + " ".join(f"{q.per_camera_rms_px[n]:>8.3f}" for n in ours.names)
               + f" {q.metric_mean_mm:>+7.2f} +-{q.metric_std_mm:.2f}")
     A, B = ours.centers, np.array([theirs[n].center for n in ours.names])
-    R, t = aligned(A, B)
+    R, t = rigid_alignment(A, B)
     print("\nCamera layout, capture3d aligned onto caliscope (rigid):")
     for k, n in enumerate(ours.names):
         rot = rotation_angle_deg(ours[n].rotation @ R.T, theirs[n].rotation)

@@ -97,3 +97,14 @@ def _skew(v) -> np.ndarray:
     S[..., 1, 0], S[..., 1, 2] = v[..., 2], -v[..., 0]
     S[..., 2, 0], S[..., 2, 1] = -v[..., 1], v[..., 0]
     return S
+
+
+def rigid_alignment(A, B) -> tuple[np.ndarray, np.ndarray]:
+    """Rotation ``R (3, 3)`` and translation ``t (3,)`` minimising ``sum |R a + t - b|^2`` over the
+    rows of ``A, B (n, 3)`` (Kabsch): to compare two camera layouts in different world frames."""
+    A, B = np.asarray(A, float), np.asarray(B, float)
+    ca, cb = A.mean(0), B.mean(0)
+    U, _, Vt = np.linalg.svd((A - ca).T @ (B - cb))
+    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(Vt.T @ U.T))])
+    R = Vt.T @ D @ U.T
+    return R, cb - R @ ca

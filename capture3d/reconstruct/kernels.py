@@ -542,6 +542,16 @@ def _dlt_block(xs, ys, weight, cam, n, acc, X, solved):
         X0[k], X1[k], X2[k] = x0, x1, x2
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _camera_row(cam, c):
+    """Camera ``c`` of the table as scalars (loop invariants of the block loops): ``[R | t]``
+    row-major, fx, skew, cx, fy, cy, and the 8 pinhole distortion coefficients."""
+    return (cam[0, c], cam[1, c], cam[2, c], cam[3, c], cam[4, c], cam[5, c], cam[6, c], cam[7, c],
+            cam[8, c], cam[9, c], cam[10, c], cam[11, c], cam[FX, c], cam[SKEW, c], cam[CX, c],
+            cam[FY, c], cam[CY, c], cam[DIST, c], cam[DIST + 1, c], cam[DIST + 2, c], cam[DIST + 3, c],
+            cam[DIST + 4, c], cam[DIST + 5, c], cam[DIST + 6, c], cam[DIST + 7, c])
+
+
 @njit(cache=True, error_model="numpy", fastmath=VECTOR_MATH)
 def _normal_equations_block(X, pixels_u, pixels_v, scores, cam, n, acc, err_sum, err_max, behind):
     """:func:`_normal_equations` for the block's first ``n`` points at once (pinhole cameras).
@@ -557,12 +567,8 @@ def _normal_equations_block(X, pixels_u, pixels_v, scores, cam, n, acc, err_sum,
         err_sum[k] = err_max[k] = behind[k] = 0.0
     X0, X1, X2 = X[0], X[1], X[2]
     for c in range(scores.shape[0]):
-        r00, r01, r02, t0 = cam[0, c], cam[1, c], cam[2, c], cam[3, c]
-        r10, r11, r12, t1 = cam[4, c], cam[5, c], cam[6, c], cam[7, c]
-        r20, r21, r22, t2 = cam[8, c], cam[9, c], cam[10, c], cam[11, c]
-        fx, skew, cx, fy, cy = cam[FX, c], cam[SKEW, c], cam[CX, c], cam[FY, c], cam[CY, c]
-        k1, k2, p1, p2 = cam[DIST, c], cam[DIST + 1, c], cam[DIST + 2, c], cam[DIST + 3, c]
-        k3, k4, k5, k6 = cam[DIST + 4, c], cam[DIST + 5, c], cam[DIST + 6, c], cam[DIST + 7, c]
+        (r00, r01, r02, t0, r10, r11, r12, t1, r20, r21, r22, t2, fx, skew, cx, fy, cy,
+         k1, k2, p1, p2, k3, k4, k5, k6) = _camera_row(cam, c)
         pu, pv, sc = pixels_u[c], pixels_v[c], scores[c]
         for k in range(n):
             xc = r00 * X0[k] + r01 * X1[k] + r02 * X2[k] + t0
@@ -605,12 +611,8 @@ def _error_sum_block(X, pixels_u, pixels_v, scores, cam, n, err_sum):
         err_sum[k] = 0.0
     X0, X1, X2 = X[0], X[1], X[2]
     for c in range(scores.shape[0]):
-        r00, r01, r02, t0 = cam[0, c], cam[1, c], cam[2, c], cam[3, c]
-        r10, r11, r12, t1 = cam[4, c], cam[5, c], cam[6, c], cam[7, c]
-        r20, r21, r22, t2 = cam[8, c], cam[9, c], cam[10, c], cam[11, c]
-        fx, skew, cx, fy, cy = cam[FX, c], cam[SKEW, c], cam[CX, c], cam[FY, c], cam[CY, c]
-        k1, k2, p1, p2 = cam[DIST, c], cam[DIST + 1, c], cam[DIST + 2, c], cam[DIST + 3, c]
-        k3, k4, k5, k6 = cam[DIST + 4, c], cam[DIST + 5, c], cam[DIST + 6, c], cam[DIST + 7, c]
+        (r00, r01, r02, t0, r10, r11, r12, t1, r20, r21, r22, t2, fx, skew, cx, fy, cy,
+         k1, k2, p1, p2, k3, k4, k5, k6) = _camera_row(cam, c)
         pu, pv, sc = pixels_u[c], pixels_v[c], scores[c]
         for k in range(n):
             zc = r20 * X0[k] + r21 * X1[k] + r22 * X2[k] + t2
