@@ -70,9 +70,9 @@ class Board:
         ``square_size_override_cm`` (else the board width over the columns), markers
         ``aruco_scale`` of a square."""
         inch = 0.0254 if doc.get("units", "inch") == "inch" else 0.01
-        square = (doc["square_size_override_cm"] / 100 if doc.get("square_size_override_cm")
-                  else doc["board_width"] * inch / doc["columns"])
         try:
+            square = (doc["square_size_override_cm"] / 100 if doc.get("square_size_override_cm")
+                      else doc["board_width"] * inch / doc["columns"])
             return cls(type="charuco", squares_x=int(doc["columns"]), squares_y=int(doc["rows"]),
                        square_length_m=square, marker_length_m=square * float(doc["aruco_scale"]),
                        dictionary=doc.get("dictionary", "DICT_4X4_50"),
@@ -80,6 +80,9 @@ class Board:
                        inverted=bool(doc.get("inverted", False)),
                        # caliscope looks for the mirrored board too (a camera behind the sheet)
                        see_through=True)
+        except KeyError as exc:
+            raise FileFormatError(path, f"caliscope board: no {exc.args[0]!r} (and no square_size_override_cm) "
+                                  "to give the square size") from None
         except (TypeError, ValueError) as exc:
             raise FileFormatError(path, f"caliscope board: {exc}") from None
 

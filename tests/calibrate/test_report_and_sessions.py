@@ -245,3 +245,18 @@ def test_intrinsics_with_no_board_or_the_wrong_dictionary_write_nothing(small_se
                  "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert "DICT_4X4" in err and "DICT_5X5_50" in err and not out.exists()
+
+
+def test_caliscope_board_files_are_read_and_broken_ones_named(tmp_path):
+    (tmp_path / "charuco.toml").write_text('columns = 4\nrows = 5\nboard_height = 11.0\nboard_width = 8.5\n'
+                                           'dictionary = "DICT_4X4_1000"\nunits = "inch"\naruco_scale = 0.75\n'
+                                           'square_size_override_cm = 5.4\ninverted = true\n')
+    b = Board.load(tmp_path / "charuco.toml")
+    assert (b.squares_x, b.squares_y, b.dictionary, b.inverted, b.see_through) == (4, 5, "DICT_4X4_1000", True, True)
+    assert b.square_length_m == pytest.approx(0.054) and b.marker_length_m == pytest.approx(0.0405)
+    (tmp_path / "c2.toml").write_text("columns = 4\nrows = 5\naruco_scale = 0.75\n")
+    with pytest.raises(FileFormatError, match=r"c2.toml.*no 'board_width'"):
+        Board.load(tmp_path / "c2.toml")
+    (tmp_path / "c3.toml").write_text('columns = 4\nrows = "five"\naruco_scale = 0.75\nboard_width = 8.5\n')
+    with pytest.raises(FileFormatError, match=r"c3.toml.*caliscope board"):
+        Board.load(tmp_path / "c3.toml")
