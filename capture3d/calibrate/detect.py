@@ -50,6 +50,26 @@ class BoardObservations:
                    int(z["frames_read"]))
 
 
+def stack_observations(per_camera: list, *, use: Callable[[int, int], bool] | None = None):
+    """Every detected corner of several cameras as flat arrays, for solvers.
+
+    ``per_camera``: one :class:`BoardObservations` (or None) per camera, in the solver's camera
+    order; ``use(c, frame)`` keeps only some views. Returns ``frames`` (the sorted frame numbers
+    kept), and per corner ``camera (M,)``, ``frame_index (M,)`` into ``frames``, ``corner_id (M,)``
+    and ``pixel (M, 2)``.
+    """
+    views = [(c, int(f), ids, corners) for c, o in enumerate(per_camera) if o is not None
+             for f, ids, corners in zip(o.frames, o.ids, o.corners) if use is None or use(c, int(f))]
+    frames = sorted({f for _, f, _, _ in views})
+    if not views:
+        return frames, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2))
+    fidx = {f: k for k, f in enumerate(frames)}
+    return (frames, np.concatenate([np.full(len(ids), c) for c, _, ids, _ in views]),
+            np.concatenate([np.full(len(ids), fidx[f]) for _, f, ids, _ in views]),
+            np.concatenate([ids for _, _, ids, _ in views]).astype(np.int64),
+            np.concatenate([corners for _, _, _, corners in views]))
+
+
 def iter_frames(source, *, every: int = 1, max_frames: int | None = None):
     """Yield ``(frame_index, BGR image)`` from a video file, an image folder or a list of images."""
     if isinstance(source, (list, tuple)):

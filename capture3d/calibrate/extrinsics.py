@@ -23,7 +23,7 @@ from scipy.sparse import coo_matrix, lil_matrix
 from ..camera import MODELS, Camera
 from ..rig import Rig
 from .boards import Board
-from .detect import BoardObservations
+from .detect import BoardObservations, stack_observations
 from .geometry import (FLOOR_FROM_BOARD, average_poses, invert, pose, rodrigues_batch, rodrigues_derivatives,
                        rvec_tvec)
 
@@ -160,7 +160,7 @@ def _find_still_floor_frames(board_world, min_run: int = 5, tol_m: float = 0.01)
     return None
 
 
-class _Problem:
+class BoardBundleProblem:
     """Vectorised residuals of the bundle adjustment and their sparsity."""
 
     def __init__(self, cams, fixed, frames, obs_cam, obs_frame, obj, px, refine_intrinsics):
@@ -201,14 +201,19 @@ class _Problem:
             poses.append(pose(row[:3], row[3:]))
         return cams, poses
 
-    def residuals(self, x):
-        cam_params = [x[self.cam_offset[c]:self.cam_offset[c] + 6] for c in range(self.C)]
-        Rc = rodrigues_batch(np.array([p[:3] for p in cam_params]))
-        tc = np.array([p[3:6] for p in cam_params])
-        b = x[self.board_offset:].reshape(self.F, 6)
-        Rb = rodrigues_batch(b[:, :3])
+    def _pose_params(self, x):
+        """Camera poses ``(C, 6)`` and board poses ``(F, 6)`` (rvec, tvec) out of ``x``."""
+        cam = np.array([x[self.cam_offset[c]:self.cam_offset[c] + 6] for c in range(self.C)])
+        return cam, x[self.board_offset:].reshape(self.F, 6)
+
+    def _corners(self, cam, b, Rc, Rb):
+        """Every observed corner in its board's reference frame (``Xr``) and in its camera's (``Xc``)."""
         Xr = np.einsum("nij,nj->ni", Rb[self.obs_frame], self.obj) + b[self.obs_frame, 3:]
-        Xc = np.einsum("nij,nj->ni", Rc[self.obs_cam], Xr) + tc[self.obs_cam]
+        return Xr, np.einsum("nij,nj->ni", Rc[self.obs_cam], Xr) + cam[self.obs_cam, 3:]
+
+    def residuals(self, x):
+        cam, b = self._pose_params(x)
+        _Xr, Xc = self._corners(cam, b, rodrigues_batch(cam[:, :3]), rodrigues_batch(b[:, :3]))
         xn = Xc[:, :2] / Xc[:, 2:3]
         out = np.empty_like(self.px)
         for c, cam in enumerate(self.cams):
@@ -235,12 +240,10 @@ class _Problem:
         of the Rodrigues map (:func:`rodrigues_derivatives`). The fixed camera has no columns."""
         M = len(self.obs_cam)
         oc, of = self.obs_cam, self.obs_frame
-        cam = np.array([x[self.cam_offset[c]:self.cam_offset[c] + 6] for c in range(self.C)])
-        b = x[self.board_offset:].reshape(self.F, 6)
+        cam, b = self._pose_params(x)
         Rc, dRc = rodrigues_batch(cam[:, :3]), rodrigues_derivatives(cam[:, :3])
         Rb, dRb = rodrigues_batch(b[:, :3]), rodrigues_derivatives(b[:, :3])
-        Xr = np.einsum("nij,nj->ni", Rb[of], self.obj) + b[of, 3:]
-        Xc = np.einsum("nij,nj->ni", Rc[oc], Xr) + cam[oc, 3:]
+        Xr, Xc = self._corners(cam, b, Rc, Rb)
         iz = 1.0 / Xc[:, 2]
         xn = Xc[:, :2] * iz[:, None]
         # d pixel / d normalised point: K's 2x2 part times the distortion Jacobian
@@ -291,16 +294,17 @@ LOSS_WEIGHT = {"linear": lambda z: np.ones_like(z), "soft_l1": lambda z: 1 / np.
                "cauchy": lambda z: 1 / (1 + z), "arctan": lambda z: 1 / (1 + z * z)}
 
 
-def pose_uncertainty(jac, residuals, prob: _Problem, names, *, loss: str = "linear", f_scale: float = 1.0) -> dict:
-    """Standard uncertainty of every camera pose from the Jacobian at the solution.
+def pose_uncertainty(x, jac, residuals, prob: BoardBundleProblem, names, *, loss: str = "linear",
+                     f_scale: float = 1.0) -> dict:
+    """Standard uncertainty of every camera pose from the Jacobian ``jac`` at the solution ``x``.
 
     The covariance of all parameters is ``sigma^2 (J^T J)^-1`` with ``sigma^2`` the residual
     variance (sum of squares over the degrees of freedom); with a robust loss, ``J`` is the
-    loss-weighted Jacobian least_squares returns, and the squares are weighted alike.
-    Checked against the spread of repeated calibrations in ``tests/calibrate``. The camera block comes from the Schur
-    complement of the board poses, ``A - B D^-1 B^T``, where ``D`` is block-diagonal (6 x 6 per
-    board pose), so no matrix of the size of all board poses is ever inverted. The reference
-    camera is held fixed, so these are uncertainties *relative to it* (it reports 0).
+    loss-weighted Jacobian least_squares returns, and the squares are weighted alike. The camera
+    block comes from the Schur complement of the board poses, ``A - B D^-1 B^T``, where ``D`` is
+    block-diagonal (6 x 6 per board pose), so no matrix of the size of all board poses is ever
+    inverted. The reference camera is held fixed, so these are uncertainties *relative to it*
+    (it reports 0). Checked against the spread of repeated calibrations in ``tests/calibrate``.
 
     Returns ``{camera: {"center_mm": ..., "rotation_deg": ...}}``: the standard deviation along the
     least certain direction (square root of the covariance's largest eigenvalue) of the camera
@@ -327,7 +331,7 @@ def pose_uncertainty(jac, residuals, prob: _Problem, names, *, loss: str = "line
     for c, name in enumerate(names):
         o = prob.cam_offset[c]
         P = cov[o:o + 6, o:o + 6]
-        r, t = prob.x_solution[o:o + 3], prob.x_solution[o + 3:o + 6]
+        r, t = x[o:o + 3], x[o + 3:o + 6]
         R, dR = rodrigues_batch(r[None])[0], rodrigues_derivatives(r[None])[0]
         # centre = -R^T t: d/dr_i = -(dR/dr_i)^T t, d/dt = -R^T
         G = np.concatenate([np.stack([-dR[i].T @ t for i in range(3)], axis=1), -R.T], axis=1)
@@ -369,27 +373,17 @@ def calibrate_extrinsics(observations: dict[str, BoardObservations], intrinsics:
             f"camera of the other both see it.", pair_counts=counts)
     root, cam_from_root = _spanning_tree_poses(names, views)
     cam_from_root = [cam_from_root[c] for c in range(len(names))]
-    frames = sorted({f for v in views for f in v})
+    # the corners of the views with a board pose
+    frames, obs_cam, obs_frame, corner_id, px = stack_observations([observations[n] for n in names],
+                                                                   use=lambda c, f: f in views[c])
+    obj = board.object_points()[corner_id]
     board_root = []
     for f in frames:
         est = [invert(cam_from_root[c]) @ views[c][f] for c in range(len(names)) if f in views[c]]
         board_root.append(average_poses(est) if len(est) > 1 else est[0])
-    objp = board.object_points()
-    obs_cam, obs_frame, obj, px = [], [], [], []
-    fidx = {f: k for k, f in enumerate(frames)}
-    for c, n in enumerate(names):
-        o = observations[n]
-        for f, ids, corners in zip(o.frames, o.ids, o.corners):
-            if int(f) in views[c]:
-                obs_cam.append(np.full(len(ids), c))
-                obs_frame.append(np.full(len(ids), fidx[int(f)]))
-                obj.append(objp[ids])
-                px.append(corners)
-    obs_cam, obs_frame = np.concatenate(obs_cam), np.concatenate(obs_frame)
-    obj, px = np.concatenate(obj), np.concatenate(px)
     iterations = 0
     for attempt in range(2):
-        prob = _Problem(cams, [root], frames, obs_cam, obs_frame, obj, px, opts.refine_intrinsics)
+        prob = BoardBundleProblem(cams, [root], frames, obs_cam, obs_frame, obj, px, opts.refine_intrinsics)
         x0 = prob.pack(cam_from_root, board_root)
         # Extrinsics: the analytic Jacobian (6x faster than finite differences at 8 cameras);
         # with the intrinsics: finite differences over the sparsity pattern.
@@ -408,8 +402,8 @@ def calibrate_extrinsics(observations: dict[str, BoardObservations], intrinsics:
             break
         obs_cam, obs_frame, obj, px = obs_cam[keep], obs_frame[keep], obj[keep], px[keep]
     err = np.linalg.norm(prob.residuals(sol.x).reshape(-1, 2), axis=1)
-    prob.x_solution = sol.x
-    uncertainty = pose_uncertainty(sol.jac, sol.fun, prob, names, loss=opts.loss, f_scale=opts.loss_scale_px)
+    uncertainty = pose_uncertainty(sol.x, sol.jac, sol.fun, prob, names, loss=opts.loss,
+                                   f_scale=opts.loss_scale_px)
     # World frame.
     root_from_world = np.eye(4)
     world = f"camera {names[root]}"

@@ -30,11 +30,7 @@ def rodrigues_batch(rvecs) -> np.ndarray:
     r = np.asarray(rvecs, float)
     theta = np.linalg.norm(r, axis=1)
     small = theta < 1e-12
-    k = r / np.where(small, 1.0, theta)[:, None]
-    Kx = np.zeros((len(r), 3, 3))
-    Kx[:, 0, 1], Kx[:, 0, 2] = -k[:, 2], k[:, 1]
-    Kx[:, 1, 0], Kx[:, 1, 2] = k[:, 2], -k[:, 0]
-    Kx[:, 2, 0], Kx[:, 2, 1] = -k[:, 1], k[:, 0]
+    Kx = _skew(r / np.where(small, 1.0, theta)[:, None])
     s, c = np.sin(theta)[:, None, None], np.cos(theta)[:, None, None]
     R = np.eye(3) + s * Kx + (1 - c) * (Kx @ Kx)
     R[small] = np.eye(3)

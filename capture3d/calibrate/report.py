@@ -17,11 +17,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy.optimize import least_squares
 
 from ..rig import Rig
 from .boards import Board
-from .detect import BoardObservations
-from .geometry import invert, pose, rodrigues_batch, rvec_tvec
+from .detect import BoardObservations, stack_observations
+from .extrinsics import BoardBundleProblem
+from .geometry import invert, pose
 
 
 @dataclass
@@ -64,50 +66,19 @@ class CalibrationQuality:
                 **self.extra}
 
 
-def _stack(rig: Rig, observations: dict, board: Board):
-    """Observations of the rig's cameras as flat arrays (camera, frame index, object point, pixel)."""
-    objp = board.object_points()
-    frames = sorted({int(f) for n, o in observations.items() if n in rig.names for f in o.frames})
-    fidx = {f: k for k, f in enumerate(frames)}
-    cams, fr, obj, px = [], [], [], []
-    for c, name in enumerate(rig.names):
-        o = observations.get(name)
-        if o is None:
-            continue
-        for f, ids, corners in zip(o.frames, o.ids, o.corners):
-            cams.append(np.full(len(ids), c))
-            fr.append(np.full(len(ids), fidx[int(f)]))
-            obj.append(objp[ids])
-            px.append(corners)
-    if not cams:
-        return frames, np.zeros(0, int), np.zeros(0, int), np.zeros((0, 3)), np.zeros((0, 2))
-    return frames, np.concatenate(cams), np.concatenate(fr), np.concatenate(obj), np.concatenate(px)
-
-
-def _project_boards(rig: Rig, params, obs_cam, obs_frame, obj):
-    """Pixels of the observed corners for board poses ``params (F, 6)`` (rvec, tvec world_from_board)."""
-    Rb = rodrigues_batch(params[:, :3])
-    world = np.einsum("nij,nj->ni", Rb[obs_frame], obj) + params[obs_frame, 3:]
-    out = np.empty((len(obj), 2))
-    for c, cam in enumerate(rig):
-        m = obs_cam == c
-        if m.any():
-            out[m] = cam.project(world[m])
-    return out
-
-
-def fit_board_poses(rig: Rig, observations: dict, board: Board, *, iterations: int = 15):
+def fit_board_poses(rig: Rig, observations: dict, board: Board):
     """world_from_board ``{frame: (4, 4)}`` of every frame, fitted with the cameras held fixed.
 
-    Each frame starts from PnP in the camera that saw most of its corners; then all frames take
-    Gauss-Newton steps together (each frame is its own 6-parameter problem: the Jacobian is taken
-    by perturbing one parameter of every frame at once). Returns the poses and the flat
-    observation arrays ``(obs_cam, obs_frame, obj, px)`` in rig camera order.
+    Each frame starts from PnP in the camera that saw most of its corners; then the bundle
+    adjustment's problem (:class:`~capture3d.calibrate.extrinsics.BoardBundleProblem`, every
+    camera fixed, plain least squares) refines all board poses together. Frames without a PnP pose are left
+    out. Returns the poses, the residuals ``(M, 2)`` (reprojected minus detected, pixels) and
+    every corner's camera ``(M,)`` and detected pixel ``(M, 2)``, in rig camera order.
     """
-    frames, obs_cam, obs_frame, obj, px = _stack(rig, observations, board)
-    F = len(frames)
-    params = np.full((F, 6), np.nan)
-    for k in range(F):
+    frames, obs_cam, obs_frame, corner_id, px = stack_observations([observations.get(n) for n in rig.names])
+    obj = board.object_points()[corner_id]
+    initial = {}
+    for k, f in enumerate(frames):
         m = obs_frame == k
         cams, counts = np.unique(obs_cam[m], return_counts=True)
         for c in cams[np.argsort(-counts)]:
@@ -119,36 +90,19 @@ def fit_board_poses(rig: Rig, observations: dict, board: Board, *, iterations: i
                 continue
             good, rvec, tvec = cv2.solvePnP(obj[sel][ok], xn[ok], np.eye(3), None, flags=cv2.SOLVEPNP_IPPE)
             if good:
-                world_from_board = invert(pose(cam.rvec, cam.tvec)) @ pose(rvec.ravel(), tvec.ravel())
-                params[k] = np.concatenate(rvec_tvec(world_from_board))
+                initial[f] = invert(pose(cam.rvec, cam.tvec)) @ pose(rvec.ravel(), tvec.ravel())
                 break
-    posed = np.isfinite(params).all(1)
-    keep = posed[obs_frame]
-    obs_cam, obs_frame, obj, px = obs_cam[keep], obs_frame[keep], obj[keep], px[keep]
-    remap = np.cumsum(posed) - 1
-    obs_frame = remap[obs_frame]
-    frames = [f for f, p in zip(frames, posed) if p]
-    params = params[posed]
-    h = 1e-6
-    for _ in range(iterations):
-        r = (_project_boards(rig, params, obs_cam, obs_frame, obj) - px).ravel()
-        J = np.empty((len(r), 6))
-        for j in range(6):
-            step = params.copy()
-            step[:, j] += h
-            J[:, j] = ((_project_boards(rig, step, obs_cam, obs_frame, obj) - px).ravel() - r) / h
-        rows = np.repeat(obs_frame, 2)
-        H = np.zeros((len(frames), 6, 6))
-        g = np.zeros((len(frames), 6))
-        np.add.at(H, rows, J[:, :, None] * J[:, None, :])
-        np.add.at(g, rows, J * r[:, None])
-        H += 1e-9 * np.eye(6)
-        delta = np.linalg.solve(H, g[..., None])[..., 0]
-        params -= delta
-        if np.abs(delta).max() < 1e-10:
-            break
-    poses = {f: pose(p[:3], p[3:]) for f, p in zip(frames, params)}
-    return poses, params, (obs_cam, obs_frame, obj, px)
+    frames, obs_cam, obs_frame, corner_id, px = stack_observations(
+        [observations.get(n) for n in rig.names], use=lambda c, f: f in initial)
+    if not frames:
+        return {}, np.zeros((0, 2)), obs_cam, px
+    prob = BoardBundleProblem(list(rig), list(range(len(rig))), frames, obs_cam, obs_frame,
+                    board.object_points()[corner_id], px, False)
+    x0 = prob.pack([pose(c.rvec, c.tvec) for c in rig], [initial[f] for f in frames])
+    sol = least_squares(prob.residuals, x0, jac=prob.jacobian, method="trf", x_scale="jac",
+                        ftol=1e-12, xtol=1e-12, gtol=1e-12)
+    _cams, poses = prob.unpack(sol.x)
+    return dict(zip(frames, poses)), sol.fun.reshape(-1, 2), obs_cam, px
 
 
 def metric_check(rig: Rig, observations: dict, board: Board) -> np.ndarray:
@@ -156,25 +110,16 @@ def metric_check(rig: Rig, observations: dict, board: Board) -> np.ndarray:
     frames seen by at least two cameras, minus the square size: ``(pairs,)`` meters."""
     from ..reconstruct import triangulate
 
-    frames = sorted({int(f) for n, o in observations.items() if n in rig.names for f in o.frames})
-    if not frames:
-        return np.zeros(0)
-    fidx = {f: k for k, f in enumerate(frames)}
+    frames, obs_cam, obs_frame, corner_id, px = stack_observations([observations.get(n) for n in rig.names])
     kp = np.full((len(rig), len(frames), board.n_corners, 3), np.nan)
-    for c, name in enumerate(rig.names):
-        o = observations.get(name)
-        if o is None:
-            continue
-        for f, ids, corners in zip(o.frames, o.ids, o.corners):
-            kp[c, fidx[int(f)], ids, :2] = corners
-            kp[c, fidx[int(f)], ids, 2] = 1.0
+    kp[obs_cam, obs_frame, corner_id, :2] = px
+    kp[obs_cam, obs_frame, corner_id, 2] = 1.0
     seen = (np.isfinite(kp[..., 0]).sum(axis=0) >= 2).any(axis=1)      # frames with a corner in two views
     if not seen.any():
         return np.zeros(0)
-    kp, frames = kp[:, seen], [f for f, s in zip(frames, seen) if s]
-    pts = triangulate(kp, rig, max_error_px=5.0, min_ray_angle_deg=2.0).points
+    pts = triangulate(kp[:, seen], rig, max_error_px=5.0, min_ray_angle_deg=2.0).points
     nx, ny = board.inner_corners
-    grid = pts.reshape(len(frames), ny, nx, 3)
+    grid = pts.reshape(int(seen.sum()), ny, nx, 3)
     d = np.concatenate([np.linalg.norm(np.diff(grid, axis=2), axis=-1).ravel(),
                         np.linalg.norm(np.diff(grid, axis=1), axis=-1).ravel()])
     d = d[np.isfinite(d)]
@@ -184,8 +129,7 @@ def metric_check(rig: Rig, observations: dict, board: Board) -> np.ndarray:
 def evaluate(rig: Rig, observations: dict[str, BoardObservations], board: Board) -> CalibrationQuality:
     """Reprojection error and metric check of ``rig`` on board ``observations`` (by camera name;
     cameras the rig does not have are ignored). The rig is not changed."""
-    poses, params, (cam_of, obs_frame, obj, px) = fit_board_poses(rig, observations, board)
-    res = _project_boards(rig, params, cam_of, obs_frame, obj) - px
+    poses, res, cam_of, px = fit_board_poses(rig, observations, board)
     err = np.linalg.norm(res, axis=1)
     per = {name: float(np.sqrt(np.mean(err[cam_of == c] ** 2))) if (cam_of == c).any() else float("nan")
            for c, name in enumerate(rig.names)}

@@ -16,6 +16,7 @@ from ..calibrate.boards import Board
 from ..calibrate.geometry import FLOOR_FROM_BOARD, pose
 from ..camera import Camera
 from ..camera.camera import rotation_from_rodrigues
+from .observe import project_keypoints
 
 def board_trajectory(n_frames: int, board: Board, *, floor_frames: int = 8, center=(0.0, 0.0, 1.1),
                      turns: float = 2.0, seed: int = 0) -> np.ndarray:
@@ -153,12 +154,10 @@ def observe_board(rig, board: Board, poses: np.ndarray, *, noise_px: float = 0.0
     world = np.einsum("fij,nj->fni", poses[:, :3, :3], obj) + poses[:, None, :3, 3]     # (F, n, 3)
     middle = world.mean(axis=1)                                                          # (F, 3)
     printed_normal = -poses[:, :3, 2]            # board z points away from the printed side
+    projected = project_keypoints(world, rig)[..., :2]     # (C, F, n, 2), NaN outside an image
     out = {}
-    for cam in rig:
-        px = cam.project(world.reshape(-1, 3)).reshape(world.shape[0], -1, 2)
-        W, H = cam.size
-        inside = np.isfinite(px).all(-1) & (px[..., 0] >= 0) & (px[..., 0] <= W - 1) \
-            & (px[..., 1] >= 0) & (px[..., 1] <= H - 1)
+    for cam, px in zip(rig, projected):
+        inside = np.isfinite(px[..., 0])
         ray = cam.center - middle
         facing = np.einsum("fi,fi->f", printed_normal, ray) / np.linalg.norm(ray, axis=1)
         seen = np.flatnonzero(inside.all(axis=1) & (facing >= min_view_cos))

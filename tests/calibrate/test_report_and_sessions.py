@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from capture3d.calibrate.boards import Board
-from capture3d.calibrate.detect import diagnose_no_board
-from capture3d.calibrate.extrinsics import ExtrinsicsOptions, _Problem, calibrate_extrinsics
+from capture3d.calibrate.detect import diagnose_no_board, stack_observations
+from capture3d.calibrate.extrinsics import BoardBundleProblem, ExtrinsicsOptions, calibrate_extrinsics
 from capture3d.calibrate.geometry import invert, pose
 from capture3d.calibrate.report import evaluate, write_report
 from capture3d.camera import Camera
@@ -37,17 +37,8 @@ def test_analytic_jacobian_matches_finite_differences(projected):
 
     truth, poses = projected
     obs = observe_board(truth, CHECKER, poses[:30], noise_px=1.0, seed=0)
-    objp = CHECKER.object_points()
-    frames = sorted({int(f) for o in obs.values() for f in o.frames})
-    fidx = {f: k for k, f in enumerate(frames)}
-    oc, of, obj, px = [], [], [], []
-    for c, name in enumerate(truth.names):
-        for f, ids, corners in zip(obs[name].frames, obs[name].ids, obs[name].corners):
-            oc.append(np.full(len(ids), c))
-            of.append(np.full(len(ids), fidx[int(f)]))
-            obj.append(objp[ids])
-            px.append(corners)
-    prob = _Problem(list(truth), [1], frames, *(np.concatenate(a) for a in (oc, of, obj, px)), False)
+    frames, oc, of, corner_id, px = stack_observations([obs[n] for n in truth.names])
+    prob = BoardBundleProblem(list(truth), [1], frames, oc, of, CHECKER.object_points()[corner_id], px, False)
     x = prob.pack([pose(c.rvec, c.tvec) for c in truth], [poses[f] for f in frames])
     analytic = prob.jacobian(x).toarray()
     numeric = approx_derivative(prob.residuals, x, method="3-point")
