@@ -78,7 +78,7 @@ def cmd_calibrate_intrinsics(args):
 
     board = Board.load(args.board)
     opts = IntrinsicsOptions(model="fisheye" if args.fisheye else "pinhole", rational=args.rational)
-    cameras, failures = [], []
+    cameras, failures, uncertainty = [], [], {}
     for name, source in _inputs_to_sources(args.inputs):
         bar = _progress(None, f"detecting {name}")
         obs = detect_board(source, board, camera=name, every=args.every, cache_dir=args.cache,
@@ -91,12 +91,16 @@ def cmd_calibrate_intrinsics(args):
         if not res.ok:
             failures.append(res.message)
             continue
+        K, (sfx, _sfy, scx, scy) = res.camera.matrix, res.std_px
         print(f"{name}: RMS {res.rms_px:.3f} px, {len(res.view_frames)} views, coverage {res.coverage:.0%}, "
-              f"f = {res.camera.matrix[0, 0]:.1f} px")
+              f"f = {K[0, 0]:.1f} +- {sfx:.1f} px, principal point ({K[0, 2]:.1f}, {K[1, 2]:.1f}) "
+              f"+- ({scx:.1f}, {scy:.1f}) px: the camera's pointing is known to +- {res.pointing_std_deg:.2f} deg")
         cameras.append(res.camera)
+        uncertainty[name] = {"std_fx_fy_cx_cy_px": [float(v) for v in res.std_px],
+                             "pointing_deg": res.pointing_std_deg}
     if failures:
         raise Capture3DError("intrinsics failed, nothing written: " + " | ".join(failures))
-    Rig(cameras, {"kind": "intrinsics only"}).save(args.output)
+    Rig(cameras, {"kind": "intrinsics only", "intrinsics_uncertainty": uncertainty}).save(args.output)
     print(f"wrote {args.output}")
 
 

@@ -40,10 +40,26 @@ class IntrinsicsResult:
     view_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     view_rms_px: np.ndarray = field(default_factory=lambda: np.zeros(0))
     coverage: float = 0.0           # share of a 10 x 10 grid over the image that has corners
+    # 1-sigma of fx, fy, cx, cy (pixels) from the Jacobian at the solution (OpenCV's estimate;
+    # NaN for fisheye, whose calibration does not give it)
+    std_px: np.ndarray = field(default_factory=lambda: np.full(4, np.nan))
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def pointing_std_deg(self) -> float:
+        """1-sigma of where the camera points, degrees, from the principal point's uncertainty.
+
+        A principal point off by ``d`` pixels and a camera turned by ``d / f`` radians project a
+        scene almost identically, so no extrinsic calibration can tell them apart: this is the
+        floor under the error of every camera rotation that uses these intrinsics. Record more
+        views close to the camera, strongly tilted, with more corners, to lower it."""
+        if self.camera is None:
+            return float("nan")
+        K = self.camera.matrix
+        return float(np.degrees(np.hypot(self.std_px[2] / K[0, 0], self.std_px[3] / K[1, 1])))
 
 
 def select_views(obs: BoardObservations, max_views: int, min_corners: int) -> list[int]:
@@ -89,12 +105,14 @@ def _calibrate(obj, img, size, opts):
         rms, K, D, rvecs, tvecs = cv2.fisheye.calibrate(
             [o.reshape(1, -1, 3) for o in obj], [i.reshape(1, -1, 2) for i in img], size, K, D,
             flags=flags, criteria=crit)
+        std = np.full(4, np.nan)
     else:
         flags = cv2.CALIB_RATIONAL_MODEL if opts.rational else cv2.CALIB_FIX_K3
-        rms, K, D, rvecs, tvecs = cv2.calibrateCamera(
+        rms, K, D, rvecs, tvecs, std_intrinsics, _std_extrinsics, _per_view = cv2.calibrateCameraExtended(
             [o.astype(np.float32) for o in obj], [i.astype(np.float32) for i in img], size, None, None,
             flags=flags)
-    return rms, K, np.asarray(D, float).ravel(), rvecs, tvecs
+        std = std_intrinsics.ravel()[:4].astype(float)
+    return rms, K, np.asarray(D, float).ravel(), rvecs, tvecs, std
 
 
 def calibrate_intrinsics(obs: BoardObservations, board: Board, *,
@@ -120,7 +138,7 @@ def calibrate_intrinsics(obs: BoardObservations, board: Board, *,
         obj = [objp[obs.ids[k]] for k in views]
         img = [obs.corners[k] for k in views]
         try:
-            rms, K, D, rvecs, tvecs = _calibrate(obj, img, obs.image_size, opts)
+            rms, K, D, rvecs, tvecs, std = _calibrate(obj, img, obs.image_size, opts)
         except cv2.error as exc:
             return IntrinsicsResult(name, "failed", f"camera {name}: OpenCV calibration did not converge "
                                     f"({exc.err.strip()}); record views spread over the whole image")
@@ -138,7 +156,7 @@ def calibrate_intrinsics(obs: BoardObservations, board: Board, *,
         views = [v for v, b in zip(views, bad) if not b]
     cam = Camera(name, obs.image_size, K, D, model=opts.model)
     res = IntrinsicsResult(name, "ok", "", cam, float(rms), obs.frames[views], per_view,
-                           _coverage(obs, views))
+                           _coverage(obs, views), std)
     if not np.isfinite(rms) or rms > opts.max_rms_px:
         res.status = "failed"
         res.camera = None

@@ -113,3 +113,22 @@ def test_no_board_diagnosis_names_the_dictionary_the_video_holds(tmp_path):
                          dictionary="DICT_5X5_100")
     msg = diagnose_no_board(tmp_path / "v.avi", wrong_layout)
     assert "visible but no corners" in msg and "squares_x" in msg
+
+
+def test_principal_point_uncertainty_matches_the_spread_of_repeated_calibrations():
+    """``std_px`` and ``pointing_std_deg`` predict how far the principal point, and so where the
+    camera points, scatter over recordings with 1 px corner noise (projected boards, 12 repeats)."""
+    from capture3d.synthetic.boards import observe_board
+    cam = make_rig(1, seed=1)[0]
+    poses = intrinsic_board_poses(cam, BOARD, 150, seed=0)
+    found, predicted = [], []
+    for seed in range(12):
+        obs = observe_board(Rig([cam]), BOARD, poses, noise_px=1.0, min_view_cos=0.0, seed=seed)[cam.name]
+        res = calibrate_intrinsics(obs, BOARD, options=IntrinsicsOptions(max_views=150))
+        assert res.ok, res.message
+        found.append(res.camera.matrix[:2, 2] - cam.matrix[:2, 2])
+        predicted.append(res.std_px[2:])
+        assert 0.01 < res.pointing_std_deg < 1.0
+    spread, predicted = np.std(found, axis=0), np.mean(predicted, axis=0)
+    print("principal point spread (px):", np.round(spread, 2), "predicted:", np.round(predicted, 2))
+    assert np.all(spread / predicted > 0.5) and np.all(spread / predicted < 2.0)

@@ -236,6 +236,12 @@ def test_intrinsics_with_no_board_or_the_wrong_dictionary_write_nothing(small_se
                  "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert "DICT_4X4" in err and "DICT_5X5_50" in err and not out.exists()
+    # the right board, as a control: the file, and how well the camera's pointing is known
+    assert main(["calibrate", "intrinsics", "--board", str(root / "board.toml"), str(tmp_path / f"{a}.avi"),
+                 "-o", str(out)]) == 0
+    assert "the camera's pointing is known to +-" in capsys.readouterr().out
+    saved = Rig.load(out).metadata["intrinsics_uncertainty"][a]
+    assert len(saved["std_fx_fy_cx_cy_px"]) == 4 and 0 < saved["pointing_deg"] < 5
 
 
 def test_caliscope_board_files_are_read_and_broken_ones_named(tmp_path):
