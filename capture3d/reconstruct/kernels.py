@@ -561,9 +561,9 @@ def _normal_equations_block(X, pixels_u, pixels_v, scores, cam, n, acc, err_sum,
     over the used views, the sum and the largest of the pixel errors; a used view behind its
     camera counts as an infinite error.
 
-    Eleven output rows is the most this loop can write and stay vectorised: a twelfth (a count
-    of views behind the camera) took LLVM past its limit of run-time aliasing checks, and the
-    loop ran 3.4x slower in scalar code."""
+    Eleven output rows is the most this loop can write and stay vectorised: with a twelfth (a
+    count of views behind the camera, even written unconditionally) LLVM left it scalar, most
+    likely at its limit of run-time aliasing checks: no packed instructions, 3.4x slower."""
     h00, h01, h02, h11, h12, h22 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5]
     g0, g1, g2 = acc[6], acc[7], acc[8]
     for k in range(n):
