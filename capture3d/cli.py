@@ -139,7 +139,7 @@ def _report_folder(calibration_path) -> Path:
     return p.with_name(p.stem + "_report")
 
 
-def _print_quality(q, rig):
+def _print_quality(q):
     per = ", ".join(f"{k} {v:.2f}" for k, v in q.per_camera_rms_px.items())
     print(f"on {len(q.residuals_px)} corners of {len(q.board_poses)} frames: RMS {q.rms_px:.3f} px ({per})")
     print(f"metric check: neighbouring corners {q.metric_mean_mm:+.2f} +- {q.metric_std_mm:.2f} mm off the "
@@ -178,7 +178,7 @@ def cmd_calibrate_extrinsics(args):
     print(f"pose uncertainty (1 sigma, relative to {res.reference_camera}): {unc}")
     print(f"wrote {args.output}")
     q = evaluate(res.rig, observations, board)
-    _print_quality(q, res.rig)
+    _print_quality(q)
     paths = write_report(q, res.rig, _report_folder(args.output), board=board, title=Path(args.output).name)
     print(f"report: {paths['png']}")
 
@@ -196,7 +196,7 @@ def cmd_calibrate_report(args):
         raise Capture3DError(f"{args.calibration}: none of the session's cameras {sorted(observations)} is in "
                              f"the calibration ({rig.names})")
     q = evaluate(rig, observations, board)
-    _print_quality(q, rig)
+    _print_quality(q)
     paths = write_report(q, rig, args.output or _report_folder(args.calibration), board=board,
                          title=Path(args.calibration).name)
     print(f"wrote {paths['png']} and {paths['json']}")
@@ -407,9 +407,7 @@ def cmd_record(args):
 
 
 def cmd_rig(args):
-    from .capture import RigConfig, check_rig
-
-    from .capture import backend_class
+    from .capture import RigConfig, backend_class, check_rig
 
     rig = RigConfig.load(args.rig)
     for backend in sorted({c.backend for c in rig.cameras}):

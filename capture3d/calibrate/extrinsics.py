@@ -401,7 +401,7 @@ def calibrate_extrinsics(observations: dict[str, BoardObservations], intrinsics:
         if keep.all() or attempt == 1:
             break
         obs_cam, obs_frame, obj, px = obs_cam[keep], obs_frame[keep], obj[keep], px[keep]
-    err = np.linalg.norm(prob.residuals(sol.x).reshape(-1, 2), axis=1)
+    # err: every corner's pixel error at the last solution (the loop left it)
     uncertainty = pose_uncertainty(sol.x, sol.jac, sol.fun, prob, names, loss=opts.loss,
                                    f_scale=opts.loss_scale_px)
     # World frame.
