@@ -1,8 +1,8 @@
 """A calibration board moved through the capture volume and rendered into every camera.
 
 Rendering is exact ray casting, so lens distortion is in the images as a real lens puts it:
-every camera pixel is undistorted to a ray, the ray meets the board plane, and the board image
-is sampled there (``cv2.remap``). Then lighting gain and offset, blur and sensor noise.
+every camera pixel is undistorted to a ray (once per camera), the ray meets the board plane
+(a plane homography per frame), and the board image is sampled there (``cv2.remap``). Then lighting gain and offset, blur and sensor noise.
 The first frames show the board lying still on the floor at the world origin, with the board
 axes on the world's (x = X, y = -Y, z = -Z), so a calibration that takes its world frame from the
 floor board lands in the synthetic world frame itself.
@@ -69,7 +69,8 @@ class BoardRenderer:
         w, h = camera.size
         v, u = np.mgrid[0:h, 0:w].astype(np.float64)
         xy = camera.pixels_to_normalized(np.stack([u, v], axis=-1))
-        self.rays = np.concatenate([xy, np.ones((h, w, 1))], axis=-1)  # camera frame, z = 1
+        # undistorted ray directions (x, y, 1) of every pixel, float32 for the per-frame pass
+        self.ray_x, self.ray_y = xy[..., 0].astype(np.float32), xy[..., 1].astype(np.float32)
         rng = np.random.default_rng(seed)
         low = cv2.resize(rng.uniform(60, 160, (h // 40 + 2, w // 40 + 2)).astype(np.float32), (w, h),
                          interpolation=cv2.INTER_CUBIC)
@@ -82,20 +83,21 @@ class BoardRenderer:
         R_cw = rotation_from_rodrigues(self.camera.rvec)
         R = R_cw @ world_from_board[:3, :3]
         t = R_cw @ world_from_board[:3, 3] + self.camera.tvec
-        n = R[:, 2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s = (n @ t) / (self.rays @ n)
-            P = self.rays * s[..., None] - t
-            bx = P @ R[:, 0]
-            by = P @ R[:, 1]
-        behind = ~(s > 0)
-        map_x = (bx * self.px_per_m - 0.5 + self.margin).astype(np.float32)
-        map_y = (by * self.px_per_m - 0.5 + self.margin).astype(np.float32)
-        map_x[behind] = -1e6
-        # Seen from behind, a real board shows its blank back.
-        facing_camera = (n @ t) > 0
         img = self.background.copy()
-        if facing_camera:
+        # Seen from behind (or edge-on), a real board shows its blank back.
+        if R[:, 2] @ t > 0:
+            # A ray (x, y, 1) meets the board plane at s * ray, board coordinates (bx, by):
+            # s * ray = [r1 r2 t] (bx, by, 1), so the texture pixel is H (x, y, 1) up to scale,
+            # with third component 1 / s, which is negative where the plane is behind the camera.
+            board_from_ray = np.linalg.inv(np.column_stack([R[:, 0], R[:, 1], t]))
+            H = (np.array([[self.px_per_m, 0, self.margin - 0.5], [0, self.px_per_m, self.margin - 0.5],
+                           [0, 0, 1]]) @ board_from_ray).astype(np.float32)
+            x, y = self.ray_x, self.ray_y
+            inv_s = H[2, 0] * x + H[2, 1] * y + H[2, 2]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                map_x = (H[0, 0] * x + H[0, 1] * y + H[0, 2]) / inv_s
+                map_y = (H[1, 0] * x + H[1, 1] * y + H[1, 2]) / inv_s
+            map_x[~(inv_s > 0)] = -1e6
             cv2.remap(self.texture, map_x, map_y, cv2.INTER_LINEAR,
                       dst=img, borderMode=cv2.BORDER_TRANSPARENT)
         img = img * gain + offset
@@ -105,9 +107,20 @@ class BoardRenderer:
         return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def intrinsic_board_poses(camera: Camera, board: Board, n_frames: int = 30, *, seed: int = 0) -> np.ndarray:
-    """``world_from_board (F, 4, 4)`` for an intrinsics recording: the board held 0.9-1.6 m in front
-    of ``camera``, tilted 20-45 degrees, its centre spread over the whole field of view."""
+def intrinsic_board_poses(camera: Camera, board: Board, n_frames: int = 30, *, tilt_deg=(20.0, 45.0),
+                          distance=(0.9, 1.6), seed: int = 0) -> np.ndarray:
+    """``world_from_board (F, 4, 4)`` for an intrinsics recording: the board held in front of
+    ``camera``, tilted, its centre spread over the whole field of view.
+
+    Parameters
+    ----------
+    tilt_deg : (low, high), degrees
+        Tilt about the board's x or y axis (alternating), either sign.
+    distance : (low, high)
+        Distance of the board centre in units of (long side / 0.84): at 1.0 the board spans
+        about three quarters of a 60-degree camera's image width; well below 1 it runs off
+        the image edges (partial views, which ChArUco boards allow).
+    """
     rng = np.random.default_rng(seed)
     w, h = board.size_m
     K = camera.matrix
@@ -119,10 +132,10 @@ def intrinsic_board_poses(camera: Camera, board: Board, n_frames: int = 30, *, s
     out = np.empty((n_frames, 4, 4))
     for k in range(n_frames):
         u, v = grid[k % len(grid)] * [W, H] + rng.uniform(-0.05, 0.05, 2) * [W, H]
-        depth = rng.uniform(0.9, 1.6) * max(w, h) / 0.84
+        depth = rng.uniform(*distance) * max(w, h) / 0.84
         centre = depth * np.array([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], 1.0])
-        # strong tilts (20-45 degrees about x or y) are what pin the focal length down
-        tilt = rng.uniform(20, 45) * rng.choice([-1, 1])
+        # strong tilts about x or y are what pin the focal length and principal point down
+        tilt = rng.uniform(*tilt_deg) * rng.choice([-1, 1])
         other = rng.uniform(-15, 15)
         ax, ay = (tilt, other) if k % 2 else (other, tilt)
         ax, ay, az = np.radians([ax, ay, rng.uniform(-20, 20)])
