@@ -15,17 +15,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 from scipy.optimize import least_squares
-from scipy.sparse import coo_matrix, lil_matrix
 
-from ..camera import MODELS, Camera
 from ..rig import Rig
 from .boards import Board
+from .bundle import BoardBundleProblem, board_poses_pnp, pose_uncertainty
 from .detect import BoardObservations, stack_observations
-from .geometry import (FLOOR_FROM_BOARD, average_poses, invert, pose, rodrigues_batch, rodrigues_derivatives,
-                       rvec_tvec)
+from .geometry import FLOOR_FROM_BOARD, average_poses, invert, pose, rvec_tvec
 
 log = logging.getLogger("capture3d.calibrate")
 
@@ -70,32 +67,6 @@ class ExtrinsicsResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
-
-
-def board_poses_pnp(obs: BoardObservations, camera: Camera, board: Board, opts: ExtrinsicsOptions):
-    """``{frame: cam_from_board (4, 4)}`` for the views whose PnP fits within ``max_pnp_rms_px``."""
-    objp = board.object_points()
-    out = {}
-    for f, ids, corners in zip(obs.frames, obs.ids, obs.corners):
-        if len(ids) < opts.min_corners:
-            continue
-        xn = camera.pixels_to_normalized(corners)
-        ok = np.isfinite(xn).all(1)
-        if ok.sum() < opts.min_corners:
-            continue
-        o, x = objp[ids[ok]], xn[ok]
-        good, rvec, tvec = cv2.solvePnP(o, x, np.eye(3), None, flags=cv2.SOLVEPNP_IPPE)
-        if not good:
-            continue
-        rvec, tvec = cv2.solvePnPRefineLM(o, x, np.eye(3), None, rvec, tvec)
-        T = pose(rvec.ravel(), tvec.ravel())
-        X = o @ T[:3, :3].T + T[:3, 3]
-        if (X[:, 2] <= 0).any():
-            continue
-        err = np.linalg.norm(camera.normalized_to_pixels(X[:, :2] / X[:, 2:]) - corners[ok], axis=1)
-        if np.sqrt(np.mean(err ** 2)) <= opts.max_pnp_rms_px:
-            out[int(f)] = T
-    return out
 
 
 def diagnose_graph(names, views) -> tuple[dict, list[list[str]]]:
@@ -160,187 +131,6 @@ def _find_still_floor_frames(board_world, min_run: int = 5, tol_m: float = 0.01)
     return None
 
 
-class BoardBundleProblem:
-    """Vectorised residuals of the bundle adjustment and their sparsity."""
-
-    def __init__(self, cams, fixed, frames, obs_cam, obs_frame, obj, px, refine_intrinsics):
-        self.cams, self.fixed = cams, fixed
-        self.C, self.F = len(cams), len(frames)
-        self.obs_cam, self.obs_frame, self.obj, self.px = obs_cam, obs_frame, obj, px
-        self.refine = refine_intrinsics
-        self.n_intr = [4 + len(c.dist) for c in cams] if refine_intrinsics else [0] * self.C
-        self.cam_offset = np.cumsum([0] + [6 + n for n in self.n_intr])
-        self.board_offset = self.cam_offset[-1]
-
-    def pack(self, cam_from_root, board_root):
-        x = []
-        for c, cam in enumerate(self.cams):
-            r, t = rvec_tvec(cam_from_root[c])
-            x += [r, t]
-            if self.refine:
-                K = cam.matrix
-                x += [np.array([K[0, 0], K[1, 1], K[0, 2], K[1, 2]]), cam.dist]
-        for T in board_root:
-            x += list(rvec_tvec(T))
-        return np.concatenate(x)
-
-    def unpack(self, x):
-        cams, poses = [], []
-        for c, cam in enumerate(self.cams):
-            o = self.cam_offset[c]
-            rv, tv = x[o:o + 3], x[o + 3:o + 6]
-            if self.refine:
-                fx, fy, cx, cy = x[o + 6:o + 10]
-                K = np.array([[fx, cam.matrix[0, 1], cx], [0, fy, cy], [0, 0, 1]])
-                cams.append(Camera(cam.name, cam.size, K, x[o + 10:o + 6 + self.n_intr[c]], rv, tv,
-                                   cam.model, cam.serial))
-            else:
-                cams.append(cam.with_pose(rv, tv))
-        b = x[self.board_offset:].reshape(self.F, 6)
-        for row in b:
-            poses.append(pose(row[:3], row[3:]))
-        return cams, poses
-
-    def _pose_params(self, x):
-        """Camera poses ``(C, 6)`` and board poses ``(F, 6)`` (rvec, tvec) out of ``x``."""
-        cam = np.array([x[self.cam_offset[c]:self.cam_offset[c] + 6] for c in range(self.C)])
-        return cam, x[self.board_offset:].reshape(self.F, 6)
-
-    def _corners(self, cam, b, Rc, Rb):
-        """Every observed corner in its board's reference frame (``Xr``) and in its camera's (``Xc``)."""
-        Xr = np.einsum("nij,nj->ni", Rb[self.obs_frame], self.obj) + b[self.obs_frame, 3:]
-        return Xr, np.einsum("nij,nj->ni", Rc[self.obs_cam], Xr) + cam[self.obs_cam, 3:]
-
-    def residuals(self, x):
-        cam, b = self._pose_params(x)
-        _Xr, Xc = self._corners(cam, b, rodrigues_batch(cam[:, :3]), rodrigues_batch(b[:, :3]))
-        xn = Xc[:, :2] / Xc[:, 2:3]
-        out = np.empty_like(self.px)
-        for c, cam in enumerate(self.cams):
-            m = self.obs_cam == c
-            if self.refine:
-                o = self.cam_offset[c]
-                fx, fy, cx, cy = x[o + 6:o + 10]
-                dist = x[o + 10:o + 6 + self.n_intr[c]]
-                skew = cam.matrix[0, 1]
-            else:
-                fx, fy, cx, cy = cam.matrix[0, 0], cam.matrix[1, 1], cam.matrix[0, 2], cam.matrix[1, 2]
-                dist, skew = cam.dist, cam.matrix[0, 1]
-            xd = MODELS[cam.model].distort(xn[m], dist)
-            out[m, 0] = fx * xd[:, 0] + skew * xd[:, 1] + cx
-            out[m, 1] = fy * xd[:, 1] + cy
-        return (out - self.px).ravel()
-
-    def jacobian(self, x):
-        """Analytic Jacobian of :meth:`residuals` (sparse ``(2M, n)``; extrinsics only: with
-        ``refine_intrinsics`` the solver takes finite differences over :meth:`sparsity`).
-
-        Chain rule per corner: pixel <- distortion (the model's ``distort_jacobian``) <-
-        normalised point <- camera point ``Xc = Rc (Rb obj + tb) + tc``, with the exact derivative
-        of the Rodrigues map (:func:`rodrigues_derivatives`). The fixed camera has no columns."""
-        M = len(self.obs_cam)
-        oc, of = self.obs_cam, self.obs_frame
-        cam, b = self._pose_params(x)
-        Rc, dRc = rodrigues_batch(cam[:, :3]), rodrigues_derivatives(cam[:, :3])
-        Rb, dRb = rodrigues_batch(b[:, :3]), rodrigues_derivatives(b[:, :3])
-        Xr, Xc = self._corners(cam, b, Rc, Rb)
-        iz = 1.0 / Xc[:, 2]
-        xn = Xc[:, :2] * iz[:, None]
-        # d pixel / d normalised point: K's 2x2 part times the distortion Jacobian
-        A = np.empty((M, 2, 2))
-        for c, c_obj in enumerate(self.cams):
-            m = oc == c
-            K = c_obj.matrix
-            A[m] = np.array([[K[0, 0], K[0, 1]], [0.0, K[1, 1]]]) @ MODELS[c_obj.model].distort_jacobian(xn[m], c_obj.dist)
-        dn = np.zeros((M, 2, 3))
-        dn[:, 0, 0] = dn[:, 1, 1] = iz
-        dn[:, 0, 2], dn[:, 1, 2] = -xn[:, 0] * iz, -xn[:, 1] * iz
-        P = A @ dn                                                      # d pixel / d Xc, (M, 2, 3)
-        PR = P @ Rc[oc]                                                 # d pixel / d Xr
-        blocks = [P @ np.einsum("mikl,ml->mki", dRc[oc], Xr), P,        # camera rvec, tvec
-                  PR @ np.einsum("mikl,ml->mki", dRb[of], self.obj), PR]  # board rvec, tvec
-        J = np.concatenate(blocks, axis=2)                              # (M, 2, 12)
-        cols = np.concatenate([self.cam_offset[oc][:, None] + np.arange(6),
-                               self.board_offset + 6 * of[:, None] + np.arange(6)], axis=1)   # (M, 12)
-        free = ~np.isin(oc, self.fixed)
-        use = np.concatenate([np.repeat(free[:, None], 6, axis=1), np.ones((M, 6), bool)], axis=1)
-        rows = np.broadcast_to((2 * np.arange(M))[:, None, None] + np.arange(2)[None, :, None], J.shape)
-        cols2 = np.broadcast_to(cols[:, None, :], J.shape)
-        keep = np.broadcast_to(use[:, None, :], J.shape)
-        n = self.board_offset + 6 * self.F
-        return coo_matrix((J[keep], (rows[keep], cols2[keep])), shape=(2 * M, n)).tocsr()
-
-    def sparsity(self, n_params: int):
-        M = len(self.obs_cam)
-        S = lil_matrix((2 * M, n_params), dtype=np.int8)
-        rows = np.arange(M)
-        for k in range(6 + max(self.n_intr)):
-            cols = self.cam_offset[self.obs_cam] + k
-            ok = k < 6 + np.array(self.n_intr)[self.obs_cam]
-            ok &= ~np.isin(self.obs_cam, self.fixed) | (k >= 6)
-            S[2 * rows[ok], cols[ok]] = 1
-            S[2 * rows[ok] + 1, cols[ok]] = 1
-        for k in range(6):
-            cols = self.board_offset + 6 * self.obs_frame + k
-            S[2 * rows, cols] = 1
-            S[2 * rows + 1, cols] = 1
-        return S
-
-
-# rho'(z) of scipy's robust losses, z = (residual / f_scale)^2: the weight each residual has in
-# the Jacobian that least_squares returns (scaled by sqrt(rho'))
-LOSS_WEIGHT = {"linear": lambda z: np.ones_like(z), "soft_l1": lambda z: 1 / np.sqrt(1 + z),
-               "huber": lambda z: np.where(z <= 1, 1.0, 1 / np.sqrt(np.maximum(z, 1))),
-               "cauchy": lambda z: 1 / (1 + z), "arctan": lambda z: 1 / (1 + z * z)}
-
-
-def pose_uncertainty(x, jac, residuals, prob: BoardBundleProblem, names, *, loss: str = "linear",
-                     f_scale: float = 1.0) -> dict:
-    """Standard uncertainty of every camera pose from the Jacobian ``jac`` at the solution ``x``.
-
-    The covariance of all parameters is ``sigma^2 (J^T J)^-1`` with ``sigma^2`` the residual
-    variance (sum of squares over the degrees of freedom); with a robust loss, ``J`` is the
-    loss-weighted Jacobian least_squares returns, and the squares are weighted alike. The camera
-    block comes from the Schur complement of the board poses, ``A - B D^-1 B^T``, where ``D`` is
-    block-diagonal (6 x 6 per board pose), so no matrix of the size of all board poses is ever
-    inverted. The reference camera is held fixed, so these are uncertainties *relative to it*
-    (it reports 0). Checked against the spread of repeated calibrations in ``tests/calibrate``.
-
-    Returns ``{camera: {"center_mm": ..., "rotation_deg": ...}}``: the standard deviation along the
-    least certain direction (square root of the covariance's largest eigenvalue) of the camera
-    centre (millimetres) and of its rotation (degrees).
-    """
-    from scipy.sparse import block_diag, csr_matrix
-
-    J = csr_matrix(jac)
-    b0 = prob.board_offset
-    dof = max(J.shape[0] - np.count_nonzero(np.abs(J).sum(axis=0)), 1)
-    weight = LOSS_WEIGHT[loss]((residuals / f_scale) ** 2)
-    sigma2 = float(np.sum(weight * residuals ** 2)) / dof
-    Jc, Jb = J[:, :b0], J[:, b0:]
-    A = (Jc.T @ Jc).toarray()
-    D = (Jb.T @ Jb).tocsr()
-    blocks = np.array([D[6 * f:6 * f + 6, 6 * f:6 * f + 6].toarray() for f in range(prob.F)])
-    Dinv = block_diag(list(np.linalg.pinv(blocks)), format="csr")
-    B = (Jc.T @ Jb).tocsr()
-    S = A - (B @ Dinv @ B.T).toarray()
-    free = np.flatnonzero(np.diag(A) > 0)
-    cov = np.zeros_like(S)
-    cov[np.ix_(free, free)] = sigma2 * np.linalg.pinv(S[np.ix_(free, free)])
-    out = {}
-    for c, name in enumerate(names):
-        o = prob.cam_offset[c]
-        P = cov[o:o + 6, o:o + 6]
-        r, t = x[o:o + 3], x[o + 3:o + 6]
-        R, dR = rodrigues_batch(r[None])[0], rodrigues_derivatives(r[None])[0]
-        # centre = -R^T t: d/dr_i = -(dR/dr_i)^T t, d/dt = -R^T
-        G = np.concatenate([np.stack([-dR[i].T @ t for i in range(3)], axis=1), -R.T], axis=1)
-        centre_cov = G @ P @ G.T
-        out[name] = {"center_mm": float(np.sqrt(max(np.linalg.eigvalsh(centre_cov).max(), 0.0)) * 1000),
-                     "rotation_deg": float(np.degrees(np.sqrt(max(np.linalg.eigvalsh(P[:3, :3]).max(), 0.0))))}
-    return out
-
-
 def calibrate_extrinsics(observations: dict[str, BoardObservations], intrinsics: Rig, board: Board, *,
                          options: ExtrinsicsOptions | None = None) -> ExtrinsicsResult:
     """Camera poses from synchronized board detections (frame ``f`` is the same instant in every
@@ -359,7 +149,8 @@ def calibrate_extrinsics(observations: dict[str, BoardObservations], intrinsics:
     if missing:
         return ExtrinsicsResult("failed", f"no intrinsics for cameras {missing}; intrinsics know {intrinsics.names}")
     cams = [intrinsics[n] for n in names]
-    views = [board_poses_pnp(observations[n], cam, board, opts) for n, cam in zip(names, cams)]
+    views = [board_poses_pnp(observations[n], cam, board, min_corners=opts.min_corners,
+                             max_rms_px=opts.max_pnp_rms_px) for n, cam in zip(names, cams)]
     counts, groups = diagnose_graph(names, views)
     empty = [n for n, v in zip(names, views) if not v]
     if empty:

@@ -21,8 +21,8 @@ from scipy.optimize import least_squares
 
 from ..rig import Rig
 from .boards import Board
+from .bundle import BoardBundleProblem
 from .detect import BoardObservations, stack_observations
-from .extrinsics import BoardBundleProblem
 from .geometry import invert, pose
 
 
@@ -70,7 +70,7 @@ def fit_board_poses(rig: Rig, observations: dict, board: Board):
     """world_from_board ``{frame: (4, 4)}`` of every frame, fitted with the cameras held fixed.
 
     Each frame starts from PnP in the camera that saw most of its corners; then the bundle
-    adjustment's problem (:class:`~capture3d.calibrate.extrinsics.BoardBundleProblem`, every
+    adjustment's problem (:class:`~capture3d.calibrate.bundle.BoardBundleProblem`, every
     camera fixed, plain least squares) refines all board poses together. Frames without a PnP pose are left
     out. Returns the poses, the residuals ``(M, 2)`` (reprojected minus detected, pixels) and
     every corner's camera ``(M,)`` and detected pixel ``(M, 2)``, in rig camera order.

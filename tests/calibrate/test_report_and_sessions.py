@@ -8,7 +8,8 @@ import pytest
 
 from capture3d.calibrate.boards import Board
 from capture3d.calibrate.detect import diagnose_no_board, stack_observations
-from capture3d.calibrate.extrinsics import BoardBundleProblem, ExtrinsicsOptions, calibrate_extrinsics
+from capture3d.calibrate.bundle import BoardBundleProblem
+from capture3d.calibrate.extrinsics import ExtrinsicsOptions, calibrate_extrinsics
 from capture3d.calibrate.geometry import invert, pose
 from capture3d.calibrate.report import evaluate, write_report
 from capture3d.camera import Camera
