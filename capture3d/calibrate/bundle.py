@@ -1,8 +1,8 @@
 """The board bundle adjustment that intrinsics and extrinsics share.
 
 Cameras and board poses are the unknowns; every detected corner is two residuals (pixels).
-:class:`BoardBundleProblem` gives the residuals, their analytic Jacobian for poses and the
-sparsity pattern for finite differences when the intrinsics are refined too;
+:class:`BoardBundleProblem` gives the residuals and their analytic Jacobian (poses, and the
+intrinsics when they are refined too);
 :func:`camera_covariance` gives the cameras' uncertainty from the Jacobian at the solution;
 :func:`board_poses_pnp` gives the starting board poses.
 """
@@ -110,62 +110,97 @@ class BoardBundleProblem:
         Xr = np.einsum("nij,nj->ni", Rb[self.obs_frame], self.obj) + b[self.obs_frame, 3:]
         return Xr, np.einsum("nij,nj->ni", Rc[self.obs_cam], Xr) + cam[self.obs_cam, 3:]
 
-    def residuals(self, x):
+    def _intrinsics(self, x, c):
+        """Camera ``c``'s ``(fx, fy, cx, cy, skew, dist)``: from ``x`` when they are refined."""
+        cam = self.cams[c]
+        K = cam.matrix
+        if not self.refine:
+            return K[0, 0], K[1, 1], K[0, 2], K[1, 2], K[0, 1], cam.dist
+        o = self.cam_offset[c]
+        fx, fy, cx, cy = x[o + 6:o + 10]
+        return fx, fy, cx, cy, K[0, 1], self._dist(x, c)
+
+    def _normalised(self, x):
         cam, b = self._pose_params(x)
-        _Xr, Xc = self._corners(cam, b, rodrigues_batch(cam[:, :3]), rodrigues_batch(b[:, :3]))
-        xn = Xc[:, :2] / Xc[:, 2:3]
+        Rc, Rb = rodrigues_batch(cam[:, :3]), rodrigues_batch(b[:, :3])
+        Xr, Xc = self._corners(cam, b, Rc, Rb)
+        return cam, b, Rc, Rb, Xr, Xc, Xc[:, :2] / Xc[:, 2:3]
+
+    def residuals(self, x):
+        """Pixel error of every corner, ``(2M,)`` (x0, y0, x1, y1...)."""
+        xn = self._normalised(x)[-1]
         out = np.empty_like(self.px)
         for c, cam in enumerate(self.cams):
             m = self.obs_cam == c
-            if self.refine:
-                o = self.cam_offset[c]
-                fx, fy, cx, cy = x[o + 6:o + 10]
-                dist = self._dist(x, c)
-                skew = cam.matrix[0, 1]
-            else:
-                fx, fy, cx, cy = cam.matrix[0, 0], cam.matrix[1, 1], cam.matrix[0, 2], cam.matrix[1, 2]
-                dist, skew = cam.dist, cam.matrix[0, 1]
+            fx, fy, cx, cy, skew, dist = self._intrinsics(x, c)
             xd = MODELS[cam.model].distort(xn[m], dist)
             out[m, 0] = fx * xd[:, 0] + skew * xd[:, 1] + cx
             out[m, 1] = fy * xd[:, 1] + cy
         return (out - self.px).ravel()
 
-    def jacobian(self, x):
-        """Analytic Jacobian of :meth:`residuals` (sparse ``(2M, n)``; extrinsics only: with
-        ``refine_intrinsics`` the solver takes finite differences over :meth:`sparsity`).
+    def jacobian_blocks(self, x):
+        """Per-corner dense Jacobian blocks of :meth:`residuals`.
 
-        Chain rule per corner: pixel <- distortion (the model's ``distort_jacobian``) <-
-        normalised point <- camera point ``Xc = Rc (Rb obj + tb) + tc``, with the exact derivative
-        of the Rodrigues map (:func:`rodrigues_derivatives`). The fixed camera has no columns."""
+        Returns ``J (M, 2, 12 + P)``, ``cols (M, 12 + P)`` and ``used (M, 12 + P)``: the derivatives
+        of each corner's pixel with respect to its camera's rvec and tvec, its board's rvec and
+        tvec, then (with ``refine_intrinsics``) its camera's ``fx, fy, cx, cy`` and refined
+        distortion coefficients (``P`` = the most any camera refines), the parameter index of
+        each column, and which columns are real (not a fixed camera, not padding).
+
+        Chain rule: pixel <- distortion (the model's ``distort_jacobian``) <- normalised point
+        <- camera point ``Xc = Rc (Rb obj + tb) + tc``, with the exact derivative of the Rodrigues
+        map (:func:`rodrigues_derivatives`). Intrinsics: ``d pixel / d (fx, fy, cx, cy)`` is
+        exact; the distortion coefficients' columns are central differences of the model's
+        ``distort`` (step 1e-6 on polynomials in them: error about 1e-12 of a pixel)."""
         M = len(self.obs_cam)
         oc, of = self.obs_cam, self.obs_frame
-        cam, b = self._pose_params(x)
-        Rc, dRc = rodrigues_batch(cam[:, :3]), rodrigues_derivatives(cam[:, :3])
-        Rb, dRb = rodrigues_batch(b[:, :3]), rodrigues_derivatives(b[:, :3])
-        Xr, Xc = self._corners(cam, b, Rc, Rb)
+        cam, b, Rc, Rb, Xr, Xc, xn = self._normalised(x)
+        dRc, dRb = rodrigues_derivatives(cam[:, :3]), rodrigues_derivatives(b[:, :3])
         iz = 1.0 / Xc[:, 2]
-        xn = Xc[:, :2] * iz[:, None]
+        P_intr = max(self.n_intr)
+        Ji = np.zeros((M, 2, P_intr))
         # d pixel / d normalised point: K's 2x2 part times the distortion Jacobian
         A = np.empty((M, 2, 2))
         for c, c_obj in enumerate(self.cams):
             m = oc == c
-            K = c_obj.matrix
-            A[m] = np.array([[K[0, 0], K[0, 1]], [0.0, K[1, 1]]]) @ MODELS[c_obj.model].distort_jacobian(xn[m], c_obj.dist)
+            fx, fy, cx, cy, skew, dist = self._intrinsics(x, c)
+            model = MODELS[c_obj.model]
+            Kc = np.array([[fx, skew], [0.0, fy]])
+            A[m] = Kc @ model.distort_jacobian(xn[m], dist)
+            if self.refine:
+                xd = model.distort(xn[m], dist)
+                Ji[m, 0, 0], Ji[m, 1, 1] = xd[:, 0], xd[:, 1]
+                Ji[m, 0, 2] = Ji[m, 1, 3] = 1.0
+                for k in range(self.n_dist[c]):
+                    step = np.zeros(len(dist))
+                    step[k] = 1e-6
+                    d_xd = (model.distort(xn[m], dist + step) - model.distort(xn[m], dist - step)) / 2e-6
+                    Ji[m, :, 4 + k] = d_xd @ Kc.T
         dn = np.zeros((M, 2, 3))
         dn[:, 0, 0] = dn[:, 1, 1] = iz
         dn[:, 0, 2], dn[:, 1, 2] = -xn[:, 0] * iz, -xn[:, 1] * iz
         P = A @ dn                                                      # d pixel / d Xc, (M, 2, 3)
         PR = P @ Rc[oc]                                                 # d pixel / d Xr
         blocks = [P @ np.einsum("mikl,ml->mki", dRc[oc], Xr), P,        # camera rvec, tvec
-                  PR @ np.einsum("mikl,ml->mki", dRb[of], self.obj), PR]  # board rvec, tvec
-        J = np.concatenate(blocks, axis=2)                              # (M, 2, 12)
+                  PR @ np.einsum("mikl,ml->mki", dRb[of], self.obj), PR, Ji]  # board rvec, tvec; intrinsics
+        J = np.concatenate(blocks, axis=2)                              # (M, 2, 12 + P)
         cols = np.concatenate([self.cam_offset[oc][:, None] + np.arange(6),
-                               self.board_offset + 6 * of[:, None] + np.arange(6)], axis=1)   # (M, 12)
+                               self.board_offset + 6 * of[:, None] + np.arange(6),
+                               self.cam_offset[oc][:, None] + 6 + np.arange(P_intr)], axis=1)
         free = ~np.isin(oc, self.fixed)
-        use = np.concatenate([np.repeat(free[:, None], 6, axis=1), np.ones((M, 6), bool)], axis=1)
+        n_intr = np.array(self.n_intr)[oc]
+        used = np.concatenate([np.repeat(free[:, None], 6, axis=1), np.ones((M, 6), bool),
+                               np.arange(P_intr)[None, :] < n_intr[:, None]], axis=1)
+        return J, cols, used
+
+    def jacobian(self, x):
+        """Analytic Jacobian of :meth:`residuals`, sparse ``(2M, n)``, from :meth:`jacobian_blocks`.
+        The fixed cameras' poses have no entries."""
+        J, cols, used = self.jacobian_blocks(x)
+        M = len(J)
         rows = np.broadcast_to((2 * np.arange(M))[:, None, None] + np.arange(2)[None, :, None], J.shape)
         cols2 = np.broadcast_to(cols[:, None, :], J.shape)
-        keep = np.broadcast_to(use[:, None, :], J.shape)
+        keep = np.broadcast_to(used[:, None, :], J.shape)
         n = self.board_offset + 6 * self.F
         return coo_matrix((J[keep], (rows[keep], cols2[keep])), shape=(2 * M, n)).tocsr()
 
@@ -184,6 +219,86 @@ class BoardBundleProblem:
             S[2 * rows, cols] = 1
             S[2 * rows + 1, cols] = 1
         return S
+
+
+def _board_blocks(J, cols, used, prob: BoardBundleProblem):
+    """Split :meth:`BoardBundleProblem.jacobian_blocks` into the camera part, sparse
+    ``(2M, board_offset)``, and the board part, ``(M, 2, 6)`` per corner."""
+    M = len(J)
+    cam_k = np.r_[0:6, 12:J.shape[2]]
+    Jc, cc, uc = J[:, :, cam_k], cols[:, cam_k], used[:, cam_k]
+    rows = np.broadcast_to((2 * np.arange(M))[:, None, None] + np.arange(2)[None, :, None], Jc.shape)
+    keep = np.broadcast_to(uc[:, None, :], Jc.shape)
+    Jc = coo_matrix((Jc[keep], (rows[keep], np.broadcast_to(cc[:, None, :], Jc.shape)[keep])),
+                    shape=(2 * M, prob.board_offset)).tocsr()
+    return Jc, J[:, :, 6:12]
+
+
+def schur_levenberg_marquardt(prob: BoardBundleProblem, x0, *, max_iterations: int = 100,
+                              rtol: float = 1e-12):
+    """Least squares of :meth:`BoardBundleProblem.residuals` by Levenberg-Marquardt with the board
+    poses eliminated (the Schur complement), as bundle adjusters do.
+
+    Each step solves the normal equations ``[[A, B], [B^T, D]] [dc, db] = -[gc, gb]`` exactly:
+    ``D`` is block-diagonal (6 x 6 per board pose), so ``(A - B D^-1 B^T) dc = -gc + B D^-1 gb``
+    is a system the size of the camera parameters, and each board's step follows from it. This
+    is what an iterative sparse solver (scipy's LSMR) does poorly when the camera parameters are
+    correlated with every board pose at once (a principal point and the boards' tilts); the
+    price is a dense solve of the camera block, small for a handful of cameras. Squared loss
+    only (no robust loss): callers drop outliers and solve again.
+
+    Returns ``(x, residuals (2M,), iterations)``.
+    """
+    from scipy.sparse import block_diag
+
+    x = np.array(x0, float)
+    r = prob.residuals(x)
+    cost = float(r @ r)
+    b0, F = prob.board_offset, prob.F
+    lam, it = 1e-3, 0
+    for it in range(1, max_iterations + 1):
+        J, cols, used = prob.jacobian_blocks(x)
+        Jc, Jb = _board_blocks(J, cols, used, prob)
+        of = prob.obs_frame
+        A = (Jc.T @ Jc).toarray()
+        free = np.flatnonzero(np.diag(A) > 0)          # a fixed camera's pose has no columns
+        A = A[np.ix_(free, free)]
+        gc = (Jc.T @ r)[free]
+        rr = r.reshape(-1, 2)
+        D = np.zeros((F, 6, 6))
+        np.add.at(D, of, np.einsum("mki,mkj->mij", Jb, Jb))
+        gb = np.zeros((F, 6))
+        np.add.at(gb, of, np.einsum("mki,mk->mi", Jb, rr))
+        # B = Jc^T Jb as a sparse (cameras, 6F) matrix
+        rows_b = (2 * np.arange(len(J)))[:, None] + np.arange(2)[None, :]
+        cols_b = 6 * np.repeat(of, 2)[:, None] + np.arange(6)
+        Jb_sparse = coo_matrix((Jb.reshape(-1), (np.repeat(rows_b.reshape(-1), 6), cols_b.reshape(-1))),
+                               shape=(2 * len(J), 6 * F)).tocsr()
+        B = (Jc.T @ Jb_sparse).tocsr()[free]
+        while True:
+            Dd = D + lam * np.einsum("fii->fi", D)[:, :, None] * np.eye(6)
+            Dinv = np.linalg.inv(Dd)
+            Dinv_sp = block_diag(list(Dinv), format="csr")
+            S = A + lam * np.diag(np.diag(A)) - (B @ Dinv_sp @ B.T).toarray()
+            rhs = -gc + B @ (Dinv_sp @ gb.reshape(-1))
+            dc = np.linalg.solve(S, rhs)
+            db = np.einsum("fij,fj->fi", Dinv, -gb - (B.T @ dc).reshape(F, 6))
+            x_new = x.copy()
+            x_new[free] += dc
+            x_new[b0:] += db.reshape(-1)
+            r_new = prob.residuals(x_new)
+            cost_new = float(r_new @ r_new)
+            if np.isfinite(cost_new) and cost_new < cost:
+                break
+            lam *= 10
+            if lam > 1e12:
+                return x, r, it
+        done = cost - cost_new < rtol * cost
+        x, r, cost = x_new, r_new, cost_new
+        lam = max(lam / 10, 1e-9)
+        if done:
+            break
+    return x, r, it
 
 
 # rho'(z) of scipy's robust losses, z = (residual / f_scale)^2: the weight each residual has in

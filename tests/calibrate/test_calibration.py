@@ -132,3 +132,43 @@ def test_principal_point_uncertainty_matches_the_spread_of_repeated_calibrations
     spread, predicted = np.std(found, axis=0), np.mean(predicted, axis=0)
     print("principal point spread (px):", np.round(spread, 2), "predicted:", np.round(predicted, 2))
     assert np.all(spread / predicted > 0.5) and np.all(spread / predicted < 2.0)
+
+
+def test_refinement_over_all_views_reaches_opencvs_all_view_solution_from_40_views():
+    """OpenCV's cost grows with the cube of the views; the bundle adjustment that follows it
+    (Schur-complement Levenberg-Marquardt) takes every view at linear cost and must land on the
+    same optimum as OpenCV given all of them, with the uncertainty that many views earn."""
+    from capture3d.synthetic.boards import observe_board
+    cam = make_rig(1, seed=1)[0]
+    poses = intrinsic_board_poses(cam, BOARD, 300, distance=(1.1, 1.8), seed=3)
+    obs = observe_board(Rig([cam]), BOARD, poses, noise_px=1.0, min_view_cos=0.0, seed=0)[cam.name]
+    every = calibrate_intrinsics(obs, BOARD, options=IntrinsicsOptions(max_views=300, refine_all_views=False))
+    start = calibrate_intrinsics(obs, BOARD, options=IntrinsicsOptions(max_views=40, refine_all_views=False))
+    refined = calibrate_intrinsics(obs, BOARD, options=IntrinsicsOptions(max_views=40))
+    assert every.ok and start.ok and refined.ok
+    assert len(refined.view_frames) == len(every.view_frames) > 150
+    K, K_every, K_start = refined.camera.matrix, every.camera.matrix, start.camera.matrix
+    print("K - K(OpenCV, all views):", np.round((K - K_every)[:2].ravel(), 4),
+          "start:", np.round((K_start - K_every)[:2].ravel(), 3))
+    assert np.abs(K - K_every).max() < 0.01                          # pixels
+    assert np.abs(refined.camera.dist - every.camera.dist).max() < 1e-5
+    assert np.abs(K_start - K_every).max() > 0.3                     # the start was elsewhere
+    assert np.allclose(refined.std_px, every.std_px, rtol=0.03)
+    assert np.all(refined.std_px < 0.6 * start.std_px)               # sqrt(40 / 200) = 0.45
+    assert abs(refined.rms_px - every.rms_px) < 1e-4
+
+
+def test_refinement_over_all_views_drops_views_that_do_not_fit():
+    from capture3d.synthetic.boards import observe_board
+    cam = make_rig(1, seed=1)[0]
+    poses = intrinsic_board_poses(cam, BOARD, 200, distance=(1.1, 1.8), seed=3)
+    obs = observe_board(Rig([cam]), BOARD, poses, noise_px=0.5, min_view_cos=0.0, seed=0)[cam.name]
+    rng = np.random.default_rng(1)
+    broken = [int(obs.frames[k]) for k in (5, 30, 60)]
+    for k in (5, 30, 60):                                            # a detector's bad frames
+        obs.corners[k] = obs.corners[k] + rng.normal(0, 6.0, obs.corners[k].shape)
+    res = calibrate_intrinsics(obs, BOARD, options=IntrinsicsOptions(max_views=30))
+    assert res.ok, res.message
+    assert not set(broken) & set(res.view_frames.tolist())
+    assert len(res.view_frames) >= len(obs.frames) - 6
+    assert abs(res.camera.matrix[0, 0] / cam.matrix[0, 0] - 1) < 0.003 and res.rms_px < 0.8

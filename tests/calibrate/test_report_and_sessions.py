@@ -10,7 +10,7 @@ from capture3d.calibrate.boards import Board
 from capture3d.calibrate.detect import diagnose_no_board, stack_observations
 from capture3d.calibrate.bundle import BoardBundleProblem
 from capture3d.calibrate.extrinsics import ExtrinsicsOptions, calibrate_extrinsics
-from capture3d.calibrate.geometry import invert, pose
+from capture3d.calibrate.geometry import invert, pose, rigid_alignment
 from capture3d.calibrate.report import evaluate, write_report
 from capture3d.camera import Camera
 from capture3d.cli import main
@@ -33,18 +33,49 @@ def projected():
     return truth, poses
 
 
-def test_analytic_jacobian_matches_finite_differences(projected):
+@pytest.mark.parametrize("refine, fisheye", [(False, 0), (True, 0), (True, 2)])
+def test_analytic_jacobian_matches_finite_differences(projected, refine, fisheye):
     from scipy.optimize._numdiff import approx_derivative
 
     truth, poses = projected
+    if fisheye:
+        truth = make_rig(4, radius_m=3.5, height_m=2.2, seed=4, fisheye=fisheye)
     obs = observe_board(truth, CHECKER, poses[:30], noise_px=1.0, seed=0)
     frames, oc, of, corner_id, px = stack_observations([obs[n] for n in truth.names])
-    prob = BoardBundleProblem(list(truth), [1], frames, oc, of, CHECKER.object_points()[corner_id], px, False)
+    prob = BoardBundleProblem(list(truth), [1], frames, oc, of, CHECKER.object_points()[corner_id], px, refine)
     x = prob.pack([pose(c.rvec, c.tvec) for c in truth], [poses[f] for f in frames])
     analytic = prob.jacobian(x).toarray()
     numeric = approx_derivative(prob.residuals, x, method="3-point")
-    numeric[:, prob.cam_offset[1]:prob.cam_offset[1] + 6] = 0       # the fixed camera has no columns
-    assert np.abs(analytic - numeric).max() < 1e-5 * np.abs(numeric).max()
+    numeric[:, prob.cam_offset[1]:prob.cam_offset[1] + 6] = 0       # the fixed camera's pose has no columns
+    assert analytic.shape[1] == len(x) == prob.board_offset + 6 * len(frames)
+    # per column (fx's and k2's differ 1000x), above the 3-point differences' own noise (~1e-8)
+    scale = np.abs(numeric).max(axis=0)
+    assert (np.abs(analytic - numeric).max(axis=0) < 1e-6 * scale + 1e-7).all()
+    # and every entry lies inside the sparsity pattern a finite-difference solver would use
+    assert not (analytic != 0)[prob.sparsity(len(x)).toarray() == 0].any()
+
+
+def test_extrinsics_refining_intrinsics_recovers_focal_lengths_given_two_percent_off(projected):
+    import dataclasses
+
+    truth, poses = projected
+    obs = observe_board(truth, CHECKER, poses, noise_px=0.5, seed=1)
+    off = Rig([dataclasses.replace(c, matrix=c.matrix * [[1.02], [1.02], [1]]) for c in truth])
+    fixed = calibrate_extrinsics(obs, off, CHECKER, options=ExtrinsicsOptions(use_floor=False))
+    refined = calibrate_extrinsics(obs, off, CHECKER, options=ExtrinsicsOptions(use_floor=False,
+                                                                                refine_intrinsics=True))
+    assert fixed.ok and refined.ok, (fixed.message, refined.message)
+    f_error = [refined.rig[c.name].matrix[0, 0] / c.matrix[0, 0] - 1 for c in truth]
+
+    def centre_error_mm(rig):
+        A, B = np.array([c.center for c in rig]), truth.centers
+        R, t = rigid_alignment(A, B)
+        return np.linalg.norm(A @ R.T + t - B, axis=1).max() * 1000
+    print("focal errors:", np.round(f_error, 4), "centre errors (mm) fixed / refined:",
+          centre_error_mm(fixed.rig), centre_error_mm(refined.rig))
+    assert np.abs(f_error).max() < 0.005
+    assert centre_error_mm(refined.rig) < 0.5 * centre_error_mm(fixed.rig)
+    assert (refined.rig[truth.names[0]].dist[4] == truth[0].dist[4])  # k3 stays as given
 
 
 def test_pose_uncertainty_matches_the_spread_of_repeated_calibrations(projected):
