@@ -12,12 +12,15 @@ from capture3d.synthetic import make_rig
 from capture3d.synthetic.boards import BoardRenderer, board_trajectory, intrinsic_board_poses
 
 BOARD = Board(squares_x=7, squares_y=5, square_length_m=0.12, marker_length_m=0.09)
+# The intrinsics board: 16 x 12 squares of 45 mm (72 x 54 cm), 165 inner corners.
+FINE = Board(squares_x=16, squares_y=12, square_length_m=0.045, marker_length_m=0.03375,
+             dictionary="DICT_4X4_100")
 
 
-def _observe(renderer, poses, name, size, *, noise_px=0.0, rng=None):
+def _observe(renderer, poses, name, size, *, board=BOARD, noise_px=0.0, rng=None):
     frames, ids, corners = [], [], []
     for f, T in enumerate(poses):
-        d = BOARD.detect(renderer.render(T))
+        d = board.detect(renderer.render(T))
         if d.ok:
             frames.append(f)
             ids.append(d.ids)
@@ -27,45 +30,70 @@ def _observe(renderer, poses, name, size, *, noise_px=0.0, rng=None):
 
 @pytest.fixture(scope="module")
 def calibrated():
+    """Issue 3's acceptance rig: 4 cameras, boards rendered and detected, 1 px corner noise.
+
+    The recording is what the numbers below need (README, "Recording a calibration"). Each
+    camera's intrinsics come from 1000 views of the fine board held 0.5-0.9 m away and tilted
+    35-60 degrees (a one-minute video, every other frame): with 1 px noise the principal point,
+    and with it where the camera points, is only as good as the number of corners seen. Then
+    the rig from 300 frames of the big board moving through the volume (floor board first).
+    """
     truth = make_rig(4, radius_m=3.5, height_m=2.2, seed=1)
     rng = np.random.default_rng(0)
-    poses = board_trajectory(90, BOARD, seed=1)
+    poses = board_trajectory(300, BOARD, seed=1)
     intr, obs, results = [], {}, []
     for c, cam in enumerate(truth):
-        r = BoardRenderer(BOARD, cam, seed=c)
-        res = calibrate_intrinsics(_observe(r, intrinsic_board_poses(cam, BOARD, 120, seed=c), cam.name, cam.size,
-                                            noise_px=1.0, rng=rng), BOARD,
-                                   options=IntrinsicsOptions(max_views=120))
+        held = intrinsic_board_poses(cam, FINE, 1000, tilt_deg=(35, 60), distance=(0.6, 1.1), seed=c)
+        res = calibrate_intrinsics(_observe(BoardRenderer(FINE, cam, px_per_square=96, seed=c), held, cam.name,
+                                            cam.size, board=FINE, noise_px=1.0, rng=rng), FINE)
         results.append(res)
         intr.append(res.camera)
-        obs[cam.name] = _observe(r, poses, cam.name, cam.size, noise_px=1.0, rng=rng)
+        obs[cam.name] = _observe(BoardRenderer(BOARD, cam, seed=c), poses, cam.name, cam.size, noise_px=1.0, rng=rng)
     ext = calibrate_extrinsics(obs, Rig(intr), BOARD)
     return truth, results, ext, obs
 
 
 def test_intrinsics_focal_within_half_a_percent(calibrated):
     truth, results, _, _ = calibrated
+    print("focal errors (%):", [round(100 * (r.camera.matrix[0, 0] / c.matrix[0, 0] - 1), 3) for r, c in zip(results, truth)],
+          "pointing std (deg):", [round(r.pointing_std_deg, 4) for r in results], "views:", [len(r.view_frames) for r in results])
     for res, cam in zip(results, truth):
         assert res.ok, res.message
-        assert abs(res.camera.matrix[0, 0] / cam.matrix[0, 0] - 1) < 0.005  # measured <= 0.2 % (120 views; 40 views gave up to 0.8 %)
-        assert 0.8 < res.rms_px < 1.6  # the 1 px corner noise shows as ~1.0-1.4 px RMS
+        assert len(res.view_frames) > 900        # every usable view, not OpenCV's 40
+        assert abs(res.camera.matrix[0, 0] / cam.matrix[0, 0] - 1) < 0.005  # measured <= 0.032 %
+        assert 1.2 < res.rms_px < 1.6            # 1 px per axis of noise: sqrt(2) = 1.41 px RMS
+        assert res.pointing_std_deg < 0.04       # measured 0.021-0.022 degrees
 
 
-def test_extrinsics_centres_and_rotations(calibrated):
+def _rotation_alignment(estimated, true):
+    """World rotation ``Q`` that best maps the estimated camera orientations onto the true ones:
+    the argmin of sum |R_est Q^T - R_true|^2 over rotations (an SVD)."""
+    U, _, Vt = np.linalg.svd(sum(a.rotation.T @ b.rotation for a, b in zip(estimated, true)))
+    return (U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt).T
+
+
+def test_extrinsics_centres_within_5_mm_and_rotations_within_a_tenth_of_a_degree(calibrated):
+    """The rig's geometry against the truth, each in its own best gauge: camera centres after the
+    best rigid alignment of the centres, orientations after the best rotation of the world.
+    Issue 3 asks 5 mm and 0.1 degree; this recording measured 0.5-1.0 mm and 0.019-0.073
+    degrees, three others (other seeds) up to 3.3 mm and 0.042-0.071 degrees. The world frame itself comes from the floor board and is checked
+    separately, against looser bounds: the board lies 4 m away, seen at 60-70 degrees."""
     truth, _, ext, _ = calibrated
     assert ext.ok, ext.message
-    assert ext.world.startswith("floor board")
     A, B = np.array([c.center for c in ext.rig]), truth.centers
-    # relative geometry: centres after the best rigid alignment
     R, t = rigid_alignment(A, B)
-    aligned = np.linalg.norm(A @ R.T + t - B, axis=1)
-    print("aligned centre errors (mm):", np.round(aligned * 1000, 2))
-    assert aligned.max() < 0.010  # m; measured 4.2-7.7 mm with 1 px corner noise (issue 3 asks 5 mm)
+    centre_mm = np.linalg.norm(A @ R.T + t - B, axis=1) * 1000
+    Q = _rotation_alignment(ext.rig, truth)
+    rotation_deg = np.array([rotation_angle_deg(a.rotation @ Q.T, b.rotation) for a, b in zip(ext.rig, truth)])
+    print("aligned centre errors (mm):", np.round(centre_mm, 2), "rotation errors (deg):", np.round(rotation_deg, 3))
+    assert centre_mm.max() < 5.0
+    assert rotation_deg.max() < 0.1
+    assert ext.world.startswith("floor board")
+    print("in the floor board's world frame (mm, deg):", [(round(np.linalg.norm(a.center - b.center) * 1000, 1),
+          round(rotation_angle_deg(a.rotation, b.rotation), 3)) for a, b in zip(ext.rig, truth)])
     for a, b in zip(ext.rig, truth):
-        # the world frame from the floor board seen at 60-70 degrees from its normal
-        assert np.linalg.norm(a.center - b.center) < 0.030  # m; measured 12-17 mm
-        ang = rotation_angle_deg(a.rotation, b.rotation)
-        assert ang < 1.0  # degrees; measured up to 0.73 (the floor board tilt, shared by all cameras)
+        assert np.linalg.norm(a.center - b.center) < 0.025  # m; measured 6.6-11.2 mm
+        assert rotation_angle_deg(a.rotation, b.rotation) < 0.4  # degrees; measured 0.12-0.18
 
 
 def test_metric_check_square_size(calibrated):
@@ -73,7 +101,10 @@ def test_metric_check_square_size(calibrated):
     from capture3d.calibrate.report import metric_check
     _, _, ext, obs = calibrated
     d = metric_check(ext.rig, obs, BOARD)
+    print(f"metric check: {np.mean(d) * 1000:+.3f} +- {np.std(d) * 1000:.3f} mm over {len(d)} pairs")
     assert len(d) > 100
+    # Measured +0.10 to +0.19 mm over four recordings, and the same with the true cameras: the
+    # length of a noisy difference vector is biased up (by about its sideways variance / length).
     assert abs(np.mean(d)) < 0.0005  # m
 
 
