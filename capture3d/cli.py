@@ -41,12 +41,18 @@ def cmd_board(args):
     # Printable image at true scale: px per square from the print resolution.
     px = int(round(board.square_length_m / 0.0254 * args.dpi))
     img = board.image(px, margin_px=px // 2)
-    text = (f"{args.type} {board.squares_x}x{board.squares_y} squares of {args.square_mm:g} mm"
-            + (f", markers {board.marker_length_m * 1000:g} mm, {board.dictionary}" if args.type == "charuco" else "")
-            + f" - print at {args.dpi} dpi, 100% scale; check a square measures {args.square_mm:g} mm")
-    img = cv2.copyMakeBorder(img, 0, px // 2, 0, 0, cv2.BORDER_CONSTANT, value=255)
-    cv2.putText(img, text, (px // 2, img.shape[0] - px // 4), cv2.FONT_HERSHEY_SIMPLEX,
-                max(0.4, px / 250), 0, max(1, px // 120), cv2.LINE_AA)
+    lines = [f"{args.type} {board.squares_x}x{board.squares_y} squares of {args.square_mm:g} mm"
+             + (f", markers {board.marker_length_m * 1000:g} mm, {board.dictionary}" if args.type == "charuco" else ""),
+             f"print at {args.dpi} dpi, 100% scale; check a square measures {args.square_mm:g} mm"]
+    # the largest font (up to px / 250) at which both lines fit between the side margins
+    font, thickness = cv2.FONT_HERSHEY_SIMPLEX, max(1, px // 120)
+    widest = max(cv2.getTextSize(line, font, 1.0, thickness)[0][0] for line in lines)
+    scale = min(px / 250, (img.shape[1] - px) / widest)
+    line_h = int(cv2.getTextSize("Mg", font, scale, thickness)[0][1] * 1.8) + 1
+    img = cv2.copyMakeBorder(img, 0, len(lines) * line_h + px // 4, 0, 0, cv2.BORDER_CONSTANT, value=255)
+    for k, line in enumerate(lines):
+        y = img.shape[0] - px // 4 - (len(lines) - 1 - k) * line_h
+        cv2.putText(img, line, (px // 2, y), font, scale, 0, thickness, cv2.LINE_AA)
     png = out.with_suffix(".png")
     cv2.imwrite(str(png), img)
     pdf = board.write_pdf(out.with_suffix(".pdf"), dpi=args.dpi)

@@ -289,3 +289,22 @@ def test_caliscope_board_files_are_read_and_broken_ones_named(tmp_path):
     (tmp_path / "c3.toml").write_text('columns = 4\nrows = "five"\naruco_scale = 0.75\nboard_width = 8.5\n')
     with pytest.raises(FileFormatError, match=r"c3.toml.*caliscope board"):
         Board.load(tmp_path / "c3.toml")
+
+
+@pytest.mark.parametrize("square_mm, marker_mm, px, legacy", [(20, 16, 157, False), (120, 96, 1417, False),
+                                                                (30, 24, 177, True), (45, 34, 96, False)])
+def test_charuco_images_that_opencv_cannot_draw_are_drawn_and_detected(square_mm, marker_mm, px, legacy):
+    """Sizes where OpenCV 4.14's CharucoBoard.generateImage fails an assertion (``capture3d board``
+    used to crash on them): the board is drawn, and every corner is found where it should be."""
+    import cv2
+    board = Board(squares_x=6, squares_y=5, square_length_m=square_mm / 1000, marker_length_m=marker_mm / 1000,
+                  legacy_pattern=legacy)
+    margin = px // 2
+    img = board.image(px, margin_px=margin)
+    assert img.shape == (5 * px + 2 * margin, 6 * px + 2 * margin)
+    scale = min(1.0, 100 / px)                   # detect at about 100 px per square
+    det = board.detect(cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+    assert det.ok and len(det.ids) == board.n_corners
+    # a corner k squares in lies on the pixel edge k * px + margin; pixel centres sit 0.5 past edges
+    edge = board.object_points()[det.ids, :2] / (square_mm / 1000) * px + margin
+    assert np.abs(det.corners - (edge * scale - 0.5)).max() < 0.6
