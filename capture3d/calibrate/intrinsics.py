@@ -118,6 +118,9 @@ def _calibrate(obj, img, size, opts):
             [o.astype(np.float32) for o in obj], [i.astype(np.float32) for i in img], size, None, None,
             flags=flags)
         std = std_intrinsics.ravel()[:4].astype(float)
+        # OpenCV hands back 14 coefficients when asked for the rational model; the last six
+        # (thin prism, tilt) are not enabled by these flags and stay zero
+        D = np.asarray(D, float).ravel()[:8 if opts.rational else 5]
     return rms, K, np.asarray(D, float).ravel(), rvecs, tvecs, std
 
 

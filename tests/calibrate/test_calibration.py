@@ -203,3 +203,42 @@ def test_refinement_over_all_views_drops_views_that_do_not_fit():
     assert not set(broken) & set(res.view_frames.tolist())
     assert len(res.view_frames) >= len(obs.frames) - 6
     assert abs(res.camera.matrix[0, 0] / cam.matrix[0, 0] - 1) < 0.003 and res.rms_px < 0.8
+
+
+def _one_camera_views(fisheye: bool):
+    from capture3d.synthetic.boards import observe_board
+    cam = make_rig(1, seed=2, fisheye=int(fisheye))[0]
+    poses = intrinsic_board_poses(cam, BOARD, 240, distance=(1.1, 1.8), seed=5)
+    return cam, observe_board(Rig([cam]), BOARD, poses, noise_px=0.5, min_view_cos=0.0, seed=0)[cam.name]
+
+
+def test_fisheye_intrinsics_from_all_views_match_opencv_given_all_views():
+    cam, obs = _one_camera_views(fisheye=True)
+    refined = calibrate_intrinsics(obs, BOARD, options=IntrinsicsOptions(model="fisheye", max_views=40))
+    every = calibrate_intrinsics(obs, BOARD, options=IntrinsicsOptions(model="fisheye", max_views=300,
+                                                                        refine_all_views=False))
+    assert refined.ok and every.ok, (refined.message, every.message)
+    assert len(refined.view_frames) == len(every.view_frames) > 100
+    assert refined.camera.model == "fisheye" and len(refined.camera.dist) == 4
+    print("f error %:", 100 * (refined.camera.matrix[0, 0] / cam.matrix[0, 0] - 1),
+          "K - K(OpenCV, all views):", np.round((refined.camera.matrix - every.camera.matrix)[:2].ravel(), 4),
+          "std:", np.round(refined.std_px, 3))
+    assert abs(refined.camera.matrix[0, 0] / cam.matrix[0, 0] - 1) < 0.005
+    assert np.abs(refined.camera.matrix - every.camera.matrix).max() < 0.01      # pixels
+    assert np.all(np.isfinite(refined.std_px)) and np.all(refined.std_px < 3.0)  # OpenCV gives none
+    assert np.all(np.isnan(every.std_px))
+
+
+def test_rational_intrinsics_keep_eight_coefficients_and_fit_as_well_as_opencv():
+    """The 8-coefficient model (``--rational``) on a lens that does not need it: its coefficients
+    trade off against each other along a flat valley, so the test compares fits, not numbers."""
+    cam, obs = _one_camera_views(fisheye=False)
+    refined = calibrate_intrinsics(obs, BOARD, options=IntrinsicsOptions(rational=True, max_views=40))
+    every = calibrate_intrinsics(obs, BOARD, options=IntrinsicsOptions(rational=True, max_views=300,
+                                                                        refine_all_views=False))
+    assert refined.ok and every.ok, (refined.message, every.message)
+    assert len(refined.camera.dist) == 8 and len(every.camera.dist) == 8   # OpenCV returns 14
+    print("RMS", refined.rms_px, every.rms_px, "f errors %:",
+          [100 * (r.camera.matrix[0, 0] / cam.matrix[0, 0] - 1) for r in (refined, every)])
+    assert refined.rms_px < every.rms_px + 1e-3
+    assert abs(refined.camera.matrix[0, 0] / cam.matrix[0, 0] - 1) < 0.005
