@@ -80,20 +80,24 @@ def cmd_calibrate_intrinsics(args):
     from .calibrate.boards import Board
     from .calibrate.detect import detect_board, diagnose_no_board
     from .calibrate.intrinsics import IntrinsicsOptions, calibrate_intrinsics
+    from .calibrate.report import write_coverage_picture
     from .rig import Rig
 
     board = Board.load(args.board)
     opts = IntrinsicsOptions(model="fisheye" if args.fisheye else "pinhole", rational=args.rational)
-    cameras, failures, uncertainty = [], [], {}
+    cameras, failures, uncertainty, results, observations = [], [], {}, [], {}
     for name, source in _inputs_to_sources(args.inputs):
         bar = _progress(None, f"detecting {name}")
         obs = detect_board(source, board, camera=name, every=args.every, cache_dir=args.cache,
                            progress=bar.update)
         bar.close()
+        _print_dropped(obs)
         if len(obs) == 0:
             failures.append(f"{name}: no board in {obs.frames_read} frames; {diagnose_no_board(source, board)}")
             continue
         res = calibrate_intrinsics(obs, board, options=opts)
+        results.append(res)
+        observations[name] = obs
         if not res.ok:
             failures.append(res.message)
             continue
@@ -107,7 +111,19 @@ def cmd_calibrate_intrinsics(args):
     if failures:
         raise Capture3DError("intrinsics failed, nothing written: " + " | ".join(failures))
     Rig(cameras, {"kind": "intrinsics only", "intrinsics_uncertainty": uncertainty}).save(args.output)
-    print(f"wrote {args.output}")
+    out = Path(args.output)
+    picture = write_coverage_picture(results, observations, out.with_name(out.stem + "_coverage.png"))
+    print(f"wrote {args.output} and {picture} (where the corners fell on each sensor)")
+
+
+def _print_dropped(obs):
+    """Say how many views the detection's quality gate dropped, if any."""
+    from .calibrate.detect import MAX_BLUR_PX, MIN_SQUARE_PX
+
+    if obs.rejected_blurred or obs.rejected_small:
+        print(f"{obs.camera}: board found in {len(obs) + obs.rejected_blurred + obs.rejected_small} of "
+              f"{obs.frames_read} frames; dropped {obs.rejected_blurred} blurred (edges wider than "
+              f"{MAX_BLUR_PX:g} px) and {obs.rejected_small} with squares under {MIN_SQUARE_PX:g} px")
 
 
 def _session_board_observations(session, board, every: int, allow_unequal: bool) -> dict:
@@ -125,6 +141,7 @@ def _session_board_observations(session, board, every: int, allow_unequal: bool)
         observations[name] = detect_board(path, board, camera=name, every=every,
                                           cache_dir=Path(session) / ".capture3d_cache", progress=bar.update)
         bar.close()
+        _print_dropped(observations[name])
     counts = {n: o.frames_read for n, o in observations.items()}
     if frame_map is not None:   # frames.csv or timestamps.csv says which frames belong together
         listing = "frames.csv" if (Path(session) / "frames.csv").is_file() else "timestamps.csv"

@@ -221,3 +221,47 @@ def _draw_layout(ax, rig: Rig, board_poses: dict, board: Board | None):
     ax.set_ylabel("Y (m)")
     ax.set_zlabel("Z (m)")
     ax.set_title("cameras (red) and board poses (blue), world frame", fontsize=10)
+
+
+def write_coverage_picture(results: list, observations: dict, path) -> Path:
+    """Where on each sensor the corners of the views used for intrinsics fell: one panel per
+    camera (a list of :class:`~capture3d.calibrate.intrinsics.IntrinsicsResult`, with the
+    :class:`BoardObservations` by camera name), corners coloured by their view's RMS, and the
+    cells of a 10 x 10 grid that no corner reached shaded red: distortion is only measured
+    where corners were. Returns ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    ok = [r for r in results if r.ok]
+    fig, axes = plt.subplots(1, max(len(ok), 1), figsize=(5.2 * max(len(ok), 1), 3.6), squeeze=False)
+    for ax, res in zip(axes[0], ok):
+        obs = observations[res.camera_name]
+        W, H = obs.image_size
+        index = {int(f): k for k, f in enumerate(obs.frames)}
+        views = [index[int(f)] for f in res.view_frames]
+        pts = np.concatenate([obs.corners[k] for k in views]) if views else np.zeros((0, 2))
+        rms = np.concatenate([np.full(len(obs.corners[k]), e) for k, e in zip(views, res.view_rms_px)]) \
+            if views else np.zeros(0)
+        covered = np.zeros((10, 10), bool)
+        gx = np.clip((pts[:, 0] / W * 10).astype(int), 0, 9)
+        gy = np.clip((pts[:, 1] / H * 10).astype(int), 0, 9)
+        covered[gy, gx] = True
+        for j, i in zip(*np.nonzero(~covered)):
+            ax.add_patch(Rectangle((i * W / 10, j * H / 10), W / 10, H / 10, color="tab:red", alpha=0.25, lw=0))
+        sc = ax.scatter(pts[:, 0], pts[:, 1], c=rms, s=1, cmap="viridis", rasterized=True)
+        fig.colorbar(sc, ax=ax, fraction=0.046, label="view RMS (px)")
+        ax.set_xlim(0, W)
+        ax.set_ylim(H, 0)
+        ax.set_aspect("equal")
+        ax.set_title(f"{res.camera_name}: {len(views)} views, RMS {res.rms_px:.2f} px, coverage "
+                     f"{res.coverage:.0%}\npointing known to +- {res.pointing_std_deg:.3f} deg", fontsize=9)
+    fig.suptitle("intrinsics: where the corners fell (red: cells no corner reached)", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

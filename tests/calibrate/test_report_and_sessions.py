@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from capture3d.calibrate.boards import Board
-from capture3d.calibrate.detect import diagnose_no_board, stack_observations
 from capture3d.calibrate.bundle import BoardBundleProblem
+from capture3d.calibrate.detect import detect_board, diagnose_no_board, stack_observations
 from capture3d.calibrate.extrinsics import ExtrinsicsOptions, calibrate_extrinsics
 from capture3d.calibrate.geometry import invert, pose, rigid_alignment
 from capture3d.calibrate.report import evaluate, write_report
@@ -18,7 +18,7 @@ from capture3d.errors import FileFormatError
 from capture3d.rig import Rig
 from capture3d.sources import caliscope_frame_map
 from capture3d.synthetic import make_rig
-from capture3d.synthetic.boards import BoardRenderer, board_trajectory, observe_board
+from capture3d.synthetic.boards import BoardRenderer, board_trajectory, intrinsic_board_poses, observe_board
 from capture3d.video import VideoWriter
 
 CHECKER = Board(type="checkerboard", squares_x=7, squares_y=5, square_length_m=0.12)
@@ -268,10 +268,15 @@ def test_intrinsics_with_no_board_or_the_wrong_dictionary_write_nothing(small_se
                  "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert "DICT_4X4" in err and "DICT_5X5_50" in err and not out.exists()
-    # the right board, as a control: the file, and how well the camera's pointing is known
+    coverage = tmp_path / "intr_coverage.png"
+    assert not coverage.exists()
+    # the right board, as a control: the file, how well the camera's pointing is known, and the
+    # picture of where the corners fell
     assert main(["calibrate", "intrinsics", "--board", str(root / "board.toml"), str(tmp_path / f"{a}.avi"),
                  "-o", str(out)]) == 0
     assert "the camera's pointing is known to +-" in capsys.readouterr().out
+    picture = cv2.imread(str(coverage))
+    assert picture is not None and picture.shape[1] > 300
     saved = Rig.load(out).metadata["intrinsics_uncertainty"][a]
     assert len(saved["std_fx_fy_cx_cy_px"]) == 4 and 0 < saved["pointing_deg"] < 5
 
@@ -308,3 +313,37 @@ def test_charuco_images_that_opencv_cannot_draw_are_drawn_and_detected(square_mm
     # a corner k squares in lies on the pixel edge k * px + margin; pixel centres sit 0.5 past edges
     edge = board.object_points()[det.ids, :2] / (square_mm / 1000) * px + margin
     assert np.abs(det.corners - (edge * scale - 0.5)).max() < 0.6
+
+
+def test_blurred_and_tiny_board_views_are_dropped_and_counted(tmp_path):
+    """A video with sharp views and views smeared 11 px diagonally (a board waved too fast) that
+    the detector still finds: the smeared ones are dropped and counted, the sharp ones kept; a
+    square-size limit above every view drops them all as too small."""
+    cam = make_rig(1, seed=1)[0]
+    renderer = BoardRenderer(CHARUCO, cam, seed=0)
+    smear = np.eye(11, dtype=np.float32) / 11
+    sharp, smeared = [], []
+    for T in intrinsic_board_poses(cam, CHARUCO, 40, seed=3):   # close up: squares of 100-200 px
+        img = renderer.render(T)
+        if not CHARUCO.detect(img).ok:
+            continue
+        if len(sharp) < 6:
+            sharp.append(img)
+        elif CHARUCO.detect(cv2.filter2D(img, -1, smear)).ok:
+            smeared.append(cv2.filter2D(img, -1, smear))
+        if len(smeared) == 3:
+            break
+    assert len(smeared) == 3
+    frames = sharp + smeared
+    with VideoWriter(tmp_path / "v.avi", 10, cam.size) as w:
+        for f in frames:
+            w.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
+    obs = detect_board(tmp_path / "v.avi", CHARUCO)
+    assert (obs.rejected_blurred, obs.rejected_small) == (3, 0)
+    assert obs.frames.tolist() == list(range(6))
+    obs.save(tmp_path / "o.npz")
+    from capture3d.calibrate.detect import BoardObservations
+    again = BoardObservations.load(tmp_path / "o.npz")
+    assert (again.rejected_blurred, again.rejected_small, again.frames.tolist()) == (3, 0, list(range(6)))
+    everything_small = detect_board(tmp_path / "v.avi", CHARUCO, min_square_px=1000)
+    assert len(everything_small) == 0 and everything_small.rejected_small == 9
