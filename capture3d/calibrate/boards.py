@@ -20,6 +20,11 @@ from ..io import load_toml
 BOARD_TYPES = ("charuco", "checkerboard")
 
 
+def _dictionary_size(name: str) -> int:
+    """How many markers the predefined ArUco dictionary ``name`` holds."""
+    return int(cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, name)).bytesList.shape[0])
+
+
 @dataclass(frozen=True)
 class Board:
     """A planar calibration target (see ``calibration/boards/*.toml``)."""
@@ -46,6 +51,13 @@ class Board:
                 raise ValueError("marker_length_m must be > 0 and smaller than square_length_m")
             if not hasattr(cv2.aruco, self.dictionary):
                 raise ValueError(f"unknown ArUco dictionary {self.dictionary!r}")
+            needed, held = len(self.cv_board().getIds()), _dictionary_size(self.dictionary)
+            if needed > held:
+                bits = self.dictionary.split("_")[1]
+                bigger = [f"DICT_{bits}_{n}" for n in (50, 100, 250, 1000) if n >= needed]
+                raise ValueError(f"a {self.squares_x} x {self.squares_y} ChArUco board needs {needed} markers and "
+                                 f"{self.dictionary} has {held}: use {bigger[0] if bigger else 'a larger dictionary'}"
+                                 f" or fewer squares")
 
     # -- files -------------------------------------------------------------------------------
     @classmethod

@@ -347,3 +347,13 @@ def test_blurred_and_tiny_board_views_are_dropped_and_counted(tmp_path):
     assert (again.rejected_blurred, again.rejected_small, again.frames.tolist()) == (3, 0, list(range(6)))
     everything_small = detect_board(tmp_path / "v.avi", CHARUCO, min_square_px=1000)
     assert len(everything_small) == 0 and everything_small.rejected_small == 9
+
+
+def test_a_board_with_more_markers_than_its_dictionary_is_refused_before_any_file(tmp_path, capsys):
+    with pytest.raises(ValueError, match="needs 96 markers and DICT_4X4_50 has 50: use DICT_4X4_100"):
+        Board(squares_x=16, squares_y=12, square_length_m=0.045, marker_length_m=0.034)
+    assert Board(squares_x=10, squares_y=10, dictionary="DICT_4X4_50").n_corners == 81   # 50 markers: fits
+    out = tmp_path / "fine.toml"
+    assert main(["board", "charuco", "--squares-x", "16", "--squares-y", "12", "--square-mm", "45",
+                 "-o", str(out)]) == 1
+    assert "DICT_4X4_100" in capsys.readouterr().err and not list(tmp_path.iterdir())
