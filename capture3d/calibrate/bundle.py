@@ -2,9 +2,10 @@
 
 Cameras and board poses are the unknowns; every detected corner is two residuals (pixels).
 :class:`BoardBundleProblem` gives the residuals and their analytic Jacobian (poses, and the
-intrinsics when they are refined too);
-:func:`camera_covariance` gives the cameras' uncertainty from the Jacobian at the solution;
-:func:`board_poses_pnp` gives the starting board poses.
+intrinsics when they are refined too); :func:`board_poses_pnp` the starting board poses;
+:func:`schur_levenberg_marquardt` solves it with the board poses eliminated (intrinsics use it;
+extrinsics, which need a robust loss, use scipy's ``least_squares`` with the same Jacobian);
+:func:`camera_covariance` gives the cameras' uncertainty from the Jacobian at the solution.
 """
 from __future__ import annotations
 
@@ -54,7 +55,14 @@ def board_poses_pnp(obs: BoardObservations, camera: Camera, board: Board, *, min
 
 
 class BoardBundleProblem:
-    """Vectorised residuals of the bundle adjustment and their sparsity."""
+    """Residuals of the board bundle adjustment, their analytic Jacobian and its sparsity pattern.
+
+    ``cams``: the cameras (their intrinsics are the start, or fixed); ``fixed``: indices of the
+    cameras whose pose is held (the gauge); ``frames``: frame numbers, one board pose each; per
+    corner ``obs_cam (M,)``, ``obs_frame (M,)`` (index into ``frames``), ``obj (M, 3)`` board
+    coordinates (meters) and ``px (M, 2)`` detected pixels. Parameters ``x``: per camera rvec,
+    tvec (cam_from_root), then with ``refine_intrinsics`` fx, fy, cx, cy and the refined
+    distortion coefficients; then per frame the board's rvec, tvec (root_from_board)."""
 
     def __init__(self, cams, fixed, frames, obs_cam, obs_frame, obj, px, refine_intrinsics):
         self.cams, self.fixed = cams, fixed

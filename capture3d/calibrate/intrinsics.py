@@ -186,7 +186,8 @@ def refine_intrinsics_all_views(obs: BoardObservations, board: Board, camera: Ca
 
     Board poses start from PnP through ``camera`` (OpenCV's result on the selected views); the
     camera sits at the origin; its ``fx, fy, cx, cy`` and the distortion coefficients OpenCV
-    fits are adjusted with one 6-parameter board pose per view (sparse Jacobian: cost linear in
+    fits are adjusted with one 6-parameter board pose per view by
+    :func:`~capture3d.calibrate.bundle.schur_levenberg_marquardt` (exact steps, cost linear in
     the views). Views with RMS above ``reject_factor`` x median (and 1 px) are dropped once and
     the problem solved again.
 
@@ -199,7 +200,7 @@ def refine_intrinsics_all_views(obs: BoardObservations, board: Board, camera: Ca
         return None
     at_origin = camera.with_pose(np.zeros(3), np.zeros(3))
     use = set(start)
-    for _round in range(2):
+    for attempt in range(2):
         frames, obs_cam, obs_frame, corner_id, px = stack_observations([obs], use=lambda c, f: f in use)
         prob = BoardBundleProblem([at_origin], [0], frames, obs_cam, obs_frame,
                                   board.object_points()[corner_id], px, True)
@@ -207,7 +208,7 @@ def refine_intrinsics_all_views(obs: BoardObservations, board: Board, camera: Ca
         err2 = np.sum(fun.reshape(-1, 2) ** 2, axis=1)
         per_view = np.sqrt(np.bincount(obs_frame, err2, len(frames)) / np.bincount(obs_frame, minlength=len(frames)))
         bad = per_view > max(opts.reject_factor * np.median(per_view), 1.0)
-        if not bad.any() or _round == 1:
+        if not bad.any() or attempt == 1:
             break
         use -= {f for f, b in zip(frames, bad) if b}
         cams, poses = prob.unpack(x)
