@@ -92,6 +92,11 @@ def cmd_calibrate_intrinsics(args):
                            progress=bar.update)
         bar.close()
         _print_dropped(obs)
+        if len(obs) == 0 and (obs.rejected_blurred or obs.rejected_small):
+            failures.append(f"{name}: the board was found in {obs.rejected_blurred + obs.rejected_small} of "
+                            f"{obs.frames_read} frames, but every view was too blurred or too small; record "
+                            f"it closer, better lit (shorter exposure) and moving slowly")
+            continue
         if len(obs) == 0:
             failures.append(f"{name}: no board in {obs.frames_read} frames; {diagnose_no_board(source, board)}")
             continue

@@ -315,7 +315,7 @@ def test_charuco_images_that_opencv_cannot_draw_are_drawn_and_detected(square_mm
     assert np.abs(det.corners - (edge * scale - 0.5)).max() < 0.6
 
 
-def test_blurred_and_tiny_board_views_are_dropped_and_counted(tmp_path):
+def test_blurred_and_tiny_board_views_are_dropped_and_counted(tmp_path, capsys):
     """A video with sharp views and views smeared 11 px diagonally (a board waved too fast) that
     the detector still finds: the smeared ones are dropped and counted, the sharp ones kept; a
     square-size limit above every view drops them all as too small."""
@@ -347,6 +347,17 @@ def test_blurred_and_tiny_board_views_are_dropped_and_counted(tmp_path):
     assert (again.rejected_blurred, again.rejected_small, again.frames.tolist()) == (3, 0, list(range(6)))
     everything_small = detect_board(tmp_path / "v.avi", CHARUCO, min_square_px=1000)
     assert len(everything_small) == 0 and everything_small.rejected_small == 9
+    # a video of smeared views only: intrinsics say why nothing was usable, and write nothing
+    with VideoWriter(tmp_path / "smeared.avi", 10, cam.size) as w:
+        for f in smeared:
+            w.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
+    CHARUCO.save(tmp_path / "board.toml")
+    assert main(["calibrate", "intrinsics", "--board", str(tmp_path / "board.toml"), str(tmp_path / "smeared.avi"),
+                 "-o", str(tmp_path / "intr.toml")]) == 1
+    captured = capsys.readouterr()
+    assert "dropped 3 blurred" in captured.out
+    assert "found in 3 of 3 frames, but every view was too blurred" in captured.err
+    assert not (tmp_path / "intr.toml").exists()
 
 
 def test_a_board_with_more_markers_than_its_dictionary_is_refused_before_any_file(tmp_path, capsys):
