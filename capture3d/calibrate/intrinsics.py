@@ -91,7 +91,9 @@ def select_views(obs: BoardObservations, max_views: int, min_corners: int) -> li
     return sorted(cand[k] for k in chosen)
 
 
-def _coverage(obs: BoardObservations, views) -> float:
+def coverage_grid(obs: BoardObservations, views) -> np.ndarray:
+    """Which cells of a 10 x 10 grid over the image hold a corner of the views ``views``
+    (indices into ``obs``): ``(10, 10)`` bool, row = image y."""
     w, h = obs.image_size
     grid = np.zeros((10, 10), bool)
     for k in views:
@@ -99,7 +101,7 @@ def _coverage(obs: BoardObservations, views) -> float:
         gx = np.clip((c[:, 0] / w * 10).astype(int), 0, 9)
         gy = np.clip((c[:, 1] / h * 10).astype(int), 0, 9)
         grid[gy, gx] = True
-    return float(grid.mean())
+    return grid
 
 
 def _calibrate(obj, img, size, opts):
@@ -170,7 +172,8 @@ def calibrate_intrinsics(obs: BoardObservations, board: Board, *,
         if refined is not None:
             cam, rms, frames, per_view, std = refined
             views = list(np.flatnonzero(np.isin(obs.frames, frames)))
-    res = IntrinsicsResult(name, "ok", "", cam, float(rms), frames, per_view, _coverage(obs, views), std)
+    res = IntrinsicsResult(name, "ok", "", cam, float(rms), frames, per_view,
+                           float(coverage_grid(obs, views).mean()), std)
     if not np.isfinite(rms) or rms > opts.max_rms_px:
         res.status = "failed"
         res.camera = None

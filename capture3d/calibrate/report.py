@@ -24,6 +24,7 @@ from .boards import Board
 from .bundle import BoardBundleProblem
 from .detect import BoardObservations, stack_observations
 from .geometry import invert, pose
+from .intrinsics import coverage_grid
 
 
 @dataclass
@@ -245,11 +246,7 @@ def write_coverage_picture(results: list, observations: dict, path) -> Path:
         pts = np.concatenate([obs.corners[k] for k in views]) if views else np.zeros((0, 2))
         rms = np.concatenate([np.full(len(obs.corners[k]), e) for k, e in zip(views, res.view_rms_px)]) \
             if views else np.zeros(0)
-        covered = np.zeros((10, 10), bool)
-        gx = np.clip((pts[:, 0] / W * 10).astype(int), 0, 9)
-        gy = np.clip((pts[:, 1] / H * 10).astype(int), 0, 9)
-        covered[gy, gx] = True
-        for j, i in zip(*np.nonzero(~covered)):
+        for j, i in zip(*np.nonzero(~coverage_grid(obs, views))):
             ax.add_patch(Rectangle((i * W / 10, j * H / 10), W / 10, H / 10, color="tab:red", alpha=0.25, lw=0))
         sc = ax.scatter(pts[:, 0], pts[:, 1], c=rms, s=1, cmap="viridis", rasterized=True)
         fig.colorbar(sc, ax=ax, fraction=0.046, label="view RMS (px)")
