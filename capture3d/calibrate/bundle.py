@@ -229,17 +229,32 @@ class BoardBundleProblem:
         return S
 
 
-def _board_blocks(J, cols, used, prob: BoardBundleProblem):
-    """Split :meth:`BoardBundleProblem.jacobian_blocks` into the camera part, sparse
-    ``(2M, board_offset)``, and the board part, ``(M, 2, 6)`` per corner."""
-    M = len(J)
-    cam_k = np.r_[0:6, 12:J.shape[2]]
-    Jc, cc, uc = J[:, :, cam_k], cols[:, cam_k], used[:, cam_k]
-    rows = np.broadcast_to((2 * np.arange(M))[:, None, None] + np.arange(2)[None, :, None], Jc.shape)
-    keep = np.broadcast_to(uc[:, None, :], Jc.shape)
-    Jc = coo_matrix((Jc[keep], (rows[keep], np.broadcast_to(cc[:, None, :], Jc.shape)[keep])),
-                    shape=(2 * M, prob.board_offset)).tocsr()
-    return Jc, J[:, :, 6:12]
+def _schur_parts(J, prob: BoardBundleProblem):
+    """The normal equations of the sparse Jacobian ``J (2M, n)`` split at the board poses:
+    ``A = Jc^T Jc`` over the camera parameters that have columns (``free``; a fixed camera's
+    pose has none), dense; ``B = Jc^T Jb`` (free rows), sparse; and the board blocks of
+    ``Jb^T Jb``, ``D (F, 6, 6)`` (each board pose touches only its own corners)."""
+    b0 = prob.board_offset
+    Jc, Jb = J[:, :b0], J[:, b0:]
+    A = (Jc.T @ Jc).toarray()
+    free = np.flatnonzero(np.diag(A) > 0)
+    DD = (Jb.T @ Jb).tocoo()
+    own = DD.row // 6 == DD.col // 6
+    D = np.zeros((prob.F, 6, 6))
+    np.add.at(D, (DD.row[own] // 6, DD.row[own] % 6, DD.col[own] % 6), DD.data[own])
+    return A[np.ix_(free, free)], (Jc.T @ Jb).tocsr()[free], D, free
+
+
+def _reduced_camera_system(A, B, D, damping: float = 0.0):
+    """The Schur complement ``S = A' - B D'^-1 B^T`` (``'``: diagonals scaled by ``1 + damping``,
+    Levenberg-Marquardt's) and ``D'^-1`` as ``(F, 6, 6)`` blocks and as a sparse block diagonal."""
+    from scipy.sparse import block_diag
+
+    Dd = D + damping * np.einsum("fii->fi", D)[:, :, None] * np.eye(6)
+    Dinv = np.linalg.pinv(Dd)
+    Dinv_sparse = block_diag(list(Dinv), format="csr")
+    S = A + damping * np.diag(np.diag(A)) - (B @ Dinv_sparse @ B.T).toarray()
+    return S, Dinv, Dinv_sparse
 
 
 def schur_levenberg_marquardt(prob: BoardBundleProblem, x0, *, max_iterations: int = 100,
@@ -257,39 +272,19 @@ def schur_levenberg_marquardt(prob: BoardBundleProblem, x0, *, max_iterations: i
 
     Returns ``(x, residuals (2M,), iterations)``.
     """
-    from scipy.sparse import block_diag
-
     x = np.array(x0, float)
     r = prob.residuals(x)
     cost = float(r @ r)
     b0, F = prob.board_offset, prob.F
     lam, it = 1e-3, 0
     for it in range(1, max_iterations + 1):
-        J, cols, used = prob.jacobian_blocks(x)
-        Jc, Jb = _board_blocks(J, cols, used, prob)
-        of = prob.obs_frame
-        A = (Jc.T @ Jc).toarray()
-        free = np.flatnonzero(np.diag(A) > 0)          # a fixed camera's pose has no columns
-        A = A[np.ix_(free, free)]
-        gc = (Jc.T @ r)[free]
-        rr = r.reshape(-1, 2)
-        D = np.zeros((F, 6, 6))
-        np.add.at(D, of, np.einsum("mki,mkj->mij", Jb, Jb))
-        gb = np.zeros((F, 6))
-        np.add.at(gb, of, np.einsum("mki,mk->mi", Jb, rr))
-        # B = Jc^T Jb as a sparse (cameras, 6F) matrix
-        rows_b = (2 * np.arange(len(J)))[:, None] + np.arange(2)[None, :]
-        cols_b = 6 * np.repeat(of, 2)[:, None] + np.arange(6)
-        Jb_sparse = coo_matrix((Jb.reshape(-1), (np.repeat(rows_b.reshape(-1), 6), cols_b.reshape(-1))),
-                               shape=(2 * len(J), 6 * F)).tocsr()
-        B = (Jc.T @ Jb_sparse).tocsr()[free]
+        J = prob.jacobian(x)
+        A, B, D, free = _schur_parts(J, prob)
+        g = J.T @ r
+        gc, gb = g[:b0][free], g[b0:].reshape(F, 6)
         while True:
-            Dd = D + lam * np.einsum("fii->fi", D)[:, :, None] * np.eye(6)
-            Dinv = np.linalg.inv(Dd)
-            Dinv_sp = block_diag(list(Dinv), format="csr")
-            S = A + lam * np.diag(np.diag(A)) - (B @ Dinv_sp @ B.T).toarray()
-            rhs = -gc + B @ (Dinv_sp @ gb.reshape(-1))
-            dc = np.linalg.solve(S, rhs)
+            S, Dinv, Dinv_sparse = _reduced_camera_system(A, B, D, lam)
+            dc = np.linalg.solve(S, -gc + B @ (Dinv_sparse @ gb.reshape(-1)))
             db = np.einsum("fij,fj->fi", Dinv, -gb - (B.T @ dc).reshape(F, 6))
             x_new = x.copy()
             x_new[free] += dc
@@ -327,23 +322,16 @@ def camera_covariance(jac, residuals, prob: BoardBundleProblem, *, loss: str = "
     block-diagonal (6 x 6 per board pose), so no matrix of the size of all board poses is ever
     inverted. Parameters without Jacobian columns (a fixed camera) get zero rows and columns.
     """
-    from scipy.sparse import block_diag, csr_matrix
+    from scipy.sparse import csr_matrix
 
     J = csr_matrix(jac)
-    b0 = prob.board_offset
     dof = max(J.shape[0] - np.count_nonzero(np.abs(J).sum(axis=0)), 1)
     weight = LOSS_WEIGHT[loss]((residuals / f_scale) ** 2)
     sigma2 = float(np.sum(weight * residuals ** 2)) / dof
-    Jc, Jb = J[:, :b0], J[:, b0:]
-    A = (Jc.T @ Jc).toarray()
-    D = (Jb.T @ Jb).tocsr()
-    blocks = np.array([D[6 * f:6 * f + 6, 6 * f:6 * f + 6].toarray() for f in range(prob.F)])
-    Dinv = block_diag(list(np.linalg.pinv(blocks)), format="csr")
-    B = (Jc.T @ Jb).tocsr()
-    S = A - (B @ Dinv @ B.T).toarray()
-    free = np.flatnonzero(np.diag(A) > 0)
-    cov = np.zeros_like(S)
-    cov[np.ix_(free, free)] = sigma2 * np.linalg.pinv(S[np.ix_(free, free)])
+    A, B, D, free = _schur_parts(J, prob)
+    S, _Dinv, _ = _reduced_camera_system(A, B, D)
+    cov = np.zeros((prob.board_offset, prob.board_offset))
+    cov[np.ix_(free, free)] = sigma2 * np.linalg.pinv(S)
     return cov
 
 
