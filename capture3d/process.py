@@ -62,14 +62,17 @@ def _video_fps(path) -> float:
     return float(fps) if fps and np.isfinite(fps) and fps > 0 else 30.0
 
 
-def process_session(session, calibration, out, options: ProcessOptions = ProcessOptions(), *,
-                    make_bar=None, echo=print) -> ProcessResult:
-    """Run the whole path on ``session`` (folder of videos, see CONVENTIONS.md) with the rig of
-    ``calibration``; write everything under ``out``. ``make_bar(label, total)`` makes progress
-    bars, ``echo`` prints one line per stage."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    timing = {}
+def _triangulation_for(sizes) -> TriangulationOptions:
+    """Triangulation thresholds scaled to the largest image diagonal of ``sizes {camera: (w, h)}``."""
+    diagonal = max(float(np.hypot(*s)) for s in sizes.values())
+    return TriangulationOptions(max_error_px=MAX_ERROR_SHARE * diagonal,
+                                max_error_two_views_px=MAX_ERROR_TWO_VIEWS_SHARE * diagonal)
+
+
+def session_rig(session, calibration) -> tuple[Rig, dict[str, Path]]:
+    """The rig of ``calibration`` reduced to the cameras that have a video in ``session``, and
+    ``{camera: video}`` in rig order. A :class:`FileFormatError` when the calibration does not
+    know a camera of the session, or fewer than two cameras are left."""
     videos = session_videos(session)
     rig = Rig.load(calibration)
     unknown = sorted(set(videos) - set(rig.names))
@@ -82,22 +85,46 @@ def process_session(session, calibration, out, options: ProcessOptions = Process
     if len(names) < len(rig):
         log.warning("calibration cameras %s have no video in %s; using the other %d",
                     [n for n in rig.names if n not in videos], session, len(names))
-    rig = rig.subset(names)
-    fps = options.fps or _video_fps(videos[names[0]])
-    frame_map = session_frame_map(session)   # read before detecting: a broken frames.csv fails fast
+    return rig.subset(names), {n: videos[n] for n in names}
 
+
+def process_session(session, calibration, out, options: ProcessOptions = ProcessOptions(), *,
+                    make_bar=None, echo=print) -> ProcessResult:
+    """Run the whole path on ``session`` (folder of videos, see CONVENTIONS.md) with the rig of
+    ``calibration``; write everything under ``out``: :func:`capture3d.detect.batch.detect_session`
+    into ``out/pose2d``, then :func:`reconstruct_session`. ``make_bar(label, total)`` makes
+    progress bars, ``echo`` prints one line per stage."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rig, videos = session_rig(session, calibration)
+    session_frame_map(session)   # read before detecting: a broken frames.csv fails fast
     t = time.perf_counter()
-    pose2d = detect_session({n: videos[n] for n in names}, out / "pose2d", options.detect, make_bar=make_bar)
-    timing["detect"] = time.perf_counter() - t
-    echo(f"2D keypoints of {len(pose2d)} cameras in {out / 'pose2d'} ({timing['detect']:.1f} s)")
+    pose2d = detect_session(videos, out / "pose2d", options.detect, make_bar=make_bar)
+    seconds = time.perf_counter() - t
+    echo(f"2D keypoints of {len(pose2d)} cameras in {out / 'pose2d'} ({seconds:.1f} s)")
+    return reconstruct_session(session, calibration, out, options, pose2d=pose2d, echo=echo,
+                               timing={"detect": seconds})
+
+
+def reconstruct_session(session, calibration, out, options: ProcessOptions = ProcessOptions(), *,
+                        pose2d: dict | None = None, echo=print, timing: dict | None = None) -> ProcessResult:
+    """Everything after detection: the session's ``pose2d`` files (``{camera: npz}``; default
+    ``out/pose2d/<camera>.npz``) -> people -> triangulation -> filters -> ``out/points3d.npz``,
+    the exports and ``out/report.json``. ``session`` gives the videos' frame rate and frame
+    numbering (``frames.csv``); ``timing`` holds seconds of earlier stages for the report."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timing = dict(timing or {})
+    rig, videos = session_rig(session, calibration)
+    names = rig.names
+    if pose2d is None:
+        pose2d = {n: out / "pose2d" / f"{n}.npz" for n in names}
+    fps = options.fps or _video_fps(videos[names[0]])
+    frame_map = session_frame_map(session)
 
     t = time.perf_counter()
     cand, frames, joints, sizes = io.stack_pose2d_files({n: pose2d[n] for n in names}, frame_map=frame_map)
-    tri = options.triangulation
-    if tri is None:
-        diagonal = max(float(np.hypot(*s)) for s in sizes.values())
-        tri = TriangulationOptions(max_error_px=MAX_ERROR_SHARE * diagonal,
-                                   max_error_two_views_px=MAX_ERROR_TWO_VIEWS_SHARE * diagonal)
+    tri = options.triangulation or _triangulation_for(sizes)
     chosen = associate_person(cand, rig, options=options.association, triangulation=tri)
     timing["associate"] = time.perf_counter() - t
     echo(f"person: {chosen.summary()}")
@@ -149,4 +176,4 @@ def process_session(session, calibration, out, options: ProcessOptions = Process
     return ProcessResult(points_path, exports, report)
 
 
-__all__ = ["ProcessOptions", "ProcessResult", "process_session"]
+__all__ = ["ProcessOptions", "ProcessResult", "process_session", "reconstruct_session", "session_rig"]
