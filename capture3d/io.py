@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FileFormatError, check_array
+from .errors import FileFormatError, InputShapeError, check_array
 
 
 def load_toml(path, what: str = "file") -> dict:
@@ -121,18 +121,64 @@ def stack_pose2d_files(files: dict, frame_map: dict | None = None) -> tuple:
     return out, frames, names, sizes
 
 
-def save_points3d(path, points, *, joint_names, frame_index=None, time_s=None, reprojection_error_px=None,
-                  n_views=None, score=None) -> Path:
-    """Write ``points3d.npz``: ``points (F, J, 3)`` meters plus per-point diagnostics."""
-    pts = check_array(points, "points", (None, None, 3))
-    F, J = pts.shape[:2]
-    nan = np.full((F, J), np.nan)
-    return _save_npz_atomic(path, points=pts,
-                            reprojection_error_px=nan if reprojection_error_px is None else reprojection_error_px,
-                            n_views=np.zeros((F, J), np.int16) if n_views is None else n_views,
-                            score=nan if score is None else score, joint_names=np.array(joint_names),
-                            frame_index=np.arange(F) if frame_index is None else np.asarray(frame_index),
-                            time_s=np.arange(F) / 30.0 if time_s is None else np.asarray(time_s, float))
+POINT_DIAGNOSTICS = ("reprojection_error_px", "n_views", "score")
+
+
+def save_points3d(path, points, *, joint_names, person_id=None, frame_index=None, time_s=None,
+                  reprojection_error_px=None, n_views=None, score=None) -> Path:
+    """Write ``points3d.npz`` (CONVENTIONS.md), one person or several.
+
+    Parameters
+    ----------
+    points : (F, J, 3) or (P, F, J, 3) float
+        Meters, world frame; NaN where a joint (or a person, in a frame) is absent.
+    joint_names : sequence of str, length J
+    person_id : (P,) int, optional
+        Required with ``(P, F, J, 3)`` points (distinct ids, stable over the session), and
+        refused with ``(F, J, 3)`` points: a single-person file has no ``person_id`` key.
+    frame_index : (F,) int, optional
+        Session frame numbers (default 0..F-1).
+    time_s : (F,) float, optional
+        Seconds from the session start (default frames / 30).
+    reprojection_error_px, score : float arrays shaped like ``points[..., 0]``, optional
+        Pixels / 0..1; NaN when not given.
+    n_views : int array shaped like ``points[..., 0]``, optional
+        Views used per point; 0 when not given.
+    """
+    pts = check_array(points, "points", (..., None, None, 3))
+    if pts.ndim not in (3, 4):
+        raise InputShapeError(f"points: expected shape (F, J, 3) or (P, F, J, 3), got {pts.shape}")
+    point_shape, (F, J) = pts.shape[:-1], pts.shape[-3:-1]
+    if len(joint_names) != J:
+        raise InputShapeError(f"joint_names: {len(joint_names)} names for {J} joints of points {pts.shape}")
+    extra = {}
+    if pts.ndim == 4:
+        if person_id is None:
+            raise InputShapeError(f"person_id: required with several people (points {pts.shape})")
+        ids = np.asarray(person_id)
+        if ids.shape != (pts.shape[0],) or not np.issubdtype(ids.dtype, np.integer):
+            raise InputShapeError(f"person_id: expected {pts.shape[0]} integers, got {ids.dtype} {ids.shape}")
+        if len(np.unique(ids)) != len(ids):
+            raise InputShapeError(f"person_id: ids must be distinct, got {ids.tolist()}")
+        extra["person_id"] = ids.astype(np.int64)
+    elif person_id is not None:
+        raise InputShapeError(f"person_id: given for single-person points {pts.shape}; use (1, F, J, 3) points")
+    given = {"reprojection_error_px": reprojection_error_px, "n_views": n_views, "score": score}
+    defaults = {"reprojection_error_px": np.full(point_shape, np.nan), "n_views": np.zeros(point_shape, np.int16),
+                "score": np.full(point_shape, np.nan)}
+    diagnostics = {}
+    for key, value in given.items():
+        arr = defaults[key] if value is None else np.asarray(value)
+        if arr.shape != point_shape:
+            raise InputShapeError(f"{key}: expected shape {point_shape} (points[..., 0]), got {arr.shape}")
+        diagnostics[key] = arr
+    frame_index = np.arange(F) if frame_index is None else np.asarray(frame_index)
+    time_s = np.arange(F) / 30.0 if time_s is None else np.asarray(time_s, float)
+    for key, value in (("frame_index", frame_index), ("time_s", time_s)):
+        if value.shape != (F,):
+            raise InputShapeError(f"{key}: expected shape ({F},), got {value.shape}")
+    return _save_npz_atomic(path, points=pts, **diagnostics, joint_names=np.array(joint_names),
+                            frame_index=frame_index, time_s=time_s, **extra)
 
 
 def frame_rate(time_s, default: float = 30.0) -> float:
@@ -146,14 +192,95 @@ def frame_rate(time_s, default: float = 30.0) -> float:
 
 
 def load_points3d(path) -> dict:
+    """Read ``points3d.npz`` as stored: ``points`` is ``(F, J, 3)`` (one person) or
+    ``(P, F, J, 3)`` (several), the per-point arrays shaped like ``points[..., 0]``.
+
+    Returns a dict with ``points``, ``reprojection_error_px``, ``n_views``, ``score``,
+    ``joint_names`` (list of str), ``frame_index (F,)``, ``time_s (F,)`` and ``person_id``:
+    ``(P,)`` int64 for a several-person file, None for a single-person one. Shapes that do not
+    fit raise :class:`FileFormatError` naming the file and key. :func:`persons` splits it.
+    """
     path = Path(path)
     try:
         z = np.load(path)
-        out = {k: z[k] for k in ("points", "reprojection_error_px", "n_views", "score", "joint_names",
-                                 "frame_index", "time_s")}
+        out = {k: z[k] for k in ("points", *POINT_DIAGNOSTICS, "joint_names", "frame_index", "time_s")}
+        out["person_id"] = z["person_id"] if "person_id" in z.files else None
     except (OSError, ValueError, KeyError) as exc:
         raise FileFormatError(path, f"not a capture3d points3d file ({exc})") from None
-    if out["points"].ndim != 3 or out["points"].shape[-1] != 3:
-        raise FileFormatError(path, f"points must be (frames, joints, 3), got {out['points'].shape}", key="points")
+    pts = out["points"]
+    if pts.ndim not in (3, 4) or pts.shape[-1] != 3:
+        raise FileFormatError(path, f"points must be (frames, joints, 3) or (persons, frames, joints, 3), "
+                              f"got {pts.shape}", key="points")
+    if pts.ndim == 4:
+        ids = out["person_id"]
+        if ids is None:
+            raise FileFormatError(path, f"points {pts.shape} hold several people but there is no person_id",
+                                  key="person_id")
+        if ids.shape != (pts.shape[0],) or not np.issubdtype(ids.dtype, np.integer):
+            raise FileFormatError(path, f"expected {pts.shape[0]} integer ids, got {ids.dtype} {ids.shape}",
+                                  key="person_id")
+        out["person_id"] = ids.astype(np.int64)
+    elif out["person_id"] is not None:
+        raise FileFormatError(path, f"person_id given for single-person points {pts.shape}", key="person_id")
+    for key in POINT_DIAGNOSTICS:
+        if out[key].shape != pts.shape[:-1]:
+            raise FileFormatError(path, f"expected shape {pts.shape[:-1]} like points, got {out[key].shape}", key=key)
+    F, J = pts.shape[-3:-1]
+    for key, n in (("joint_names", J), ("frame_index", F), ("time_s", F)):
+        if out[key].shape != (n,):
+            raise FileFormatError(path, f"expected shape ({n},), got {out[key].shape}", key=key)
     out["joint_names"] = [str(n) for n in out["joint_names"]]
     return out
+
+
+def as_persons(points, person_id=None) -> tuple[np.ndarray, list]:
+    """Points of one person or several as ``(P, F, J, 3)`` and their ids.
+
+    Parameters
+    ----------
+    points : (F, J, 3) or (P, F, J, 3) float
+        Meters.
+    person_id : (P,) int, optional
+        With 4-D points; None (default) numbers them 0..P-1. Ignored for 3-D points.
+
+    Returns
+    -------
+    points : (P, F, J, 3) float64
+        P = 1 for 3-D input.
+    ids : list of int, or ``[None]``
+        ``[None]`` for single-person input (it has no id).
+
+    >>> pts, ids = as_persons(np.zeros((5, 17, 3)))
+    >>> pts.shape, ids
+    ((1, 5, 17, 3), [None])
+    """
+    pts = check_array(points, "points", (..., None, None, 3))
+    if pts.ndim == 3:
+        return pts[None], [None]
+    if pts.ndim != 4:
+        raise InputShapeError(f"points: expected shape (F, J, 3) or (P, F, J, 3), got {pts.shape}")
+    ids = list(range(len(pts))) if person_id is None else [int(i) for i in np.asarray(person_id).ravel()]
+    if len(ids) != len(pts):
+        raise InputShapeError(f"person_id: {len(ids)} ids for {len(pts)} people")
+    return pts, ids
+
+
+def persons(data: dict) -> list[tuple[int | None, dict]]:
+    """Split points3d data (as :func:`load_points3d` returns it) into one dict per person.
+
+    Returns ``[(person_id, person_data), ...]``: for a single-person file one pair
+    ``(None, data)``; for a several-person file one pair per person in file order, each
+    ``person_data`` a single-person dict (``points (F, J, 3)``, diagnostics ``(F, J)``, the shared
+    ``joint_names``, ``frame_index``, ``time_s``; ``person_id`` None) that every single-person
+    writer and view accepts.
+    """
+    pts = np.asarray(data["points"])
+    if pts.ndim == 3:
+        return [(None, data)]
+    ids = data.get("person_id")
+    if ids is None or len(ids) != len(pts):
+        raise InputShapeError(f"person_id: expected {len(pts)} ids for points {pts.shape}, got {ids}")
+    shared = {k: v for k, v in data.items() if k not in ("points", "person_id", *POINT_DIAGNOSTICS)}
+    return [(int(pid), {**shared, "points": pts[p], **{k: np.asarray(data[k])[p] for k in POINT_DIAGNOSTICS
+                                                       if k in data}, "person_id": None})
+            for p, pid in enumerate(ids)]

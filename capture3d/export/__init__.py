@@ -1,9 +1,99 @@
-"""Exports of ``points3d`` data; every writer takes ``(path, data)`` with ``data`` as
-:func:`capture3d.io.load_points3d` returns it."""
+"""Exports of ``points3d`` data.
+
+:data:`EXPORTERS` holds the per-format writers of ONE person: ``writer(path, data)`` with
+``data`` a single-person dict as :func:`capture3d.io.load_points3d` returns it.
+:func:`export_points` is the entry point for any file, one person or several:
+
+- single-person data: exactly the writer's file at ``path``;
+- several people: BVH, CSV and TRC write one file per person next to ``path``, named
+  ``<stem>_p<id><suffix>`` with the id as stored (``skeleton_p3.bvh``; no zero padding); C3D writes
+  one file at ``path`` whose points are labelled ``p<id>_<joint>`` (``p3_left_knee``), people in
+  file order.
+
+A person who cannot be written (no finite point; BVH without hips and shoulders...) is skipped
+with the reason while the others are written.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..io import POINT_DIAGNOSTICS, persons
 from .bvh import Bvh, read_bvh, write_bvh
 from .csv import write_csv
 from .mocap import write_c3d, write_trc
 
 EXPORTERS = {"bvh": write_bvh, "csv": write_csv, "trc": write_trc, "c3d": write_c3d}
 
-__all__ = ["EXPORTERS", "Bvh", "read_bvh", "write_bvh", "write_csv", "write_trc", "write_c3d"]
+#: Formats that hold several people in one file (labels prefixed by person); the others get a file each.
+ONE_FILE_FORMATS = ("c3d",)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_points` wrote: ``written`` the files, ``skipped`` ``(person_id, reason)``
+    for every person left out (``person_id`` None for a single-person file). False when nothing
+    was written."""
+
+    format: str
+    written: tuple[Path, ...]
+    skipped: tuple[tuple[int | None, str], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.written)
+
+
+def person_path(path, person_id: int) -> Path:
+    """``<stem>_p<id><suffix>`` next to ``path``: the file of one person.
+
+    >>> person_path("out/skeleton.bvh", 3).as_posix()
+    'out/skeleton_p3.bvh'
+    """
+    path = Path(path)
+    return path.with_name(f"{path.stem}_p{int(person_id)}{path.suffix}")
+
+
+def export_points(fmt: str, path, data: dict) -> ExportResult:
+    """Write ``data`` (as :func:`capture3d.io.load_points3d` returns it, one person or several) in
+    format ``fmt`` (a key of :data:`EXPORTERS`) at ``path``; see the module's docstring for the
+    file names. Data the format cannot hold come back in ``skipped``, never as an exception."""
+    if fmt not in EXPORTERS:
+        raise ValueError(f"unknown export format {fmt!r} (known: {sorted(EXPORTERS)})")
+    writer = EXPORTERS[fmt]
+    people = persons(data)
+    if people[0][0] is None:  # one person: the writer's own file
+        try:
+            return ExportResult(fmt, (writer(path, data),))
+        except ValueError as exc:
+            return ExportResult(fmt, (), ((None, str(exc)),))
+    written, skipped, kept = [], [], []
+    for pid, one in people:
+        if not np.isfinite(one["points"]).all(-1).any():
+            skipped.append((pid, "no reconstructed point"))
+        elif fmt in ONE_FILE_FORMATS:
+            kept.append((pid, one))
+        else:
+            try:
+                written.append(writer(person_path(path, pid), one))
+            except ValueError as exc:
+                skipped.append((pid, str(exc)))
+    if kept:
+        written.append(writer(path, _side_by_side(kept)))
+    return ExportResult(fmt, tuple(written), tuple(skipped))
+
+
+def _side_by_side(people) -> dict:
+    """Several single-person dicts as one with joints ``p<id>_<joint>``: ``(F, P * J, 3)``."""
+    first = people[0][1]
+    out = {k: v for k, v in first.items() if k not in ("points", "joint_names", *POINT_DIAGNOSTICS)}
+    out["joint_names"] = [f"p{pid}_{j}" for pid, _ in people for j in first["joint_names"]]
+    for key in ("points", *POINT_DIAGNOSTICS):
+        if key in first:
+            out[key] = np.concatenate([np.asarray(one[key]) for _, one in people], axis=1)
+    return out
+
+
+__all__ = ["EXPORTERS", "ExportResult", "export_points", "person_path", "Bvh", "read_bvh", "write_bvh",
+           "write_csv", "write_trc", "write_c3d"]

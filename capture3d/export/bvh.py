@@ -306,6 +306,9 @@ def encode(points, joint_names, *, fps: float = 30.0) -> BvhEncoding:
     need = {"left_hip", "right_hip", "left_shoulder", "right_shoulder", "left_ear", "right_ear", "nose"}
     if not need <= set(names):
         raise ValueError(f"BVH needs the canonical joints {sorted(need - set(names))}")
+    with_all = np.isfinite(pts[:, [names.index(n) for n in sorted(need)]]).all(axis=(1, 2))
+    if not with_all.any():  # the rest pose and the root would be NaN: no file rather than a broken one
+        raise ValueError(f"BVH needs a frame where all of {sorted(need)} are reconstructed; none has them")
     P = (pts @ Y_UP_FROM_Z_UP.T) * CM_PER_M
     kp = {n: P[:, k] for k, n in enumerate(names)} | derived_joints(P, names)
     spec = [s for s in SPEC if s[2] in kp]
