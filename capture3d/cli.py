@@ -292,14 +292,16 @@ def _add_filter_args(p, *, smoother: str, despike: float | None):
 
 def cmd_export(args):
     from . import io
-    from .export import EXPORTERS
+    from .export import export_points
 
-    data = io.load_points3d(args.points3d)
-    try:
-        out = EXPORTERS[args.format](args.output, data)
-    except ValueError as exc:  # the data cannot go into this format: say which input
-        raise ValueError(f"{args.points3d}: {exc}") from None
-    print(f"wrote {out}")
+    res = export_points(args.format, args.output, io.load_points3d(args.points3d))
+    if not res:  # the data cannot go into this format: say which input, and why
+        reasons = "; ".join(reason if pid is None else f"p{pid}: {reason}" for pid, reason in res.skipped)
+        raise ValueError(f"{args.points3d}: {reasons or 'nothing to write'}")
+    for path in res.written:
+        print(f"wrote {path}")
+    for pid, reason in res.skipped:
+        print(f"skipped person p{pid}: {reason}")
 
 
 def cmd_view(args):
@@ -657,7 +659,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pose2d")
     p.add_argument("-o", "--output", required=True)
 
-    p = _sub(sub, "export", "export 3D points to other tools' formats",
+    p = _sub(sub, "export", "export 3D points to other tools' formats; several people: BVH, CSV, TRC "
+             "one file each (out_p<id>.bvh), C3D one file with labels p<id>_<joint>",
              [f"capture3d export {f} points3d.npz -o out.{f}" for f in EXPORTERS], cmd_export)
     p.add_argument("format", choices=sorted(EXPORTERS))
     p.add_argument("points3d")
