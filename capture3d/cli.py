@@ -489,6 +489,25 @@ def cmd_openpose(args):
     print(f"{len(d['frame_index'])} frames -> {out}")
 
 
+def cmd_batch(args):
+    from .batch import BatchOptions, format_table, run_batch
+    from .detect.batch import DetectOptions
+    from .process import ProcessOptions
+
+    detect = DetectOptions(detector=args.detector, every=args.every, max_frames=args.max_frames,
+                           max_persons=args.persons or ProcessOptions().detect.max_persons)
+    process = ProcessOptions(detect=detect, filter=_filter_options(args),
+                             exports=tuple(args.export or ("csv", "trc", "c3d", "bvh")), fps=args.fps)
+    res = run_batch(args.root, args.output, BatchOptions(process=process, scheduler=args.scheduler,
+                                                         workers=args.workers, serial=args.serial, force=args.force),
+                    calibration=args.calibration)
+    print(format_table(res.rows))
+    print(f"wrote {res.summary_csv} ({len(res.rows)} sessions, {res.seconds:.1f} s)")
+    if res.failed:
+        raise Capture3DError(f"{len(res.failed)} of {len(res.rows)} sessions failed: "
+                             + ", ".join(r["session"] for r in res.failed) + f" (reasons in {res.summary_csv})")
+
+
 # -- parser ------------------------------------------------------------------------------------
 def _sub(subparsers, name, help_, examples, func):
     p = subparsers.add_parser(name, help=help_, description=help_,
@@ -687,6 +706,26 @@ def build_parser() -> argparse.ArgumentParser:
              ["capture3d plot points3d.npz -o plots/"], cmd_plot)
     p.add_argument("points3d")
     p.add_argument("-o", "--output", required=True, help="output folder")
+    p = _sub(sub, "batch", "every session below ROOT, end to end, on Dask (this machine's cores, or a cluster); "
+             "resumable; OUT/summary.csv",
+             ["capture3d batch trials/ -o out/", "capture3d batch trials/ -o out/ -c calibration/Calib.toml",
+              "capture3d batch /data/trials -o /data/out --scheduler tcp://head-node:8786"], cmd_batch)
+    p.add_argument("root", help="folder of sessions (folders of videos, or with videos/); itself may be one")
+    p.add_argument("-o", "--output", required=True, help="output folder: OUT/<session>/ and OUT/summary.csv")
+    p.add_argument("-c", "--calibration", help="one calibration for every session (default: each session's own, "
+                   "or the nearest calibration/ folder above it)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (default: a local cluster)")
+    p.add_argument("--workers", type=int, help="local cluster worker processes (default: one per core)")
+    p.add_argument("--serial", action="store_true", help="no Dask: one session after another in this process")
+    p.add_argument("--force", action="store_true", help="redo everything, even sessions that are up to date")
+    p.add_argument("--fps", type=float, help="frame rate (default: the videos')")
+    p.add_argument("--export", action="append", choices=sorted(EXPORTERS),
+                   help="export format (repeatable; default all four)")
+    p.add_argument("--detector", default="blazepose", help="blazepose (default) or a models/manifest.toml entry")
+    p.add_argument("--every", type=int, default=1, help="use every N-th frame")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames per camera")
+    p.add_argument("--persons", type=int, help="people followed per view (default: process's)")
+    _add_filter_args(p, smoother="butterworth", despike=0.1)
     return parser
 
 

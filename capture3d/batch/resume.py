@@ -1,0 +1,75 @@
+"""What a batch remembers between runs: ``OUT/<session>/batch.json``.
+
+It records, for every camera's detection and for the session's reconstruction, the stamps of
+the inputs the work read (size and modification time of each file, in nanoseconds) and the
+options it ran with. A re-run redoes a piece of work only when one of these changed, its output
+is gone, or it did not succeed last time. Stamps rather than hashes: hashing every video of a
+large batch would take longer than checking it; a file rewritten with the same size within the
+same nanosecond would be missed, which no recorder does.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+STATE_FILE = "batch.json"
+#: Session files, besides the videos and the calibration, that the reconstruction reads.
+SESSION_FILES = ("frames.csv", "timestamps.csv", "sync.toml", "session.toml")
+
+
+def file_stamp(path) -> list | None:
+    """``[size_bytes, mtime_ns]`` of a file; a folder: the stamps of its files; None if absent."""
+    path = Path(path)
+    if path.is_dir():
+        return [[p.name, file_stamp(p)] for p in sorted(path.iterdir()) if p.is_file()]
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def options_key(options) -> str:
+    """A stable text of an options dataclass (nested ones included), for comparison."""
+    value = asdict(options) if is_dataclass(options) else options
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def detection_stamp(video, options) -> dict:
+    """What a camera's detection depends on: its video and the detection options."""
+    return {"video": str(video), "stamp": file_stamp(video), "options": options_key(options)}
+
+
+def reconstruction_stamp(session, calibration, videos: dict, options) -> dict:
+    """What a session's reconstruction depends on: every video, the calibration, the session's
+    frame and sync files, and the processing options."""
+    session = Path(session)
+    return {"videos": {cam: file_stamp(v) for cam, v in videos.items()},
+            "calibration": [str(calibration), file_stamp(calibration)],
+            "session_files": {name: file_stamp(session / name) for name in SESSION_FILES},
+            "options": options_key(options)}
+
+
+def load_state(out) -> dict:
+    """The recorded state of a session's output folder (empty when none or unreadable)."""
+    path = Path(out) / STATE_FILE
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def save_state(out, state: dict) -> Path:
+    """Write ``state`` to ``out/batch.json`` atomically (a killed run leaves the old one)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2, default=str))
+    os.replace(tmp, out / STATE_FILE)
+    return out / STATE_FILE
+
+
+__all__ = ["file_stamp", "detection_stamp", "reconstruction_stamp", "load_state", "save_state", "STATE_FILE"]
