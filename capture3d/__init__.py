@@ -17,7 +17,7 @@ _os.environ.setdefault("NUMBA_THREADING_LAYER_PRIORITY", "omp workqueue tbb")
 from .camera import Camera  # noqa: E402
 from .rig import Rig  # noqa: E402
 from . import synthetic  # noqa: E402
-from .reconstruct import TriangulationOptions, TriangulationResult, triangulate  # noqa: E402
+from .reconstruct import TriangulationOptions, TriangulationResult, triangulate, triangulate_people  # noqa: E402
 
-__all__ = ["Camera", "Rig", "triangulate", "TriangulationOptions", "TriangulationResult",
+__all__ = ["Camera", "Rig", "triangulate", "triangulate_people", "TriangulationOptions", "TriangulationResult",
            "synthetic", "__version__"]

@@ -1,7 +1,9 @@
 """``capture3d process``: a session's videos to 3D skeletons and files in one go.
 
-detect (every camera, one process per core) -> choose the person (the same one in every view,
-followed over time) -> triangulate -> filter -> ``points3d.npz`` and the exports. Every stage's
+detect (every camera, one process per core) -> people (matched across views, tracked with stable
+ids: :func:`capture3d.reconstruct.people.track_people`, offline pass) -> triangulate and filter
+each person -> ``points3d.npz`` (``(P, F, J, 3)`` with ``person_id``; with ``single`` today's
+``(F, J, 3)``) and the exports, per person. Every stage's
 output is written as soon as it exists (``pose2d/`` per camera, then ``points3d.npz``, then the
 exports), so a failure later on loses nothing before it, and a re-run skips cameras already
 detected. ``report.json`` holds the figures the command prints and each stage's wall time.
@@ -20,8 +22,9 @@ import numpy as np
 from . import io
 from .detect.batch import DetectOptions, detect_session
 from .errors import FileFormatError
-from .reconstruct import FilterOptions, TriangulationOptions, postprocess, triangulate
-from .reconstruct.association import AssociationOptions, associate_person
+from .reconstruct import FilterOptions, PeopleOptions, TriangulationOptions
+from .reconstruct.association import AssociationOptions
+from .reconstruct.people import reconstruct_people
 from .rig import Rig
 from .skeleton import COCO17, bone_length_cv
 from .sources import session_frame_map, session_videos
@@ -38,8 +41,10 @@ MAX_ERROR_TWO_VIEWS_SHARE = 0.008
 class ProcessOptions:
     """Options of :func:`process_session`: one per stage, plus what to write."""
 
-    detect: DetectOptions = field(default_factory=lambda: DetectOptions(max_persons=3))
-    association: AssociationOptions = field(default_factory=AssociationOptions)
+    detect: DetectOptions = field(default_factory=lambda: DetectOptions(max_persons=4))
+    people: PeopleOptions = field(default_factory=PeopleOptions)   # everyone, offline tracking
+    single: bool = False            # follow one person only (associate_person), as before several people
+    association: AssociationOptions = field(default_factory=AssociationOptions)   # of single
     triangulation: TriangulationOptions | None = None   # None: thresholds from the image size
     filter: FilterOptions = field(default_factory=FilterOptions)
     exports: tuple[str, ...] = ("csv", "trc", "c3d", "bvh")
@@ -124,56 +129,144 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
 
     t = time.perf_counter()
     cand, frames, joints, sizes = io.stack_pose2d_files({n: pose2d[n] for n in names}, frame_map=frame_map)
+    _warn_uneven_lengths(cand, names, pose2d)
     tri = options.triangulation or _triangulation_for(sizes)
-    chosen = associate_person(cand, rig, options=options.association, triangulation=tri)
-    timing["associate"] = time.perf_counter() - t
-    echo(f"person: {chosen.summary()}")
+    rec = reconstruct_people(cand, rig, fps=fps, joint_names=joints, options=options.people,
+                             single=options.single, association=options.association, triangulation=tri,
+                             filter=options.filter)
+    raw = rec.raw
+    timing["read"] = time.perf_counter() - t - sum(rec.seconds.values())
+    timing.update(rec.seconds)
+    echo(f"people: {raw.tracks.summary()}" if not options.single else f"person: {raw.tracks.summary()}")
 
     t = time.perf_counter()
-    res = triangulate(chosen.keypoints, rig, options=tri)
-    timing["triangulate"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    post = postprocess(res.points, fps=fps, options=options.filter, keypoints=chosen.keypoints, rig=rig,
-                       joint_names=joints)
-    timing["filter"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    points_path = io.save_points3d(out / "points3d.npz", post.points, joint_names=joints, frame_index=frames,
-                                   time_s=frames / fps, reprojection_error_px=res.reprojection_error_px,
-                                   n_views=res.n_views, score=res.score)
-    from .export import EXPORTERS
-    data = io.load_points3d(points_path)
     exports, failed = {}, {}
-    for fmt in options.exports:
-        try:
-            exports[fmt] = EXPORTERS[fmt](out / f"skeleton.{fmt}", data)
-        except ValueError as exc:   # e.g. BVH without shoulders: the other files still get written
-            failed[fmt] = str(exc)
-            log.warning("%s export skipped: %s", fmt, exc)
+    points_path = save_people(out / "points3d.npz", rec, joint_names=joints, frame_index=frames, fps=fps,
+                              single=options.single)
+    if points_path is not None:
+        from .export import export_points
+        data = io.load_points3d(points_path)
+        for fmt in options.exports:
+            result = export_points(fmt, out / f"skeleton.{fmt}", data)
+            exports[fmt] = list(result.written)
+            for pid, reason in result.skipped:   # e.g. BVH without shoulders: the other files still get written
+                who = "" if pid is None else f"p{pid} "
+                failed.setdefault(fmt, []).append(f"{who}{reason}")
+                log.warning("%s export of %sskipped: %s", fmt, who, reason)
     timing["export"] = time.perf_counter() - t
 
-    coco = [joints.index(j) for j in COCO17]
-    ok = res.ok
-    cv = bone_length_cv(post.points, joints)
-    report = {
-        "session": str(session), "calibration": str(calibration), "cameras": names, "frames": int(len(frames)),
-        "fps": fps, "detector": options.detect.detector,
-        "frames_with_person": float(np.mean(ok.any(axis=1))),
-        "frames_with_all_17_joints": float(np.mean(ok[:, coco].all(axis=1))),
-        "median_reprojection_error_px": float(np.median(res.reprojection_error_px[ok])) if ok.any() else None,
-        "triangulation": res.summary(), "association": chosen.summary(),
-        "bone_length_cv": cv, "seconds": timing, "exports_failed": failed,
-        "triangulation_options": asdict(tri),
-    }
+    report = _report(session, calibration, names, frames, fps, options, joints, rec, rig, tri, timing, failed)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
-    echo(f"{report['frames_with_person']:.0%} of {len(frames)} frames with a person, "
-         f"{report['frames_with_all_17_joints']:.0%} with all 17 joints; median reprojection error "
-         f"{report['median_reprojection_error_px']:.2f} px; bone-length CV median "
-         f"{np.nanmedian(list(cv.values())):.3f}")
+    if not report["persons"]:
+        echo(f"no person found in {len(frames)} frames: nothing to triangulate")
+    for person in report["people"]:
+        echo(f"p{person['person_id']}: {person['frames_with_person']:.0%} of {len(frames)} frames, "
+             f"{person['frames_with_all_17_joints']:.0%} with all 17 joints; median reprojection error "
+             f"{_fmt(person['median_reprojection_error_px'])} px; bone-length CV median "
+             f"{_fmt(person['bone_length_cv_median'], '.3f')}")
+    if report["persons"]:
+        echo("median reprojection error per camera: "
+             + ", ".join(f"{c} {_fmt(e)} px" for c, e in report["camera_reprojection_error_px"].items()))
     total = sum(timing.values())
     echo("time: " + ", ".join(f"{k} {v:.1f} s ({v / total:.0%})" for k, v in timing.items()))
     return ProcessResult(points_path, exports, report)
 
 
-__all__ = ["ProcessOptions", "ProcessResult", "process_session", "reconstruct_session", "session_rig"]
+def save_people(path, rec, *, joint_names, frame_index, fps: float, single: bool) -> Path | None:
+    """Write :func:`reconstruct_people`'s result as ``points3d.npz``: ``(P, F, J, 3)`` with
+    ``person_id``, or with ``single`` today's one-person ``(F, J, 3)``. Nothing (``None``) when
+    nobody was found."""
+    raw = rec.raw
+    if not len(raw.person_id):
+        return None
+    pick = (lambda a: a[0]) if single else (lambda a: a)
+    return io.save_points3d(path, pick(rec.points), person_id=None if single else raw.person_id,
+                            joint_names=joint_names, frame_index=frame_index,
+                            time_s=np.asarray(frame_index) / fps,
+                            reprojection_error_px=pick(raw.reprojection_error_px), n_views=pick(raw.n_views),
+                            score=pick(raw.score))
+
+
+def triangulate_folder(pose2d, calibration, output, *, fps: float,
+                       options: ProcessOptions = ProcessOptions()) -> tuple[Path | None, object]:
+    """``capture3d triangulate``: the pose2d files of a folder (``<camera>.npz`` for every camera
+    of ``calibration``) -> everyone in 3D (:func:`reconstruct_people` with ``options.people``,
+    ``single``, ``triangulation`` (default: :class:`TriangulationOptions`) and ``filter``) ->
+    ``output`` (points3d.npz). Returns ``(path or None when nobody was found, reconstruction)``."""
+    rig = Rig.load(calibration)
+    folder = Path(pose2d)
+    files = {p.stem: p for p in folder.glob("*.npz")}
+    missing = [n for n in rig.names if n not in files]
+    if missing:
+        raise FileFormatError(folder, f"no 2D keypoints for cameras {missing} of the calibration (found {sorted(files)})")
+    cand, frames, joints, _ = io.stack_pose2d_files({n: files[n] for n in rig.names})
+    _warn_uneven_lengths(cand, rig.names, files)
+    rec = reconstruct_people(cand, rig, fps=fps, joint_names=joints, options=options.people, single=options.single,
+                             association=options.association,
+                             triangulation=options.triangulation or TriangulationOptions(), filter=options.filter)
+    return save_people(output, rec, joint_names=joints, frame_index=frames, fps=fps, single=options.single), rec
+
+
+def _fmt(value, spec=".2f") -> str:
+    return "-" if value is None or not np.isfinite(value) else format(value, spec)
+
+
+def _warn_uneven_lengths(cand, names, pose2d):
+    """One camera's pose2d file from another session shows as a different frame count."""
+    counts = np.isfinite(cand[..., 0]).any(axis=(2, 3))                # (C, F) frames with anybody
+    spans = {n: int(np.flatnonzero(row).max(initial=-1) + 1) for n, row in zip(names, counts)}
+    longest = max(spans.values())
+    for n, span in spans.items():
+        if 0 < span < 0.8 * longest:
+            log.warning("%s: people only in the first %d of %d frames; is it from this session?",
+                        pose2d[n], span, longest)
+
+
+def _camera_errors(rec, rig) -> dict:
+    """Median pixel distance per camera between the 2D keypoints used and the reprojected raw 3D."""
+    raw = rec.raw
+    out = {}
+    for c, name in enumerate(rig.names):
+        kp = raw.keypoints[:, c]                                          # (P, F, J, 3)
+        uv = rig[name].project(raw.points)                               # (P, F, J, 2)
+        d = np.linalg.norm(uv - kp[..., :2], axis=-1)
+        d = d[np.isfinite(d) & raw.ok]
+        out[name] = float(np.median(d)) if d.size else None
+    return out
+
+
+def _report(session, calibration, names, frames, fps, options, joints, rec, rig, tri, timing, failed) -> dict:
+    coco = [joints.index(j) for j in COCO17]
+    raw = rec.raw
+    people = []
+    for p, pid in enumerate(raw.person_id):
+        ok = raw.ok[p]
+        cv = bone_length_cv(rec.points[p], joints)
+        people.append({
+            "person_id": int(pid),
+            "frames_with_person": float(np.mean(ok.any(axis=1))),
+            "frames_with_all_17_joints": float(np.mean(ok[:, coco].all(axis=1))),
+            "median_reprojection_error_px": float(np.median(raw.reprojection_error_px[p][ok])) if ok.any() else None,
+            "bone_length_cv": cv,
+            "bone_length_cv_median": float(np.nanmedian(list(cv.values()))) if cv else None,
+        })
+    ok = raw.ok
+    bones = sorted({b for person in people for b in person["bone_length_cv"]})
+    return {
+        "session": str(session), "calibration": str(calibration), "cameras": names, "frames": int(len(frames)),
+        "fps": fps, "detector": options.detect.detector, "mode": "single" if options.single else "people",
+        "persons": len(people), "person_id": [int(i) for i in raw.person_id],
+        "frames_with_person": float(np.mean(ok.any(axis=(0, 2)))) if len(people) else 0.0,
+        "frames_with_all_17_joints": float(np.mean(ok[..., coco].all(axis=-1).any(axis=0))) if len(people) else 0.0,
+        "median_reprojection_error_px": float(np.median(raw.reprojection_error_px[ok])) if ok.any() else None,
+        "bone_length_cv": {b: float(np.nanmedian([q["bone_length_cv"].get(b, np.nan) for q in people]))
+                           for b in bones},
+        "people": people,
+        "camera_reprojection_error_px": _camera_errors(rec, rig) if len(people) else {},
+        "association": raw.tracks.summary(), "seconds": timing, "exports_failed": failed,
+        "triangulation_options": asdict(tri),
+    }
+
+
+__all__ = ["ProcessOptions", "ProcessResult", "process_session", "reconstruct_session", "session_rig",
+           "triangulate_folder", "save_people"]

@@ -16,18 +16,39 @@ def test_process_reconstructs_a_person_from_real_videos(shared_data, blazepose_m
                  "--max-frames", "30", "--workers", "2"])
     assert code == 0, capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())
-    # measured on these 30 frames: a person in every frame, 80 % with all 17 joints, 7.5 px
-    assert report["frames"] == 30 and report["frames_with_person"] >= 0.9
+    # measured on these 30 frames: the two people in the middle in every frame, 7-13 px
+    assert report["frames"] == 30 and report["persons"] == 2 and report["frames_with_person"] >= 0.9
+    for person in report["people"]:
+        assert person["frames_with_person"] >= 0.95
+        assert 1.0 < person["median_reprojection_error_px"] < 16.0
+        assert person["bone_length_cv_median"] < 0.1
     assert report["frames_with_all_17_joints"] >= 0.5
-    assert 1.0 < report["median_reprojection_error_px"] < 15.0
-    assert np.nanmedian(list(report["bone_length_cv"].values())) < 0.1
+    assert set(report["camera_reprojection_error_px"]) == {"cam01", "cam02", "cam03", "cam04"}
     data = io.load_points3d(out / "points3d.npz")
-    assert data["points"].shape == (30, 21, 3)
-    height = np.nanmax(data["points"][..., 2], axis=1) - np.nanmin(data["points"][..., 2], axis=1)
-    assert 1.0 < np.nanmedian(height) < 2.1      # nose to ankle of a standing person, meters (measured 1.27)
-    for fmt in ("csv", "trc", "c3d", "bvh"):
-        assert (out / f"skeleton.{fmt}").stat().st_size > 0
-    assert set(report["seconds"]) == {"detect", "associate", "triangulate", "filter", "export"}
+    assert data["points"].shape == (2, 30, 21, 3) and data["person_id"].tolist() == [0, 1]
+    height = np.nanmax(data["points"][..., 2], axis=-1) - np.nanmin(data["points"][..., 2], axis=-1)
+    assert (1.0 < np.nanmedian(height, axis=1)).all() and (np.nanmedian(height, axis=1) < 2.1).all()
+    pelvis = np.nanmean(data["points"][:, :, 11:13], axis=2)                  # (P, F, 3)
+    assert np.linalg.norm(pelvis[0] - pelvis[1], axis=-1).min() > 0.3        # two people, not one twice
+    for fmt in ("csv", "trc", "bvh"):
+        for pid in (0, 1):
+            assert (out / f"skeleton_p{pid}.{fmt}").stat().st_size > 0
+    assert (out / "skeleton.c3d").stat().st_size > 0
+    assert set(report["seconds"]) == {"detect", "read", "associate", "triangulate", "filter", "export"}
+    out = capsys.readouterr().out
+    assert "p0:" in out and "p1:" in out and "per camera" in out
+
+
+def test_process_single_keeps_one_person(shared_data, blazepose_models, tmp_path, capsys):
+    folder = shared_data / "pose2sim_multiperson"
+    out = tmp_path / "out"
+    code = main(["process", str(folder / "videos"), "-c", str(folder / "Calib.qca.txt"), "-o", str(out),
+                 "--max-frames", "10", "--workers", "2", "--single", "--export", "csv"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert report["persons"] == 1 and report["mode"] == "single"
+    assert io.load_points3d(out / "points3d.npz")["points"].shape == (10, 21, 3)
+    assert (out / "skeleton.csv").stat().st_size > 0
 
 
 def test_cameras_the_calibration_does_not_know_are_named(shared_data, tmp_path, capsys):

@@ -1,0 +1,258 @@
+"""Every person in view, in 3D: cross-view association, tracking with stable ids, then a
+triangulation per person. The documented entry point beside :func:`capture3d.triangulate`.
+
+>>> import numpy as np, capture3d
+>>> rig = capture3d.synthetic.make_rig(4)
+>>> a = capture3d.synthetic.make_motion(30, seed=0).points
+>>> b = a + [1.6, 0.0, 0.0]                                    # a second person beside the first
+>>> kp = np.stack([capture3d.synthetic.project_keypoints(p, rig) for p in (b, a)], axis=2)
+>>> res = capture3d.triangulate_people(kp, rig, fps=30)          # kp: (C, F, S, J, 3)
+>>> res.points.shape, res.person_id.tolist()
+((2, 30, 17, 3), [0, 1])
+>>> bool(np.nanmax(np.abs(res.points[0] - b)) < 1e-6 or np.nanmax(np.abs(res.points[0] - a)) < 1e-6)
+True
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputShapeError, check_array
+from .matching import detection_rays
+from .tracking import PeopleTracker, TrackingOptions, stitch_tracks
+from .triangulation import TriangulationOptions, triangulate
+
+log = logging.getLogger("capture3d.reconstruct")
+
+
+@dataclass(frozen=True)
+class PeopleOptions:
+    """Options of :func:`track_people` and :func:`triangulate_people`."""
+
+    tracking: TrackingOptions = field(default_factory=TrackingOptions)
+    offline: bool = True            # stitch tracks over the whole sequence and drop fragments (process);
+    #                                 False: the online tracks as live 3D sees them
+    max_persons: int | None = None  # keep the people seen in most frames; None: everyone
+
+    def __post_init__(self):
+        if self.max_persons is not None and self.max_persons < 1:
+            raise ValueError(f"max_persons must be >= 1 or None, got {self.max_persons}")
+
+
+@dataclass
+class PeopleTracks:
+    """Who is who: ``assignment (P, C, F)`` int, the candidate slot of person ``p`` in camera ``c``
+    and frame ``f`` (-1: not seen there); ``person_id (P,)`` stable ids, in order of first
+    appearance; ``seconds`` the time taken."""
+
+    assignment: np.ndarray
+    person_id: np.ndarray
+    seconds: float = 0.0
+
+    def keypoints(self, candidates) -> np.ndarray:
+        """Each person's 2D keypoints ``(P, C, F, J, 3)`` from ``candidates (C, F, S, J, 3)``."""
+        P, C, F = self.assignment.shape
+        out = np.full((P, C, F) + candidates.shape[3:], np.nan)
+        p, c, f = np.nonzero(self.assignment >= 0)
+        out[p, c, f] = candidates[c, f, self.assignment[p, c, f]]
+        return out
+
+    def summary(self) -> str:
+        seen = (self.assignment >= 0).sum(axis=1) >= 2          # (P, F)
+        frames = ", ".join(f"p{i}: {int(n)}" for i, n in zip(self.person_id, seen.sum(axis=1)))
+        return f"{len(self.person_id)} people ({frames or 'none'} frames)"
+
+
+def track_people(candidates, rig, *, fps: float = 30.0, joint_names=None,
+                 options: PeopleOptions | None = None, progress=None) -> PeopleTracks:
+    """Associate the 2D people of all views into 3D people, frame by frame, and follow them.
+
+    Parameters
+    ----------
+    candidates : (C, F, S, J, 3) float
+        Per camera (rig order), frame and person slot: distorted pixels x, y and a score in
+        [0, 1]; NaN rows for empty slots. Slots need not agree between cameras or frames.
+    rig : Rig
+    fps : float
+        Frame rate, Hz (speeds and pauses are in seconds).
+    joint_names : sequence of str, optional
+        For the bone lengths that tell people apart on a resume (default COCO-17).
+    options : PeopleOptions, optional
+    progress : callable(done, total), optional
+
+    Returns
+    -------
+    PeopleTracks
+    """
+    import time
+
+    from ..skeleton import COCO17
+
+    opt = options or PeopleOptions()
+    cand = check_array(candidates, "candidates", (None, None, None, None, 3))
+    C, F, S, J, _ = cand.shape
+    if C != len(rig):
+        raise InputShapeError(f"candidates: {C} cameras but the rig has {len(rig)} ({rig.names})")
+    t0 = time.perf_counter()
+    names = list(joint_names) if joint_names is not None else list(COCO17)[:J]
+    rays = detection_rays(cand, rig, opt.tracking.matching)
+    tracker = PeopleTracker(rays.origin, names, fps, opt.tracking)
+    for f in range(F):
+        tracker.step(f, rays.direction[:, f], rays.usable[:, f])
+        if progress is not None and (f % 50 == 49 or f == F - 1):
+            progress(f + 1, F)
+    tracks = tracker.all_tracks()
+    if opt.offline:
+        tracks = stitch_tracks(tracks, fps, opt.tracking)
+    if opt.max_persons is not None:
+        tracks = sorted(tracks, key=lambda t: -len(t.slots))[:opt.max_persons]
+    tracks = sorted(tracks, key=lambda t: min(t.slots))
+    assignment = np.full((len(tracks), C, F), -1, np.int64)
+    for p, t in enumerate(tracks):
+        frames = np.fromiter(t.slots, int)
+        assignment[p][:, frames] = np.stack([t.slots[f] for f in frames], axis=1)
+    res = PeopleTracks(assignment, np.arange(len(tracks)), time.perf_counter() - t0)
+    log.info("people: %s in %.2f s", res.summary(), res.seconds)
+    return res
+
+
+@dataclass
+class PeopleResult:
+    """Several people in 3D: the :class:`~capture3d.reconstruct.TriangulationResult` fields with a
+    leading person axis.
+
+    Attributes
+    ----------
+    points : (P, F, J, 3) float64
+        World meters; NaN where a person is absent or a joint not reconstructed.
+    reprojection_error_px, score : (P, F, J) float64
+    n_views : (P, F, J) int16
+    status : (P, F, J) int8
+        As :class:`~capture3d.reconstruct.TriangulationResult` (``1`` too few views where absent).
+    person_id : (P,) int64
+    keypoints : (P, C, F, J, 3) float64
+        The 2D keypoints each person was triangulated from.
+    tracks : PeopleTracks
+    """
+
+    points: np.ndarray
+    reprojection_error_px: np.ndarray
+    n_views: np.ndarray
+    score: np.ndarray
+    status: np.ndarray
+    person_id: np.ndarray
+    keypoints: np.ndarray
+    tracks: PeopleTracks
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.status == 0
+
+    def frames_with_person(self) -> np.ndarray:
+        """``(P, F)`` bool: the person has at least one joint reconstructed in the frame."""
+        return self.ok.any(axis=-1)
+
+
+def triangulate_people(candidates, rig, *, fps: float = 30.0, joint_names=None,
+                       options: PeopleOptions | None = None,
+                       triangulation: TriangulationOptions | None = None, progress=None) -> PeopleResult:
+    """Everyone in 3D: :func:`track_people`, then :func:`capture3d.triangulate` per person (robust,
+    with lens distortion, confidence-weighted).
+
+    Parameters and ``candidates (C, F, S, J, 3)`` as :func:`track_people`; ``triangulation``
+    the per-person triangulation's options.
+
+    Returns
+    -------
+    PeopleResult
+    """
+    tracks = track_people(candidates, rig, fps=fps, joint_names=joint_names, options=options, progress=progress)
+    return _triangulate_tracks(np.asarray(candidates, float), rig, tracks, triangulation)
+
+
+def _triangulate_tracks(cand, rig, tracks: PeopleTracks, triangulation) -> PeopleResult:
+    kp = tracks.keypoints(cand)                                        # (P, C, F, J, 3)
+    P, C, F, J, _ = kp.shape
+    points = np.full((P, F, J, 3), np.nan)
+    error, score = np.full((P, F, J), np.nan), np.full((P, F, J), np.nan)
+    n_views, status = np.zeros((P, F, J), np.int16), np.ones((P, F, J), np.int8)
+    present = (tracks.assignment >= 0).sum(axis=1) >= 2                 # (P, F): triangulate only these
+    if present.any():
+        p, f = np.nonzero(present)
+        res = triangulate(kp[p, :, f].transpose(1, 0, 2, 3), rig, options=triangulation or TriangulationOptions())
+        points[p, f], error[p, f], score[p, f] = res.points, res.reprojection_error_px, res.score
+        n_views[p, f], status[p, f] = res.n_views, res.status
+    return PeopleResult(points, error, n_views, score, status, tracks.person_id, kp, tracks)
+
+
+@dataclass
+class PeopleReconstruction:
+    """:func:`reconstruct_people`'s result: ``points (P, F, J, 3)`` meters after the temporal stage,
+    ``raw`` the triangulation it started from, ``post`` one
+    :class:`~capture3d.reconstruct.PostprocessResult` per person (own bone lengths)."""
+
+    points: np.ndarray
+    raw: PeopleResult
+    post: list
+    seconds: dict = field(default_factory=dict)     # associate, triangulate, filter
+
+    @property
+    def person_id(self) -> np.ndarray:
+        return self.raw.person_id
+
+
+def reconstruct_people(candidates, rig, *, fps: float, joint_names, options: PeopleOptions | None = None,
+                       single: bool = False, association=None, triangulation: TriangulationOptions | None = None,
+                       filter=None, progress=None) -> PeopleReconstruction:
+    """The whole reconstruction of a session's 2D people: who is who, a triangulation and the
+    temporal stage (:func:`capture3d.reconstruct.postprocess`: despike, gap filling, smoother or
+    skeleton fit) per person, each with its own bone lengths.
+
+    Parameters
+    ----------
+    candidates : (C, F, S, J, 3) float
+        As :func:`track_people`.
+    rig : Rig
+    fps : float
+    joint_names : sequence of str
+    options : PeopleOptions, optional
+    single : bool
+        Follow one person only, as capture3d did before several people
+        (:func:`capture3d.reconstruct.association.associate_person` with ``association`` options);
+        the result then has one person (or none).
+    triangulation : TriangulationOptions, optional
+    filter : FilterOptions, optional
+
+    Returns
+    -------
+    PeopleReconstruction
+    """
+    from .association import associate_person
+    from .postprocess import postprocess
+
+    import time
+
+    cand = check_array(candidates, "candidates", (None, None, None, None, 3))
+    tri = triangulation or TriangulationOptions()
+    t0 = time.perf_counter()
+    if single:
+        chosen = associate_person(cand, rig, options=association, triangulation=tri)
+        found = (chosen.person >= 0).sum(axis=0) >= 2
+        assignment = chosen.person[None] if found.any() else np.zeros((0,) + chosen.person.shape, np.int64)
+        tracks = PeopleTracks(assignment, np.arange(len(assignment)), time.perf_counter() - t0)
+    else:
+        tracks = track_people(cand, rig, fps=fps, joint_names=joint_names, options=options, progress=progress)
+    t1 = time.perf_counter()
+    raw = _triangulate_tracks(cand, rig, tracks, tri)
+    t2 = time.perf_counter()
+    post = [postprocess(raw.points[p], fps=fps, options=filter, keypoints=raw.keypoints[p], rig=rig,
+                        joint_names=list(joint_names)) for p in range(len(raw.person_id))]
+    points = np.stack([r.points for r in post]) if post else raw.points.copy()
+    seconds = {"associate": t1 - t0, "triangulate": t2 - t1, "filter": time.perf_counter() - t2}
+    return PeopleReconstruction(points, raw, post, seconds)
+
+
+__all__ = ["PeopleOptions", "PeopleTracks", "PeopleResult", "PeopleReconstruction", "track_people",
+           "triangulate_people", "reconstruct_people"]
