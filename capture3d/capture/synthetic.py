@@ -4,10 +4,13 @@ clock, with configurable timestamp jitter, dropped frames and a camera that stal
 
 Every image carries its device frame id as a barcode in the top-left corner
 (:func:`stamp_frame_id`, :func:`read_frame_id`), so a recording can be checked frame by frame
-against ``frames.csv``. The scene is rendered once before acquisition starts and played in a loop;
-``realtime`` paces delivery to the wall clock like real hardware (off: as fast as asked), and
-then a host that falls more than ``buffers`` frames behind loses frames, as a camera whose
-buffers overflow does.
+against ``frames.csv``. Each image is rendered when a camera first needs it, then kept, and the
+scene is played in a loop, so acquisition starts at once (rendering a whole 1280 x 720 scene
+first took about 12 s). ``realtime`` paces delivery to the wall clock like real hardware (off:
+as fast as asked), and then a host that falls more than ``buffers`` frames behind loses frames,
+as a camera whose buffers overflow does. The time a camera spends rendering is the simulation's,
+not the host's: it is taken out of that camera's clock of host time (the pacing, the lost-frame
+rule and the host timestamps), so a first pass slower than real time loses no frame.
 
 Camera options (``[cameras.options]`` in a rig file): ``drop_frames`` (device frame ids that
 never arrive), ``drop_rate`` (random share of frames lost in transfer), ``stall_after`` (the
@@ -52,7 +55,7 @@ def read_frame_id(image: np.ndarray) -> int:
 class SyntheticScene:
     """What the synthetic cameras see: ``kind`` = ``"board"``, ``"person"`` or
     ``"board+person"``, ``n_frames`` long (played in a loop), on a synthetic rig (the ground
-    truth: ``rig``). Images are rendered on first use and kept."""
+    truth: ``rig``). Images are rendered on first use and kept; ``rendered`` counts them."""
 
     def __init__(self, n_cameras: int = 4, *, kind: str = "board", n_frames: int = 90, fps: float = 30.0,
                  size=(640, 480), board: Board | None = None, seed: int = 0):
@@ -64,35 +67,55 @@ class SyntheticScene:
         self.board = board or DEMO_BOARD
         self.motion = synthetic.make_motion(self.n_frames, fps=self.fps, kind="walk", seed=seed)
         self.seed = seed
-        self._frames: dict[int, list[np.ndarray]] = {}
-        self._lock = threading.Lock()
+        self.rendered = 0
+        self._images: dict[tuple[int, int], np.ndarray] = {}
+        self._renderers: dict[int, object] = {}
+        # one lock per camera: the cameras' grab threads render in parallel
+        self._locks = [threading.Lock() for _ in range(len(self.rig))]
+        self._count_lock = threading.Lock()
+        self._poses = None
+
+    def image(self, camera_index: int, k: int) -> np.ndarray:
+        """BGR image ``(H, W, 3)`` uint8 of frame ``k`` (modulo ``n_frames``) in one camera,
+        rendered on the first request. The same for every order of requests: the sensor noise
+        of each frame has its own seed."""
+        k %= self.n_frames
+        self.prepare(camera_index)
+        with self._locks[camera_index]:
+            image = self._images.get((camera_index, k))
+            if image is None:
+                image = self._images[camera_index, k] = self._render(camera_index, k)
+                with self._count_lock:
+                    self.rendered += 1
+            return image
 
     def frames(self, camera_index: int) -> list[np.ndarray]:
-        """The ``n_frames`` BGR images of one camera."""
-        with self._lock:
-            if camera_index not in self._frames:
-                self._frames[camera_index] = self._render(camera_index)
-            return self._frames[camera_index]
+        """The ``n_frames`` BGR images of one camera (renders those not rendered yet)."""
+        return [self.image(camera_index, k) for k in range(self.n_frames)]
 
-    def _render(self, c: int) -> list[np.ndarray]:
-        import cv2
+    def prepare(self, camera_index: int) -> None:
+        """Make what every image of one camera needs (its board renderer's rays: about 0.3 s at
+        1280 x 720), so that the first images do not wait for it; :meth:`image` does it too."""
         from ..synthetic.boards import BoardRenderer, board_trajectory
 
+        with self._locks[camera_index]:
+            if "board" in self.kind and camera_index not in self._renderers:
+                self._renderers[camera_index] = BoardRenderer(self.board, self.rig[camera_index],
+                                                              seed=self.seed + camera_index)
+                if self._poses is None:
+                    self._poses = board_trajectory(self.n_frames, self.board, seed=self.seed)
+
+    def _render(self, c: int, k: int) -> np.ndarray:
+        import cv2
+
         cam = self.rig[c]
-        rng = np.random.default_rng(self.seed + c)
-        out = []
-        if "board" in self.kind:
-            renderer = BoardRenderer(self.board, cam, seed=self.seed + c)
-            poses = board_trajectory(self.n_frames, self.board, seed=self.seed)
-        for k in range(self.n_frames):
-            if "board" in self.kind:
-                image = cv2.cvtColor(renderer.render(poses[k], rng=rng), cv2.COLOR_GRAY2BGR)
-                if "person" in self.kind:
-                    image = synthetic.render_person(cam, self.motion.points[k], image)
-            else:
-                image = synthetic.render_person(cam, self.motion.points[k])
-            out.append(image)
-        return out
+        if "person" == self.kind:
+            return synthetic.render_person(cam, self.motion.points[k])
+        rng = np.random.default_rng([self.seed, c, k])
+        image = cv2.cvtColor(self._renderers[c].render(self._poses[k], rng=rng), cv2.COLOR_GRAY2BGR)
+        if "person" in self.kind:
+            image = synthetic.render_person(cam, self.motion.points[k], image)
+        return image
 
 
 class SyntheticClock:
@@ -135,6 +158,7 @@ class SyntheticCamera(Camera):
         self._next = 0
         self._delivered = 0
         self._running = False
+        self._render_ns = 0      # time spent rendering, taken out of this camera's host clock
 
     @classmethod
     def enumerate(cls) -> list[dict]:
@@ -157,7 +181,7 @@ class SyntheticCamera(Camera):
         fps = self.settings.fps or self.scene.fps
         if self.clock is None:
             self.clock = SyntheticClock(fps)
-        self._frames = self.scene.frames(self.index)     # render before acquisition starts
+        self.scene.prepare(self.index)     # the images themselves are rendered as grab() asks
         return {"size": (w, h), "fps": fps, "trigger": self.settings.trigger}
 
     def start(self):
@@ -174,25 +198,33 @@ class SyntheticCamera(Camera):
         if self.realtime:
             # the device holds `buffers` frames: a host further behind loses the oldest ones, as
             # a real camera's full buffer does (the ids show the gap)
-            behind = (time.monotonic_ns() - self.clock.time_of(i)) // self.clock.period_ns
+            behind = (self._host_now() - self.clock.time_of(i)) // self.clock.period_ns
             if behind > self.settings.buffers:
                 i += int(behind - self.settings.buffers)
         while i in self.drop_frames or (self.drop_rate and self._rng.random() < self.drop_rate):
             i += 1                                       # lost in transfer: the id counter moved on
         self._next = i + 1
         exposure = self.clock.time_of(i)
+        before = time.monotonic_ns()
+        image = self.scene.image(self.index, i)
+        self._render_ns += time.monotonic_ns() - before
         if self.realtime:
-            wait = (exposure + self.latency_ns - time.monotonic_ns()) / 1e9
+            wait = (exposure + self.latency_ns - self._host_now()) / 1e9
             if wait > timeout_s:
                 time.sleep(timeout_s)
                 self._next = i                           # not yet: try again next call
                 raise CameraTimeout(f"{self.name}: no frame within {timeout_s:.1f} s")
             if wait > 0:
                 time.sleep(wait)
-        image = stamp_frame_id(self._frames[i % len(self._frames)].copy(), i)
+        image = stamp_frame_id(image.copy(), i)
         self._delivered += 1
         jitter = int(self._rng.normal(0, self.jitter_ns)) if self.jitter_ns else 0
-        return Frame(image, i, exposure + jitter, time.monotonic_ns())
+        return Frame(image, i, exposure + jitter, self._host_now())
+
+    def _host_now(self) -> int:
+        """The host's clock as this camera sees it, ns: monotonic time less the time spent
+        rendering (the simulation's cost, which real hardware does not have)."""
+        return time.monotonic_ns() - self._render_ns
 
     def stop(self):
         self._running = False
