@@ -734,6 +734,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    # third-party start-up lines (Open3D, TFLite) only with -v; worker processes inherit it
+    import os
+
+    from .console import VERBOSE_ENV
+    os.environ[VERBOSE_ENV] = "1" if args.verbose else "0"
     try:
         args.func(args)
     except (Capture3DError, ValueError, OSError, RuntimeError) as exc:  # FileNotFoundError is an OSError

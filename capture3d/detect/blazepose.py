@@ -228,8 +228,11 @@ def _interpreter(path, threads):
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         raise ImportError("BlazePose needs ai-edge-litert: pip install 'ai-edge-litert>=2.3'") from None
-    it = Interpreter(model_path=str(path), num_threads=threads)
-    it.allocate_tensors()
+    from ..console import captured_output
+
+    with captured_output(fds=(2,)):     # TFLite's "INFO: Created ... XNNPACK delegate" line, from C
+        it = Interpreter(model_path=str(path), num_threads=threads)
+        it.allocate_tensors()
     return it
 
 

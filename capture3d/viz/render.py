@@ -125,11 +125,18 @@ class OffscreenRenderer:
     def __init__(self, view: Camera, *, rig=None, line_width: float = 4.0):
         import open3d as o3d
 
+        from ..console import captured_output, verbose
+
         self.o3d, self.view = o3d, view
+        if not verbose():       # Open3D's GLFW and EGL start-up lines; -v shows them
+            o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
         self.vis = o3d.visualization.Visualizer()
         w, h = view.size
-        if not self.vis.create_window(width=w, height=h, visible=False):
-            raise RuntimeError("Open3D could not open an offscreen window (EGL)")
+        with captured_output() as chatter:      # and libwayland's XDG_RUNTIME_DIR line, from C
+            opened = self.vis.create_window(width=w, height=h, visible=False)
+        if not opened:
+            said = " ".join("".join(chatter).split())[:300]
+            raise RuntimeError("Open3D could not open an offscreen window (EGL)" + (f": {said}" if said else ""))
         opt = self.vis.get_render_option()
         opt.line_width = line_width
         opt.background_color = np.array([1.0, 1.0, 1.0])

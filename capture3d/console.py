@@ -1,0 +1,75 @@
+"""What reaches the terminal: without ``-v`` a command prints only its own lines.
+
+Some libraries write to the process's file descriptors from C code, past Python's ``sys.stdout``
+and logging: TFLite ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on every
+interpreter), and Open3D's window start-up (GLFW and EGL lines on stdout, libwayland's
+"XDG_RUNTIME_DIR is invalid" on stderr). :func:`captured_output` takes those descriptors over
+around the one call that prints, unless the run is verbose.
+
+Verbosity is :func:`verbose`: the ``CAPTURE3D_VERBOSE`` environment variable (the command line's
+``-v`` sets it, so detection worker processes inherit it) or INFO logging on ``capture3d``.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+
+VERBOSE_ENV = "CAPTURE3D_VERBOSE"
+
+
+def verbose() -> bool:
+    """True when third-party start-up chatter should be shown (``-v``)."""
+    if os.environ.get(VERBOSE_ENV) in ("1", "0"):
+        return os.environ[VERBOSE_ENV] == "1"
+    return logging.getLogger("capture3d").isEnabledFor(logging.INFO)
+
+
+def _flush_c_stdio():
+    """Flush C's stdio buffers (stdout is block-buffered when it is a pipe)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError, TypeError):    # no C library to call (Windows): nothing buffered by us
+        pass
+
+
+@contextlib.contextmanager
+def captured_output(fds=(1, 2)):
+    """Send what is written to the file descriptors ``fds`` inside the block to a temporary
+    file instead of the terminal, unless :func:`verbose`; yields a list that holds the captured
+    text (one string) after the block, for an error message that needs it.
+
+    Only for short calls: output of other threads in that time is captured too.
+    """
+    captured: list[str] = []
+    if verbose():
+        yield captured
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = []
+    with tempfile.TemporaryFile() as sink:
+        try:
+            for fd in fds:
+                saved.append((fd, os.dup(fd)))
+                os.dup2(sink.fileno(), fd)
+        except OSError:      # no such descriptor (a service without stdout): nothing to hide
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+            yield captured
+            return
+        try:
+            yield captured
+        finally:
+            _flush_c_stdio()
+            for fd, copy in reversed(saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+            sink.seek(0)
+            captured.append(sink.read().decode(errors="replace"))

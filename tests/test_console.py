@@ -1,0 +1,59 @@
+"""Without -v a command prints only its own lines: third-party start-up chatter written from C
+(Open3D's GLFW / EGL lines and libwayland's XDG_RUNTIME_DIR error, TFLite's XNNPACK line once
+per worker) stays out of stdout and stderr; with -v it is shown."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from capture3d import console, io, synthetic
+from capture3d.video import VideoWriter
+
+CHATTER = ("Open3D", "XDG_RUNTIME_DIR", "GLFW", "EGL", "TensorFlow Lite", "XNNPACK", "sha256")
+
+
+def _run(*args, cwd):
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "DISPLAY", console.VERBOSE_ENV)}
+    run = subprocess.run([sys.executable, "-m", "capture3d.cli", *args], capture_output=True, text=True,
+                         cwd=cwd, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return run.stdout, run.stderr
+
+
+def test_captured_output_takes_c_level_writes_to_the_descriptors_unless_verbose(capfd, monkeypatch):
+    monkeypatch.setenv(console.VERBOSE_ENV, "0")
+    with console.captured_output() as said:
+        os.write(1, b"from C on fd 1\n")
+        os.write(2, b"from C on fd 2\n")
+    print("ours", flush=True)
+    out, err = capfd.readouterr()
+    assert (out, err) == ("ours\n", "") and said == ["from C on fd 1\nfrom C on fd 2\n"]
+    monkeypatch.setenv(console.VERBOSE_ENV, "1")
+    with console.captured_output(fds=(2,)) as said:
+        os.write(2, b"shown\n")
+    assert capfd.readouterr().err == "shown\n" and said == []
+
+
+def test_view_render_prints_only_its_own_line_and_the_chatter_with_v(tmp_path):
+    pytest.importorskip("open3d")
+    motion = synthetic.make_motion(4, fps=30.0, seed=0)
+    io.save_points3d(tmp_path / "p.npz", motion.points, joint_names=motion.joint_names)
+    out, err = _run("view", "p.npz", "--render", "x.png", cwd=tmp_path)
+    assert (out, err) == ("wrote x.png\n", "")           # before: 3 Open3D lines + 1 on stderr
+    assert (tmp_path / "x.png").is_file()
+    out, err = _run("-v", "view", "p.npz", "--render", "y.png", cwd=tmp_path)
+    assert "[Open3D INFO]" in out and out.endswith("wrote y.png\n")
+
+
+def test_detect_prints_only_its_own_lines(tmp_path, blazepose_models):
+    motion = synthetic.make_motion(3, fps=30.0, seed=0)
+    cam = synthetic.make_rig(2, size=(160, 120), seed=0)
+    (tmp_path / "s" / "videos").mkdir(parents=True)
+    for c in cam:
+        with VideoWriter(tmp_path / "s" / "videos" / f"{c.name}.avi", 30.0, (160, 120)) as w:
+            for k in range(3):
+                w.write(synthetic.render_person(c, motion.points[k]))
+    out, err = _run("detect", "s", "-o", "pose2d", "--workers", "2", cwd=tmp_path)
+    assert err == "" and out.splitlines() == [f"{c.name}: pose2d/{c.name}.npz" for c in cam]
+    assert not any(word in out + err for word in CHATTER)  # before: the XNNPACK line once per worker
