@@ -1,9 +1,13 @@
 """Reprojection overlays: a camera's images with its 2D detections and the reprojected 3D skeleton.
 
-Green: what the detector saw in this view. Orange: the 3D skeleton projected back into it. A red
-line joins the two where they disagree by more than ``max_error_px``, so a glance shows which
-joints, frames and cameras the reconstruction does not trust. With no video (synthetic data),
-the frames are drawn on a grey background with the floor grid seen from that camera.
+White, thin: what the detector saw in this view, every person it found. In each person's colour
+(:func:`~capture3d.viz.colors.person_color`; vermillion for a single-person file): the 3D
+skeleton projected back into it, labelled ``p<id>`` above the head when there are several. Each
+person is paired with the detection nearest to its reprojection (Hungarian assignment on the
+median joint distance, within a tenth of the image diagonal); a red line joins the two where
+they disagree by more than ``max_error_px``, so a glance shows which joints, frames and cameras
+the reconstruction does not trust. With no video (synthetic data), the frames are drawn on a
+grey background with the floor grid seen from that camera.
 """
 from __future__ import annotations
 
@@ -13,12 +17,15 @@ import cv2
 import numpy as np
 
 from ..camera import Camera
+from ..io import as_persons
 from ..skeleton import bones_for
 from ..video import VideoWriter
+from .colors import draw_person_labels, person_color, person_label, topmost
 
-DETECTION_BGR = (60, 200, 60)
-REPROJECTION_BGR = (25, 90, 240)
+DETECTION_BGR = (235, 235, 235)            # near white: no person's colour
+REPROJECTION_BGR = person_color(None).bgr   # a single person's reprojection
 DISAGREE_BGR = (40, 40, 220)
+MATCH_DIAGONAL_FRACTION = 0.1               # farther than this (median joint distance), no pairing
 
 
 def _point(p):
@@ -51,7 +58,31 @@ def floor_background(camera: Camera, *, half_m: float = 3.0, step_m: float = 0.5
     return img
 
 
-def overlay_frame(background, camera: Camera, points3d, joint_names, keypoints2d=None, *,
+def match_detections(projected, detected, *, max_median_px: float) -> dict[int, int]:
+    """Pair people with detections: ``{person: detection}`` minimising the summed median joint
+    distance (Hungarian), pairs farther than ``max_median_px`` left out.
+
+    Parameters
+    ----------
+    projected : (P, J, 2) float
+        Pixels, the reprojected people; NaN where absent.
+    detected : (S, J, 2) float
+        Pixels, the view's detections; NaN where absent.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    gap = np.linalg.norm(projected[:, None] - detected[None], axis=-1)          # (P, S, J)
+    seen = np.isfinite(gap)
+    cost = np.full(gap.shape[:2], np.inf)
+    has = seen.any(-1)
+    if not has.any():
+        return {}
+    cost[has] = [np.median(g[s]) for g, s in zip(gap[has], seen[has])]
+    rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e12))
+    return {int(p): int(s) for p, s in zip(rows, cols) if cost[p, s] <= max_median_px}
+
+
+def overlay_frame(background, camera: Camera, points3d, joint_names, keypoints2d=None, *, person_ids=None,
                   max_error_px: float = 15.0, label: str = "") -> np.ndarray:
     """One overlay image.
 
@@ -59,34 +90,51 @@ def overlay_frame(background, camera: Camera, points3d, joint_names, keypoints2d
     ----------
     background : (H, W, 3) uint8
         The camera's image (BGR), or :func:`floor_background`.
-    points3d : (J, 3) float
-        Meters, world frame.
-    keypoints2d : (J, 3) float, optional
-        The view's detections (x, y, score), NaN where absent.
+    points3d : (J, 3) or (P, J, 3) float
+        Meters, world frame: one person, or several with ``person_ids (P,)`` (default 0..P-1).
+    keypoints2d : (J, 3) or (S, J, 3) float, optional
+        The view's detections (x, y, score) in ``S`` person slots, NaN where absent.
     """
     img = background.copy()
-    proj = camera.project(np.asarray(points3d, float))
-    draw_skeleton(img, proj, joint_names, REPROJECTION_BGR, thickness=2, radius=5)
-    if keypoints2d is not None:  # on top, smaller: where both agree, a green dot in an orange one
-        det = np.asarray(keypoints2d, float)[:, :2]
-        err = np.linalg.norm(det - proj, axis=1)
-        with np.errstate(invalid="ignore"):
-            for j in np.flatnonzero(err > max_error_px):
-                cv2.line(img, _point(det[j]), _point(proj[j]), DISAGREE_BGR, 2, cv2.LINE_AA)
-        draw_skeleton(img, det, joint_names, DETECTION_BGR, thickness=1, radius=2)
-        if np.isfinite(err).any():
-            label += f"  median error {np.nanmedian(err):.1f} px"
+    pts = np.asarray(points3d, float)
+    pts, ids = as_persons(pts[None] if pts.ndim == 2 else pts[:, None], person_ids)
+    proj = np.stack([camera.project(p[0]) for p in pts])                       # (P, J, 2)
+    colors = [person_color(pid).bgr for pid in ids]
+    for xy, color in zip(proj, colors):
+        draw_skeleton(img, xy, joint_names, color, thickness=2, radius=5)
+    errors = {}
+    if keypoints2d is not None:  # on top, smaller: where both agree, a white dot in a coloured one
+        det = np.asarray(keypoints2d, float)
+        det = (det[None] if det.ndim == 2 else det)[..., :2]                    # (S, J, 2)
+        w, h = camera.size
+        pairs = match_detections(proj, det, max_median_px=MATCH_DIAGONAL_FRACTION * float(np.hypot(w, h)))
+        for p, s in pairs.items():
+            err = np.linalg.norm(det[s] - proj[p], axis=1)
+            with np.errstate(invalid="ignore"):
+                for j in np.flatnonzero(err > max_error_px):
+                    cv2.line(img, _point(det[s, j]), _point(proj[p, j]), DISAGREE_BGR, 2, cv2.LINE_AA)
+            if np.isfinite(err).any():
+                errors[p] = float(np.nanmedian(err))
+        for xy in det:
+            draw_skeleton(img, xy, joint_names, DETECTION_BGR, thickness=1, radius=2)
+    draw_person_labels(img, [topmost(xy) for xy in proj], ids)
+    if ids == [None] and errors:
+        label += f"  median error {errors[0]:.1f} px"
+    elif errors:
+        label += "  median error " + "  ".join(f"{person_label(ids[p])} {e:.1f} px" for p, e in sorted(errors.items()))
     cv2.putText(img, label, (12, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
     return img
 
 
-def overlay_video(out, camera: Camera, points3d, joint_names, keypoints2d=None, *, video=None,
+def overlay_video(out, camera: Camera, points3d, joint_names, keypoints2d=None, *, person_ids=None, video=None,
                   fps: float = 30.0, frame_index=None, max_error_px: float = 15.0, progress=None) -> Path:
-    """Write ``out`` (MP4): every frame of ``points3d (F, J, 3)`` reprojected into ``camera``,
-    over ``video`` (its frames ``frame_index``, default 0..F-1) or the floor grid, with
-    ``keypoints2d (F, J, 3)`` drawn beside."""
+    """Write ``out`` (MP4): every frame of ``points3d (F, J, 3)`` (or of several people
+    ``(P, F, J, 3)`` with ``person_ids (P,)``) reprojected into ``camera``, over ``video`` (its
+    frames ``frame_index``, default 0..F-1) or the floor grid, with the detections
+    ``keypoints2d (F, J, 3)`` or ``(F, S, J, 3)`` (every person slot) drawn beside."""
     pts = np.asarray(points3d, float)
-    frames = np.arange(len(pts)) if frame_index is None else np.asarray(frame_index)
+    n_frames = pts.shape[-3]
+    frames = np.arange(n_frames) if frame_index is None else np.asarray(frame_index)
     cap = None
     if video is not None:
         cap = cv2.VideoCapture(str(video))
@@ -106,8 +154,9 @@ def overlay_video(out, camera: Camera, points3d, joint_names, keypoints2d=None, 
                     if not ok:
                         raise OSError(f"{video}: frame {f} cannot be read (the video is shorter than the data)")
                 kp = None if keypoints2d is None else keypoints2d[k]
-                writer.write(overlay_frame(background, camera, pts[k], joint_names, kp, max_error_px=max_error_px,
-                                           label=f"{camera.name}  frame {f}"))
+                at = pts[k] if pts.ndim == 3 else pts[:, k]
+                writer.write(overlay_frame(background, camera, at, joint_names, kp, person_ids=person_ids,
+                                           max_error_px=max_error_px, label=f"{camera.name}  frame {f}"))
                 if progress is not None:
                     progress.update(1)
     finally:

@@ -4,6 +4,11 @@ Open3D is imported here only, when something is drawn. Rendering uses the legacy
 ``Visualizer`` with a hidden window, which draws through EGL on machines with no display.
 The picture is taken from a virtual pinhole camera (:func:`view_camera`), so what lands where
 in the image is known exactly: the same :class:`~capture3d.camera.Camera` projects it.
+
+Points are one person ``(F, J, 3)`` or several ``(P, F, J, 3)`` with their ``person_ids``; each
+person is drawn in :func:`~capture3d.viz.colors.person_color` and, with several, labelled
+``p<id>`` above the head (a 2D label in pictures, a 3D text in the viewer). Cameras are dark
+grey, so that the only saturated colours are people.
 """
 from __future__ import annotations
 
@@ -12,11 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from ..camera import Camera
+from ..io import as_persons
 from ..skeleton import bones_for
 from ..synthetic.rig import look_at
+from .colors import draw_person_labels, person_color, person_label
 
-SKELETON_RGB = (0.95, 0.35, 0.1)      # orange bones and joints
-CAMERA_RGB = (0.15, 0.35, 0.85)       # blue frustums
+SKELETON_RGB = person_color(None).rgb   # a single person: vermillion bones and joints
+CAMERA_RGB = (0.3, 0.3, 0.33)           # dark grey frustums
 FLOOR_RGB = (0.75, 0.75, 0.75)
 
 
@@ -65,10 +72,14 @@ def _frustum(o3d, cam: Camera, depth=0.4):
 
 
 TRAIL_JOINTS = ("left_wrist", "right_wrist", "left_ankle", "right_ankle")
-TRAIL_RGB = (0.55, 0.2, 0.6)
 
 
-def _trails(o3d, recent_points, joint_names):
+def _trail_rgb(rgb):
+    """A person's colour halfway to white: trails stay apart from the skeleton."""
+    return tuple(0.5 + 0.5 * v for v in rgb)
+
+
+def _trails(o3d, recent_points, joint_names, rgb):
     """Lines through the last frames ``(T, J, 3)`` of the wrists and ankles."""
     pts, lines = [], []
     for name in TRAIL_JOINTS:
@@ -79,7 +90,7 @@ def _trails(o3d, recent_points, joint_names):
             if np.isfinite(a).all() and np.isfinite(b).all():
                 lines.append((len(pts), len(pts) + 1))
                 pts += [a, b]
-    return [_line_set(o3d, pts, lines, TRAIL_RGB)] if lines else []
+    return [_line_set(o3d, pts, lines, _trail_rgb(rgb))] if lines else []
 
 
 def scene_geometries(o3d, rig=None):
@@ -87,24 +98,75 @@ def scene_geometries(o3d, rig=None):
     return [_floor(o3d)] + ([_frustum(o3d, c) for c in rig] if rig is not None else [])
 
 
-def frame_geometries(o3d, points, joint_names, frame, *, trail_frames: int = 0):
-    """The moving part of frame ``frame`` of ``points (F, J, 3)``: skeleton, and optional trails."""
-    geoms = _skeleton(o3d, np.asarray(points[frame], float), joint_names)
-    if trail_frames > 0:
-        geoms += _trails(o3d, np.asarray(points[max(0, frame - trail_frames):frame + 1], float), joint_names)
+def frame_geometries(o3d, points, joint_names, frame, *, person_ids=None, trail_frames: int = 0):
+    """The moving part of frame ``frame``: every person's skeleton in its colour, and optional trails.
+
+    Parameters
+    ----------
+    points : (F, J, 3) or (P, F, J, 3) float
+        Meters, world frame; NaN where absent.
+    person_ids : (P,) int, optional
+        The people's ids (colours); default 0..P-1. Ignored for ``(F, J, 3)`` points.
+    """
+    geoms = []
+    for pts, pid in zip(*as_persons(points, person_ids)):
+        rgb = person_color(pid).rgb
+        geoms += _skeleton(o3d, pts[frame], joint_names, rgb)
+        if trail_frames > 0:
+            geoms += _trails(o3d, pts[max(0, frame - trail_frames):frame + 1], joint_names, rgb)
     return geoms
 
 
-def _skeleton(o3d, frame_points, joint_names):
+def _skeleton(o3d, frame_points, joint_names, rgb=SKELETON_RGB):
     ok = np.isfinite(frame_points).all(1)
     lines = [(a, b) for a, b in bones_for(joint_names) if ok[a] and ok[b]]
-    geoms = [_line_set(o3d, np.nan_to_num(frame_points), lines, SKELETON_RGB)] if lines else []
+    geoms = [_line_set(o3d, np.nan_to_num(frame_points), lines, rgb)] if lines else []
     for p in frame_points[ok]:
         s = o3d.geometry.TriangleMesh.create_sphere(radius=0.025, resolution=8)
         s.translate(p)
-        s.paint_uniform_color(SKELETON_RGB)
+        s.paint_uniform_color(rgb)
         geoms.append(s)
     return geoms
+
+
+def head_top(frame_points) -> np.ndarray | None:
+    """The highest reconstructed joint ``(3,)`` of ``frame_points (J, 3)`` (Z up), None if none."""
+    ok = np.isfinite(frame_points).all(1)
+    return frame_points[ok][np.argmax(frame_points[ok, 2])] if ok.any() else None
+
+
+def label_geometries(o3d, points, frame, *, person_ids=None, azimuth_deg: float = -60.0,
+                     height_m: float = 0.15):
+    """3D ``p<id>`` texts ``height_m`` tall, 0.12 m above each person's highest joint in frame
+    ``frame`` of ``points (P, F, J, 3)``, upright and facing the azimuth :func:`view_camera` looks
+    from. Nothing for single-person ``(F, J, 3)`` points (they have no id)."""
+    geoms = []
+    if np.ndim(points) != 4:
+        return geoms
+    az = np.radians(azimuth_deg)
+    turn = o3d.geometry.get_rotation_matrix_from_xyz
+    upright = turn((0.0, 0.0, az + np.pi / 2)) @ turn((np.pi / 2, 0.0, 0.0))   # stand up, then face the view
+    for pts, pid in zip(*as_persons(points, person_ids)):
+        top = head_top(pts[frame])
+        if top is None:
+            continue
+        text = o3d.t.geometry.TriangleMesh.create_text(person_label(pid), depth=0.0).to_legacy()
+        v = np.asarray(text.vertices)
+        v = (v - [v[:, 0].mean(), v[:, 1].min(), 0.0]) * (height_m / max(np.ptp(v[:, 1]), 1e-9))
+        text.vertices = o3d.utility.Vector3dVector(v @ upright.T + top + [0.0, 0.0, 0.12])
+        # create_text winds its triangles away from +Z: turn them to face the view (no culling)
+        text.triangles = o3d.utility.Vector3iVector(np.asarray(text.triangles)[:, ::-1].copy())
+        text.paint_uniform_color(person_color(pid).rgb)
+        geoms.append(text)
+    return geoms
+
+
+def draw_labels(image_rgb, view: Camera, frame_points, person_ids) -> np.ndarray:
+    """Write ``p<id>`` in each person's colour above its highest joint, as ``view`` sees it, onto
+    ``image_rgb (H, W, 3) uint8`` in place; ``frame_points (P, J, 3)`` meters."""
+    tops = [np.full(2, np.nan) if (top := head_top(pts)) is None else view.project(top[None])[0]
+            for pts in frame_points]
+    return draw_person_labels(image_rgb, tops, person_ids, bgr=False)
 
 
 def apply_view(o3d, vis, view: Camera):
@@ -150,31 +212,38 @@ class OffscreenRenderer:
     def _set_view(self):
         apply_view(self.o3d, self.vis, self.view)
 
-    def render(self, points, joint_names, frame: int = 0, *, trail_frames: int = 0) -> np.ndarray:
-        """RGB ``uint8 (H, W, 3)`` picture of frame ``frame`` of ``points (F, J, 3)`` (or of
-        ``points (J, 3)``)."""
+    def render(self, points, joint_names, frame: int = 0, *, person_ids=None, trail_frames: int = 0) -> np.ndarray:
+        """RGB ``uint8 (H, W, 3)`` picture of frame ``frame`` of ``points (F, J, 3)`` (or of one
+        frame ``(J, 3)``), or of several people ``(P, F, J, 3)`` with ``person_ids (P,)`` (default
+        0..P-1), each labelled ``p<id>``."""
         points = np.asarray(points, float)
         if points.ndim == 2:
             points, frame = points[None], 0
         for g in self.dynamic:
             self.vis.remove_geometry(g, reset_bounding_box=False)
-        self.dynamic = frame_geometries(self.o3d, points, joint_names, frame, trail_frames=trail_frames)
+        self.dynamic = frame_geometries(self.o3d, points, joint_names, frame, person_ids=person_ids,
+                                        trail_frames=trail_frames)
         for g in self.dynamic:
             self.vis.add_geometry(g, reset_bounding_box=False)
         self._set_view()
         self.vis.poll_events()
         self.vis.update_renderer()
         img = np.asarray(self.vis.capture_screen_float_buffer(do_render=True))
-        return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+        img = (np.clip(img, 0, 1) * 255).astype(np.uint8)
+        if points.ndim == 4:
+            pts, ids = as_persons(points, person_ids)
+            draw_labels(img, self.view, pts[:, frame], ids)
+        return img
 
     def close(self):
         self.vis.destroy_window()
 
 
-def render(points, joint_names, out, *, rig=None, fps: float = 30.0, size=(1280, 720), frame=None,
-           trail_frames: int = 0, progress=None) -> Path:
-    """Render ``points (F, J, 3)`` to ``out``: a PNG of one frame (default the middle one) or an
-    MP4 of every frame; ``trail_frames`` > 0 draws the wrists' and ankles' recent paths."""
+def render(points, joint_names, out, *, person_ids=None, rig=None, fps: float = 30.0, size=(1280, 720),
+           frame=None, trail_frames: int = 0, progress=None) -> Path:
+    """Render ``points (F, J, 3)``, or several people ``(P, F, J, 3)`` with ``person_ids (P,)``,
+    to ``out``: a PNG of one frame (default the middle one) or an MP4 of every frame;
+    ``trail_frames`` > 0 draws the wrists' and ankles' recent paths."""
     import cv2
 
     from ..video import VideoWriter
@@ -184,16 +253,17 @@ def render(points, joint_names, out, *, rig=None, fps: float = 30.0, size=(1280,
     view = view_camera(pts, rig, size=size)
     r = OffscreenRenderer(view, rig=rig)
     try:
+        n_frames = pts.shape[-3]
         if out.suffix.lower() == ".png":
-            k = len(pts) // 2 if frame is None else frame
+            k = n_frames // 2 if frame is None else frame
             out.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(out), cv2.cvtColor(r.render(pts, joint_names, k, trail_frames=trail_frames),
-                                               cv2.COLOR_RGB2BGR))
+            cv2.imwrite(str(out), cv2.cvtColor(r.render(pts, joint_names, k, person_ids=person_ids,
+                                                        trail_frames=trail_frames), cv2.COLOR_RGB2BGR))
         else:
             with VideoWriter(out, fps, size) as w:
-                for f in range(len(pts)):
-                    w.write(cv2.cvtColor(r.render(pts, joint_names, f, trail_frames=trail_frames),
-                                         cv2.COLOR_RGB2BGR))
+                for f in range(n_frames):
+                    w.write(cv2.cvtColor(r.render(pts, joint_names, f, person_ids=person_ids,
+                                                  trail_frames=trail_frames), cv2.COLOR_RGB2BGR))
                     if progress is not None:
                         progress.update(1)
     finally:

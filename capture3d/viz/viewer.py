@@ -2,7 +2,8 @@
 
 Keys: space play/pause, right/left arrow (or . and ,) one frame forward/back, + and - play
 faster/slower, T joint trails on/off, R back to the first frame, Q or Esc quit. The scene is the one
-:mod:`capture3d.viz.render` draws offscreen: floor grid, camera frustums, skeleton.
+:mod:`capture3d.viz.render` draws offscreen: floor grid, camera frustums, skeleton; with several
+people each in its colour with a 3D ``p<id>`` text above the head.
 
 The playback logic is a plain class (:class:`Playback`) so that it is tested without a display.
 """
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .render import apply_view, frame_geometries, scene_geometries, view_camera
+from .colors import person_label
+from .render import apply_view, frame_geometries, label_geometries, scene_geometries, view_camera
 
 SPEEDS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
 
@@ -65,8 +67,9 @@ class Playback:
         return bool(whole)
 
 
-def view(points, joint_names, *, rig=None, fps: float = 30.0, trail_frames: int | None = None):
-    """Open a window and play ``points (F, J, 3)`` (meters); returns when the window closes.
+def view(points, joint_names, *, person_ids=None, rig=None, fps: float = 30.0, trail_frames: int | None = None):
+    """Open a window and play ``points (F, J, 3)``, or several people ``(P, F, J, 3)`` with
+    ``person_ids (P,)`` (meters); returns when the window closes.
 
     Needs a display; on a machine without one use ``render`` (``capture3d view --render``).
     """
@@ -79,7 +82,7 @@ def view(points, joint_names, *, rig=None, fps: float = 30.0, trail_frames: int 
     import open3d as o3d
 
     pts = np.asarray(points, float)
-    playback = Playback(len(pts), fps, trails=bool(trail_frames))
+    playback = Playback(pts.shape[-3], fps, trails=bool(trail_frames))
     trail = int(fps) if trail_frames is None else trail_frames
     vis = o3d.visualization.VisualizerWithKeyCallback()
     if not vis.create_window("capture3d", width=1280, height=720):
@@ -93,8 +96,9 @@ def view(points, joint_names, *, rig=None, fps: float = 30.0, trail_frames: int 
     def redraw(v):
         for g in state["geoms"]:
             v.remove_geometry(g, reset_bounding_box=False)
-        state["geoms"] = frame_geometries(o3d, pts, joint_names, playback.frame,
+        state["geoms"] = frame_geometries(o3d, pts, joint_names, playback.frame, person_ids=person_ids,
                                           trail_frames=trail if playback.trails else 0)
+        state["geoms"] += label_geometries(o3d, pts, playback.frame, person_ids=person_ids)
         for g in state["geoms"]:
             v.add_geometry(g, reset_bounding_box=state["shown"] < 0)
         state["shown"] = playback.frame
@@ -122,6 +126,9 @@ def view(points, joint_names, *, rig=None, fps: float = 30.0, trail_frames: int 
     vis.register_animation_callback(tick)
     redraw(vis)
     apply_view(o3d, vis, view_camera(pts, rig, size=(1280, 720)))   # the offscreen render's view
+    if pts.ndim == 4:
+        ids = range(len(pts)) if person_ids is None else person_ids
+        print(f"{len(pts)} people: " + " ".join(person_label(i) for i in ids))
     print("space play/pause · arrows or , . step · + - speed · T trails · R rewind · Q quit")
     vis.run()
     vis.destroy_window()
