@@ -315,13 +315,15 @@ def cmd_view(args):
     if args.render is None:
         from .viz.viewer import view
 
-        view(data["points"], data["joint_names"], rig=rig, fps=fps, trail_frames=trail or None)
+        view(data["points"], data["joint_names"], person_ids=data["person_id"], rig=rig, fps=fps,
+             trail_frames=trail or None)
         return
     from .viz.render import render
 
-    bar = _progress(len(data["points"]), "rendering") if Path(args.render).suffix.lower() != ".png" else None
-    out = render(data["points"], data["joint_names"], args.render, rig=rig, fps=fps, frame=args.frame,
-                 trail_frames=trail, progress=bar)
+    n_frames = len(data["frame_index"])
+    bar = _progress(n_frames, "rendering") if Path(args.render).suffix.lower() != ".png" else None
+    out = render(data["points"], data["joint_names"], args.render, person_ids=data["person_id"], rig=rig, fps=fps,
+                 frame=args.frame, trail_frames=trail, progress=bar)
     if bar is not None:
         bar.close()
     print(f"wrote {out}")
@@ -339,24 +341,29 @@ def cmd_overlay(args):
     unknown = [c for c in cameras if c not in rig.names]
     if unknown:
         raise ValueError(f"cameras {unknown} are not in {args.calibration} ({rig.names})")
+    n_frames, n_joints = len(data["frame_index"]), len(data["joint_names"])
     for name in cameras:
         kp = None
-        if args.pose2d:
+        if args.pose2d:  # every person slot the detector filled: (F, S, J, 3)
             d = io.load_pose2d(Path(args.pose2d) / f"{name}.npz")
+            if d["keypoints"].shape[2] != n_joints:
+                raise ValueError(f"{Path(args.pose2d) / f'{name}.npz'}: {d['keypoints'].shape[2]} joints, "
+                                 f"{args.points3d} has {n_joints}")
             rows = {f: k for k, f in enumerate(d["frame_index"])}
-            kp = np.full(data["points"].shape, np.nan)
+            kp = np.full((n_frames, d["keypoints"].shape[1], n_joints, 3), np.nan)
             for k, f in enumerate(data["frame_index"]):
-                if f in rows and d["keypoints"].shape[1]:
-                    kp[k] = d["keypoints"][rows[f], 0]
+                if f in rows:
+                    kp[k] = d["keypoints"][rows[f]]
         video = None
         if args.videos:
             found = sorted(Path(args.videos).glob(f"{name}.*")) or sorted(Path(args.videos).glob(f"videos/{name}.*"))
             if not found:
                 raise FileNotFoundError(f"{args.videos}: no video named {name}.*")
             video = found[0]
-        bar = _progress(len(data["points"]), f"overlay {name}")
+        bar = _progress(n_frames, f"overlay {name}")
         out = overlay_video(Path(args.output) / f"{name}.mp4", rig[name], data["points"], data["joint_names"], kp,
-                            video=video, fps=fps, frame_index=data["frame_index"], progress=bar)
+                            person_ids=data["person_id"], video=video, fps=fps, frame_index=data["frame_index"],
+                            progress=bar)
         bar.close()
         print(f"wrote {out}")
 
@@ -367,9 +374,11 @@ def cmd_plot(args):
 
     data = io.load_points3d(args.points3d)
     out = Path(args.output)
-    for path in (plot_trajectories(data["points"], data["joint_names"], data["time_s"], out / "trajectories.png"),
+    ids = data["person_id"]
+    for path in (plot_trajectories(data["points"], data["joint_names"], data["time_s"], out / "trajectories.png",
+                                   person_ids=ids),
                  plot_reprojection_error(data["reprojection_error_px"], data["joint_names"], data["time_s"],
-                                         out / "reprojection_error.png", n_views=data["n_views"])):
+                                         out / "reprojection_error.png", person_ids=ids, n_views=data["n_views"])):
         print(f"wrote {path}")
 
 
