@@ -1,0 +1,18 @@
+"""Cameras without a shared clock: each camera's start and rate on a common clock, found from
+the recordings (people's motion, a board, a clap, a light switched on), kept in ``sync.toml``,
+and the resampling every later stage uses to bring 2D data to common instants.
+
+>>> from capture3d.sync import CameraClock
+>>> CameraClock(start_s=0.5, fps=30.0).frame_times(3).tolist()
+[0.5, 0.5333333333333333, 0.5666666666666667]
+"""
+from .align import SyncOptions, align_keypoints
+from .clock import CameraClock, SyncResult, read_sync, write_sync
+from .estimate import estimate_sync, plot_sync
+from .events import align_audio, align_flash
+from .resample import camera_times, reference_instants, resample, resample_board, resample_keypoints
+from .signals import video_frame_times
+
+__all__ = ["estimate_sync", "SyncOptions", "SyncResult", "CameraClock", "read_sync", "write_sync", "plot_sync",
+           "align_keypoints", "align_audio", "align_flash", "resample", "resample_keypoints", "resample_board",
+           "camera_times", "reference_instants", "video_frame_times"]

@@ -1,0 +1,100 @@
+"""Time-lagged correlation of signals with gaps, the coarse step of every method.
+
+Each camera's signal is put on a regular grid of its own clock; the Pearson correlation with
+the reference camera's is computed at every lag at once from FFT correlations of the values,
+their squares and their masks, so NaN (a person not seen, a frame not decoded) only removes
+samples from the sums instead of breaking them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import correlate, correlation_lags
+
+
+def on_grid(times_s, values, step_s: float, smooth_s: float = 0.0) -> np.ndarray:
+    """``values`` at ``times_s`` (increasing seconds, own clock) linearly interpolated at
+    ``0, step, 2 step, ...`` up to the last time; NaN where a neighbour is NaN or the
+    neighbours are further apart than 1.5 median steps (a gap); then Gaussian-smoothed with a
+    sigma of ``smooth_s`` seconds (:func:`smooth`)."""
+    from .resample import resample
+
+    t = np.asarray(times_s, float)
+    grid = np.arange(0.0, t[-1] + 1e-9, step_s)
+    out = resample(np.asarray(values, float)[None], t[None], grid, score_last=False)[0]
+    return smooth(out, smooth_s / step_s) if smooth_s > 0 else out
+
+
+def smooth(values, sigma_samples: float) -> np.ndarray:
+    """NaN-aware Gaussian smoothing (the weights of missing samples left out); NaN stays NaN."""
+    from scipy.ndimage import gaussian_filter1d
+
+    v = np.asarray(values, float)
+    if sigma_samples <= 0:
+        return v
+    m = np.isfinite(v)
+    num = gaussian_filter1d(np.where(m, v, 0.0), sigma_samples, mode="constant")
+    den = gaussian_filter1d(m.astype(float), sigma_samples, mode="constant")
+    with np.errstate(all="ignore"):
+        return np.where(m, num / den, np.nan)
+
+
+def lagged_pearson(ref, sig, *, min_overlap: int):
+    """Pearson correlation of ``ref[n + lag]`` with ``sig[n]`` at every lag (samples).
+
+    Returns ``(lags (L,) int, r (L,) float, overlap (L,) int)``; ``r`` is NaN where fewer than
+    ``min_overlap`` samples overlap or a side is constant there.
+    """
+    a, b = np.asarray(ref, float), np.asarray(sig, float)
+    ma, mb = np.isfinite(a).astype(float), np.isfinite(b).astype(float)
+    a, b = np.nan_to_num(a), np.nan_to_num(b)
+    # centre first: the sums below are differences of large numbers otherwise
+    a = (a - a[ma > 0].mean()) * ma if ma.any() else a
+    b = (b - b[mb > 0].mean()) * mb if mb.any() else b
+
+    def xc(x, y):
+        return correlate(x, y, mode="full", method="fft")
+
+    n = np.rint(xc(ma, mb))
+    sa, sb = xc(a, mb), xc(ma, b)
+    saa, sbb, sab = xc(a * a, mb), xc(ma, b * b), xc(a, b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = sab - sa * sb / n
+        va, vb = saa - sa * sa / n, sbb - sb * sb / n
+        r = cov / np.sqrt(va * vb)
+    tiny = 1e-9 * max(float(np.abs(a).max(initial=0) ** 2), float(np.abs(b).max(initial=0) ** 2), 1e-30)
+    r[(n < min_overlap) | (va <= tiny * n) | (vb <= tiny * n)] = np.nan
+    return correlation_lags(len(a), len(b), mode="full"), r, n.astype(np.int64)
+
+
+@dataclass
+class Peak:
+    """The best lag: ``lag_s`` (ref time = own time + lag_s), its correlation ``r``, and the
+    best correlation at least ``separation`` away (``r_second``; ambiguity of periodic motion)."""
+
+    lag_s: float
+    r: float
+    r_second: float
+
+
+def best_lag(ref, sig, step_s: float, *, max_lag_s: float, min_overlap: int, separation_s: float,
+             around_s: float | None = None) -> Peak | None:
+    """The lag of highest correlation within ``+-max_lag_s`` (or within ``+-max_lag_s`` of
+    ``around_s``), refined to a fraction of a step by a parabola through the peak; None when no
+    lag has enough overlap."""
+    lags, r, _ = lagged_pearson(ref, sig, min_overlap=min_overlap)
+    lag_s = lags * step_s
+    centre = 0.0 if around_s is None else around_s
+    r = np.where(np.abs(lag_s - centre) <= max_lag_s + 1e-12, r, np.nan)
+    if not np.isfinite(r).any():
+        return None
+    k = int(np.nanargmax(r))
+    frac = 0.0
+    if 0 < k < len(r) - 1 and np.isfinite(r[k - 1]) and np.isfinite(r[k + 1]):
+        denom = r[k - 1] - 2 * r[k] + r[k + 1]
+        if denom < 0:
+            frac = float(np.clip(0.5 * (r[k - 1] - r[k + 1]) / denom, -0.5, 0.5))
+    far = np.abs(lag_s - lag_s[k]) > separation_s
+    second = float(np.nanmax(r[far])) if np.isfinite(r[far]).any() else float("nan")
+    return Peak(float((lags[k] + frac) * step_s), float(r[k]), second)

@@ -1,0 +1,157 @@
+"""``capture3d sync``: a session's camera clocks from its recordings, and the picture."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FileFormatError
+from .align import SyncOptions, align_keypoints
+from .clock import SyncResult
+from .events import align_audio, align_flash
+from .signals import board_keypoints, mean_brightness, read_audio, video_frame_times
+
+log = logging.getLogger("capture3d.sync")
+AUTO_ORDER = ("motion", "board", "audio", "flash")
+
+
+def _pose2d_folder(session: Path, pose2d) -> Path | None:
+    folder = Path(pose2d) if pose2d is not None else session / "pose2d"
+    return folder if folder.is_dir() and any(folder.glob("*.npz")) else None
+
+
+def estimate_sync(session, *, calibration=None, method: str = "auto", options: SyncOptions | None = None,
+                  pose2d=None, board=None) -> SyncResult:
+    """Every camera's clock from the session's own recordings (cameras with no shared clock).
+
+    Parameters
+    ----------
+    session : path
+        A session folder (``videos/`` inside) or a plain folder of videos named after the cameras.
+    calibration : path or Rig, optional
+        With it, motion and board offsets are refined to a fraction of a frame, and rates
+        measured, by reprojection error.
+    method : {"auto", "motion", "board", "audio", "flash"}
+        ``auto``: motion when 2D keypoints are there (``pose2d`` or ``SESSION/pose2d/``), else
+        board when a ``board`` is given, else audio when every video has sound, else flash.
+    pose2d : path, optional
+        Folder of ``<camera>.npz`` from ``capture3d detect`` (frames = video frame numbers).
+    board : path or Board, optional
+        The calibration board (method "board"); detections are cached in ``SESSION/.capture3d_cache``.
+
+    Returns
+    -------
+    SyncResult
+        Check ``ok``; ``failed`` names each camera that could not be synchronised and why.
+    """
+    from ..rig import Rig
+    from ..sources import session_videos
+
+    opts = options or SyncOptions()
+    session = Path(session)
+    videos = session_videos(session)
+    if method not in ("auto",) + AUTO_ORDER:
+        raise ValueError(f"method must be auto, {', '.join(AUTO_ORDER)}; got {method!r}")
+    if method == "auto":
+        if _pose2d_folder(session, pose2d) is not None:
+            method = "motion"
+        elif board is not None:
+            method = "board"
+        elif all(read_audio(p, 8000) is not None for p in videos.values()):
+            method = "audio"
+        else:
+            method = "flash"
+        log.info("sync method: %s", method)
+    times = {n: video_frame_times(p) for n, p in videos.items()}
+    rig = calibration if calibration is None or isinstance(calibration, Rig) else Rig.load(calibration)
+    if rig is not None:
+        unknown = [n for n in videos if n not in rig.names]
+        if unknown:
+            raise FileFormatError(calibration if not isinstance(calibration, Rig) else session,
+                                  f"has no camera {unknown} of the session ({sorted(videos)})", camera=unknown[0])
+    if method == "motion":
+        folder = _pose2d_folder(session, pose2d)
+        if folder is None:
+            raise FileFormatError(Path(pose2d) if pose2d else session / "pose2d",
+                                  "no pose2d/<camera>.npz: run capture3d detect SESSION -o SESSION/pose2d first")
+        return _motion(folder, videos, times, rig, opts)
+    if method == "board":
+        if board is None:
+            raise ValueError("method board needs the board (--board B.toml)")
+        return _board(session, videos, times, board, rig, opts)
+    if method == "audio":
+        tracks = {n: read_audio(p, opts.audio_rate_hz) for n, p in videos.items()}
+        return align_audio(tracks, times, rate_hz=opts.audio_rate_hz, options=opts)
+    return align_flash({n: mean_brightness(p) for n, p in videos.items()}, times, options=opts)
+
+
+def _motion(folder, videos, times, rig, opts) -> SyncResult:
+    from ..io import load_pose2d
+
+    keypoints, own, failed = {}, {}, {}
+    for n in videos:
+        path = folder / f"{n}.npz"
+        if not path.is_file():
+            failed[n] = f"no 2D keypoints ({path} missing)"
+            continue
+        d = load_pose2d(path)
+        frames = np.asarray(d["frame_index"], np.int64)
+        if len(frames) and frames.max() >= len(times[n]):
+            raise FileFormatError(path, f"has frame {frames.max()} but the video has {len(times[n])}", camera=n)
+        keypoints[n] = d["keypoints"].astype(float)
+        own[n] = times[n][frames]
+    extra = sorted(p.stem for p in folder.glob("*.npz") if p.stem not in videos)
+    if extra:
+        log.warning("%s: pose2d files of cameras with no video ignored: %s", folder, extra)
+    res = align_keypoints(keypoints, own, rig=rig, options=opts, method="motion") if keypoints else \
+        SyncResult("motion", next(iter(videos)))
+    res.failed.update(failed)
+    return res
+
+
+def _board(session, videos, times, board, rig, opts) -> SyncResult:
+    from ..calibrate.boards import Board
+    from ..calibrate.detect import detect_board
+
+    board = board if isinstance(board, Board) else Board.load(board)
+    keypoints, own = {}, {}
+    for n, path in videos.items():
+        obs = detect_board(path, board, camera=n, cache_dir=Path(session) / ".capture3d_cache")
+        kp = board_keypoints(obs, len(times[n]))
+        keypoints[n], own[n] = kp, times[n][: len(kp)]
+    width = max(k.shape[2] for k in keypoints.values())   # corner ids seen differ per camera
+    for n, kp in keypoints.items():
+        if kp.shape[2] < width:
+            keypoints[n] = np.concatenate([kp, np.full(kp.shape[:2] + (width - kp.shape[2], 3), np.nan)], axis=2)
+    return align_keypoints(keypoints, own, rig=rig, options=opts, method="board")
+
+
+def plot_sync(result: SyncResult, path) -> Path:
+    """The signals of every camera on the common clock, one row each (PNG): the motion, board,
+    sound or brightness signal the estimate lined up."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    names = list(result.signals) or [result.reference]
+    fig, axes = plt.subplots(len(names), 1, figsize=(10, 1.3 + 1.1 * len(names)), sharex=True, squeeze=False)
+    for ax, n in zip(axes[:, 0], names):
+        if n in result.signals:
+            t, v = result.signals[n]
+            v = np.asarray(v, float)
+            scale = np.nanmax(np.abs(v)) if np.isfinite(v).any() and np.nanmax(np.abs(v)) > 0 else 1.0
+            ax.plot(t, v / scale, lw=0.8)
+        clock = result.cameras.get(n)
+        label = f"{n}\nstart {clock.start_s * 1000:+.1f} ms\n{clock.fps:.3f} fps" if clock else n
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_yticks([])
+    axes[-1, 0].set_xlabel("common clock, s")
+    fig.suptitle(f"capture3d sync: {result.method}, reference {result.reference}", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -1,0 +1,227 @@
+"""The fine step of :func:`capture3d.sync.align.align_keypoints`, one window of one camera at a
+time: where, to a fraction of a frame, the window's frames sit on the common clock.
+
+With a calibration: the other cameras' 2D, interpolated to the reference camera's instants,
+are matched to the reference camera's person slots (per instant, by two-view reprojection
+error) and triangulated (:func:`capture3d.triangulate`); the camera's own 2D, interpolated to
+the same instants for a trial offset, is compared with those points' projections, and the
+offset of least (capped) mean pixel error wins. Without one: the speed signals' correlation
+peak on a grid of a tenth of a frame.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment, minimize_scalar
+
+from .correlate import best_lag, on_grid
+from .resample import resample
+
+
+def _at(keypoints, tau, target_tau) -> np.ndarray:
+    """A camera's ``(F, P, J, 3)`` keypoints at its own times ``target_tau`` (T,) -> (T, P, J, 3)."""
+    return resample(np.asarray(keypoints, float)[None], np.asarray(tau, float)[None], target_tau, cubic=True)[0]
+
+
+def _match_slots(rig, ref, cam, kp_ref, kp_cam, opts) -> np.ndarray:
+    """For each instant and reference slot, the slot of ``cam`` showing the same person
+    (``(T, P_ref)`` int, -1 for none), by the median two-view reprojection error of their joints."""
+    from .. import triangulate
+
+    T, P, J, _ = kp_ref.shape
+    Q = kp_cam.shape[1]
+    if P == 1 and Q == 1:
+        return np.zeros((T, 1), np.int64)
+    pair = np.stack([np.repeat(kp_ref[:, :, None], Q, axis=2), np.repeat(kp_cam[:, None], P, axis=1)])
+    res = triangulate(pair.reshape(2, T * P * Q, J, 3), rig.subset([ref, cam]), robust=False,
+                      min_score=opts.min_score, min_ray_angle_deg=0.0, refine_iterations=0)
+    err = res.reprojection_error_px.reshape(T, P, Q, J)
+    enough = (np.isfinite(err).sum(-1) >= 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cost = np.where(enough, np.nanmedian(err, axis=-1), np.inf)
+    out = np.full((T, P), -1, np.int64)
+    for t in range(T):
+        c = np.where(np.isfinite(cost[t]), cost[t], 1e9)
+        rows, cols = linear_sum_assignment(c)
+        good = c[rows, cols] <= 4 * opts.max_error_px
+        out[t, rows[good]] = cols[good]
+    return out
+
+
+def coarse_by_reprojection(name, reference, keypoints, times, rig, opts, max_shift_s, max_frames: int = 150):
+    """With a calibration, the coarse offset too: at every lag of one reference frame within
+    ``+-max_shift_s``, the two-view reprojection error of this camera's people against the
+    reference camera's (each person matched to the nearest, capped at ``max_error_px``);
+    the lag of least mean error, refined by a parabola. Returns ``(start_s, confidence)`` or
+    None when no lag keeps enough overlap."""
+    from .. import triangulate
+
+    tau, rtau = times[name], times[reference]
+    ref_step = float(np.median(np.diff(rtau)))
+    kp_c = np.asarray(keypoints[name], float)
+    seen = np.flatnonzero((kp_c[..., 2] >= opts.min_score).sum(axis=(1, 2)) >= 3)
+    if len(seen) < 4:
+        return None
+    pick = seen[np.linspace(0, len(seen) - 1, min(max_frames, len(seen))).astype(int)]
+    lags = np.arange(-int(max_shift_s / ref_step), int(max_shift_s / ref_step) + 1) * ref_step
+    P, Q, J = keypoints[reference].shape[1], kp_c.shape[1], kp_c.shape[2]
+    own = kp_c[pick]
+    batches, owners = [], []
+    for k, lag in enumerate(lags):
+        ref_at = _at(keypoints[reference], rtau, lag + tau[pick])
+        ok = np.isfinite(ref_at[..., 0]).any(axis=(1, 2))
+        if ok.mean() < opts.min_overlap * min(1.0, len(rtau) / len(tau)) or ok.sum() < 4:
+            continue
+        pair = np.stack([np.repeat(ref_at[ok][:, :, None], Q, axis=2), np.repeat(own[ok][:, None], P, axis=1)])
+        batches.append(pair.reshape(2, -1, J, 3))
+        owners.append((k, int(ok.sum())))
+    if not batches:
+        return None
+    res = triangulate(np.concatenate(batches, axis=1), rig.subset([reference, name]), robust=False,
+                      min_score=opts.min_score, min_ray_angle_deg=0.0, refine_iterations=0)
+    err = res.reprojection_error_px
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_pair = np.nanmedian(err, axis=-1)   # (points,) = frames x P x Q, per lag
+    cost = np.full(len(lags), np.nan)
+    at = 0
+    for k, n in owners:
+        c = per_pair[at: at + n * P * Q].reshape(n, P, Q)
+        e = err[at: at + n * P * Q].reshape(n, P, Q, J)
+        at += n * P * Q
+        c = np.where(np.isfinite(c), c, np.inf)
+        q = np.argmin(c, axis=2)                     # each reference person's nearest, by median
+        has = np.isfinite(np.min(c, axis=2))
+        joints = np.take_along_axis(e, q[:, :, None, None], axis=2)[:, :, 0][has]
+        joints = np.minimum(joints[np.isfinite(joints)], opts.max_error_px)
+        cost[k] = float(np.mean(joints)) if len(joints) >= 8 else np.nan
+    if not np.isfinite(cost).any():
+        return None
+    k = int(np.nanargmin(cost))
+    frac = 0.0
+    if 0 < k < len(cost) - 1 and np.isfinite(cost[k - 1]) and np.isfinite(cost[k + 1]):
+        denom = cost[k - 1] - 2 * cost[k] + cost[k + 1]
+        if denom > 0:
+            frac = float(np.clip(0.5 * (cost[k - 1] - cost[k + 1]) / denom, -0.5, 0.5))
+    typical = float(np.nanmedian(cost))
+    confidence = float(np.clip(1.0 - cost[k] / typical, 0.0, 1.0)) if typical > 0 else 0.0
+    return float(lags[k] + frac * ref_step), confidence
+
+
+def _reorder(kp, match) -> np.ndarray:
+    """``kp (T, Q, J, 3)`` into the reference's slots ``(T, P, J, 3)`` by ``match (T, P)``."""
+    T, P = match.shape
+    out = np.full((T, P) + kp.shape[2:], np.nan)
+    ok = match >= 0
+    t_idx = np.repeat(np.arange(T)[:, None], P, axis=1)
+    out[ok] = kp[t_idx[ok], match[ok]]
+    return out
+
+
+def _search(cost, frame_s, search_frames):
+    """The offset (s) of least ``cost(offset)`` within ``+-search_frames`` frames: a grid of a
+    quarter frame, then Brent's method around its best."""
+    grid = np.arange(-search_frames, search_frames + 1e-9, 0.25) * frame_s
+    values = np.array([cost(d) for d in grid])
+    if not np.isfinite(values).any():
+        return float("nan")
+    k = int(np.nanargmin(values))
+    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
+    sol = minimize_scalar(cost, bounds=(lo, hi), method="bounded", options={"xatol": 1e-3 * frame_s})
+    return float(sol.x) if sol.fun <= values[k] else float(grid[k])
+
+
+def refine_window(name, window, clocks, keypoints, speed, reference, rig, opts, frame_s, step, search_frames,
+                  exclude=()):
+    """Common-clock time of a window's first own frame: ``(tau_k, y_k, weight)``; ``y_k`` NaN
+    when the window holds nothing to compare."""
+    tau, mid, sig = speed[name]
+    start, rate = clocks[name]
+    if len(window) < 4:
+        return 0.0, float("nan"), 0.0
+    if rig is None:
+        fine = step / 5
+        rtau, rmid, rsig = speed[reference]
+        ref_grid = on_grid(rmid - rmid[0], rsig, fine, opts.smooth_s)
+        m = (mid >= tau[window[0]]) & (mid <= tau[window[-1]])
+        if m.sum() < 4:
+            return 0.0, float("nan"), 0.0
+        own = on_grid(mid[m] - mid[m][0], sig[m], fine, opts.smooth_s)
+        guess = start + rate * mid[m][0] - rmid[0]
+        peak = best_lag(ref_grid, own, fine, max_lag_s=search_frames * frame_s, around_s=guess,
+                        min_overlap=max(4, int(0.8 * len(own))), separation_s=frame_s)
+        if peak is None:
+            return 0.0, float("nan"), 0.0
+        return float(mid[m][0]), float(rmid[0] + peak.lag_s), float(m.sum())
+    # reference instants covering this window, with a margin for the search
+    rtau = speed[reference][0]
+    margin = (search_frames + 2) * frame_s
+    t0, t1 = start + rate * tau[window[0]] - margin, start + rate * tau[window[-1]] + margin
+    T = rtau[(rtau >= t0) & (rtau <= t1)]
+    others = [n for n in clocks if n != name and n not in exclude]
+    for n in others:
+        s, r = clocks[n]
+        T = T[(T >= s + r * speed[n][0][0]) & (T <= s + r * speed[n][0][-1])]
+    if len(T) < 4:
+        return 0.0, float("nan"), 0.0
+    from .. import triangulate
+
+    kp_ref = _at(keypoints[reference], rtau, T)
+    own = np.asarray(keypoints[name], float)[window]
+    # this camera's slots matched to the reference's at its own frames (current estimate)
+    match_self = _match_slots(rig, reference, name, _at(keypoints[reference], rtau, start + rate * tau[window]),
+                              own, opts)
+    own = _reorder(own, match_self)
+    P, J = kp_ref.shape[1], kp_ref.shape[2]
+    ok_own = own[..., 2] >= opts.min_score
+
+    def errors(e):
+        e = e[np.isfinite(e)]
+        return float(np.mean(np.minimum(e, opts.max_error_px))) if len(e) >= 3 else float("inf")
+
+    if len(others) >= 2:
+        matched = []
+        for n in others:
+            s, r = clocks[n]
+            kp = kp_ref if n == reference else _at(keypoints[n], speed[n][0], (T - s) / r)
+            matched.append(kp if n == reference else _reorder(kp, _match_slots(rig, reference, n, kp_ref, kp, opts)))
+        stack = np.stack(matched).reshape(len(others), len(T) * P, J, 3)
+        X = triangulate(stack, rig.subset(others), min_score=opts.min_score).points.reshape(len(T), P, J, 3)
+        # Smoothed over about a frame, so that interpolating it has the same noise at every
+        # phase between instants; the camera's own 2D is never interpolated (an interpolated
+        # noisy sample is less noisy between frames, which would pull offsets to half frames).
+        X = smooth_along_time(X, 1.0)
+        cam = rig[name]
+
+        def cost(delta):
+            Xi = resample(X[None], T[None], start + delta + rate * tau[window], score_last=False, cubic=True)[0]
+            e = np.linalg.norm(own[..., :2] - cam.project(Xi), axis=-1)
+            return errors(e[ok_own])
+    else:
+        sub = rig.subset([reference, name])
+
+        def cost(delta):
+            ref_i = _at(keypoints[reference], rtau, start + delta + rate * tau[window])
+            pair = np.stack([ref_i, own]).reshape(2, len(window) * P, J, 3)
+            return errors(triangulate(pair, sub, robust=False, min_score=opts.min_score, min_ray_angle_deg=0.0,
+                                      refine_iterations=3).reprojection_error_px)
+
+    delta = _search(cost, frame_s, search_frames)
+    if not np.isfinite(delta):
+        return 0.0, float("nan"), 0.0
+    # with a rate still a little off, the offset found fits the window's middle best
+    tk = float(0.5 * (tau[window[0]] + tau[window[-1]]))
+    return tk, float(start + delta + rate * tk), float(len(window))
+
+
+def smooth_along_time(X, sigma_frames: float) -> np.ndarray:
+    """NaN-aware Gaussian smoothing of ``X (T, ...)`` along its first axis."""
+    from scipy.ndimage import gaussian_filter1d
+
+    m = np.isfinite(X)
+    num = gaussian_filter1d(np.where(m, X, 0.0), sigma_frames, axis=0, mode="constant")
+    den = gaussian_filter1d(m.astype(float), sigma_frames, axis=0, mode="constant")
+    with np.errstate(all="ignore"):
+        return np.where(m, num / den, np.nan)

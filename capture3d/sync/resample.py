@@ -1,0 +1,171 @@
+"""2D data of unsynchronised cameras, interpolated in time to common instants.
+
+The common instants are the reference camera's frame times: its frame ``k`` is instant ``k``,
+so the other stages keep numbering frames as before. Every other camera's 2D data are linearly
+interpolated between its two frames around each instant; NaN outside its span, where either
+neighbour is NaN, and across gaps (neighbours further apart than ``max_gap_frames`` of its own
+frame periods, e.g. dropped frames). Scores take the lower of the two neighbours'.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputShapeError, check_array
+from .clock import SyncResult
+
+
+def _tangents(tc, vc):
+    """Central-difference slopes of ``vc (F, ...)`` at ``tc (F,)``; NaN at the ends and next to NaN."""
+    m = np.full(vc.shape, np.nan)
+    if len(tc) > 2:
+        dt = (tc[2:] - tc[:-2]).reshape((-1,) + (1,) * (vc.ndim - 1))
+        m[1:-1] = (vc[2:] - vc[:-2]) / dt
+    return m
+
+
+def resample(values, times_s, target_s, *, score_last: bool = True, max_gap_frames: float = 1.5,
+             cubic: bool = False) -> np.ndarray:
+    """Interpolate per-camera data to common instants.
+
+    Parameters
+    ----------
+    values : (C, F, ...) float
+        Per camera and frame (padded with NaN beyond a camera's own frames), e.g. keypoints
+        ``(C, F, P, J, 3)`` pixels + score, or board corners ``(C, F, N, 2)`` pixels.
+    times_s : (C, F) float
+        Common-clock time of every frame, seconds (NaN for padding), increasing per camera.
+    target_s : (T,) float
+        The instants, seconds on the common clock.
+    score_last : bool
+        The last channel is a score: the lower neighbour's is taken instead of interpolating.
+    cubic : bool
+        Cubic Hermite interpolation (slopes from the neighbours' neighbours) instead of linear:
+        errors of order (frame period)^4 instead of ^2 on smooth motion.
+
+    Returns
+    -------
+    (C, T, ...) float64
+        NaN outside a camera's span and across gaps.
+    """
+    v = np.asarray(values, float)
+    t = check_array(times_s, "times_s", (None, None))
+    target = check_array(target_s, "target_s", (None,))
+    if v.shape[:2] != t.shape:
+        raise InputShapeError(f"times_s: expected shape {v.shape[:2]} (cameras, frames of values), got {t.shape}")
+    out = np.full((v.shape[0], len(target)) + v.shape[2:], np.nan)
+    for c in range(v.shape[0]):
+        ok = np.isfinite(t[c])
+        tc, vc = t[c][ok], v[c][ok]
+        if len(tc) < 2:
+            continue
+        period = np.median(np.diff(tc))
+        right = np.searchsorted(tc, target, side="right")
+        inside = (right > 0) & (right < len(tc)) | (target == tc[-1])
+        right = np.clip(right, 1, len(tc) - 1)
+        left = right - 1
+        gap = (tc[right] - tc[left]) > max_gap_frames * period
+        w = ((target - tc[left]) / (tc[right] - tc[left]))
+        w = w.reshape((-1,) + (1,) * (v.ndim - 2))
+        # on a frame exactly (the reference camera's own instants), that frame alone counts
+        blend = (1 - w) * vc[left] + w * vc[right]
+        if cubic:   # cubic Hermite with central slopes (secant where a neighbour is missing)
+            h = (tc[right] - tc[left]).reshape(w.shape)
+            secant = (vc[right] - vc[left]) / h
+            slopes = _tangents(tc, vc)
+            m0 = np.where(np.isfinite(slopes[left]), slopes[left], secant)
+            m1 = np.where(np.isfinite(slopes[right]), slopes[right], secant)
+            blend = blend + w * (1 - w) * h * ((1 - w) * (m0 - secant) - w * (m1 - secant))
+        res = np.where(w <= 0, vc[left], np.where(w >= 1, vc[right], blend))
+        if score_last and v.ndim > 2:
+            lo = np.minimum(vc[left][..., -1], vc[right][..., -1])
+            w1 = w[..., 0]
+            res[..., -1] = np.where(w1 <= 0, vc[left][..., -1], np.where(w1 >= 1, vc[right][..., -1], lo))
+        res[~inside | gap] = np.nan
+        out[c] = res
+    return out
+
+
+def camera_times(sync: SyncResult, cameras, frame_counts, container_times=None) -> np.ndarray:
+    """``(C, F)`` common-clock times of every frame of ``cameras`` (NaN beyond a camera's
+    ``frame_counts[c]`` frames, F = the largest); ``container_times[name]`` for container clocks."""
+    F = int(max(frame_counts))
+    out = np.full((len(cameras), F), np.nan)
+    for c, (name, n) in enumerate(zip(cameras, frame_counts)):
+        clock = sync.cameras[name]
+        tau = None if container_times is None else container_times.get(name)
+        out[c, :n] = clock.frame_times(n, container_times_s=tau)[:n]
+    return out
+
+
+def reference_instants(sync: SyncResult, n_frames: int) -> np.ndarray:
+    """The common instants: the reference camera's ``n_frames`` frame times, ``(T,)`` seconds."""
+    return sync.cameras[sync.reference].frame_times(n_frames)
+
+
+def resample_keypoints(keypoints, frame_index, sync: SyncResult, cameras, *, n_instants: int | None = None,
+                       container_times=None) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints stacked by :func:`capture3d.io.stack_pose2d_files` (frames = video frame numbers)
+    moved to the common instants.
+
+    Parameters
+    ----------
+    keypoints : (C, F, P, J, 3) float
+        Pixels + score; frame ``k`` of every camera is its video frame ``frame_index[k]``.
+    frame_index : (F,) int
+    sync : SyncResult
+        From :func:`read_sync`; every camera of ``cameras`` must have a clock.
+    cameras : list of str
+        The names of the C cameras, in array order.
+    n_instants : int, optional
+        Instants kept (default: the reference camera's frames, ``frame_index.max() + 1``).
+
+    Returns
+    -------
+    keypoints : (C, T, P, J, 3) float64
+        At instant ``k`` = reference frame ``k``.
+    time_s : (T,) float64
+        Common-clock seconds of the instants.
+    """
+    kp = check_array(keypoints, "keypoints", (None, None, None, None, 3))
+    frames = np.asarray(frame_index, np.int64)
+    missing = [n for n in cameras if n not in sync.cameras]
+    if missing:
+        raise InputShapeError(f"sync: no clock for cameras {missing}")
+    n = int(frames.max()) + 1 if len(frames) else 0
+    dense = np.full((kp.shape[0], n) + kp.shape[2:], np.nan)
+    dense[:, frames] = kp
+    times = camera_times(sync, cameras, [n] * len(cameras), container_times)
+    target = reference_instants(sync, n_instants or n)
+    return resample(dense, times, target), target
+
+
+def resample_board(observations: dict, sync: SyncResult, *, n_instants: int | None = None,
+                   container_times=None) -> dict:
+    """Board detections of unsynchronised cameras moved to the common instants.
+
+    ``observations``: ``{camera: BoardObservations}`` with ``frames`` = video frame numbers.
+    Returns new ``BoardObservations`` whose ``frames`` are instants (reference frames) and whose
+    corners are interpolated there; a corner is kept only where both neighbouring frames saw it.
+    """
+    from ..calibrate.detect import BoardObservations
+
+    names = list(observations)
+    n_ids = 1 + max((int(i.max()) for o in observations.values() for i in o.ids if len(i)), default=-1)
+    counts = [max(o.frames_read, int(o.frames.max()) + 1 if len(o.frames) else 0) for o in observations.values()]
+    dense = np.full((len(names), max(counts, default=0), n_ids, 2), np.nan)
+    for c, o in enumerate(observations.values()):
+        for f, ids, corners in zip(o.frames, o.ids, o.corners):
+            dense[c, f, ids] = corners
+    times = camera_times(sync, names, counts, container_times)
+    ref = names.index(sync.reference) if sync.reference in names else 0
+    target = reference_instants(sync, n_instants or counts[ref])
+    moved = resample(dense, times, target, score_last=False)
+    out = {}
+    for c, (name, o) in enumerate(observations.items()):
+        seen = np.isfinite(moved[c, ..., 0])
+        frames = np.flatnonzero(seen.any(axis=1))
+        ids = [np.flatnonzero(seen[f]).astype(np.int64) for f in frames]
+        corners = [moved[c, f, i] for f, i in zip(frames, ids)]
+        out[name] = BoardObservations(name, o.image_size, frames.astype(np.int64), ids, corners, o.frames_read,
+                                      o.rejected_blurred, o.rejected_small)
+    return out
