@@ -498,6 +498,23 @@ def cmd_openpose(args):
     print(f"{len(d['frame_index'])} frames -> {out}")
 
 
+def cmd_plan(args):
+    from tqdm import tqdm
+
+    from .plan import PlanOptions, format_summary, load_layout, parse_box, plan, write_plan
+
+    noise = {} if args.pixel_noise is None else {"pixel_noise_px": args.pixel_noise}
+    opts = PlanOptions(grid_step_m=args.grid, body=args.body, **noise)
+    layout = load_layout(args.layout, volume=parse_box(args.volume, "--volume") if args.volume else None,
+                         room=parse_box(args.room, "--room") if args.room else None)
+    with tqdm(total=args.add, desc="adding cameras", unit="camera", leave=False,
+              disable=None if args.add else True) as bar:
+        result = plan(layout, options=opts, add=args.add, progress=lambda done, total: bar.update(1))
+    paths = write_plan(result, args.output)
+    print(format_summary(result))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
 def cmd_batch(args):
     from .batch import BatchOptions, format_table, run_batch
     from .detect.batch import DetectOptions
@@ -715,6 +732,22 @@ def build_parser() -> argparse.ArgumentParser:
              ["capture3d plot points3d.npz -o plots/"], cmd_plot)
     p.add_argument("points3d")
     p.add_argument("-o", "--output", required=True, help="output folder")
+    p = _sub(sub, "plan", "predicted 3D accuracy of a camera layout before mounting it (plan.png, plan.json)",
+             ["capture3d plan rigs/plan_lab_4cam.toml -o plan/",
+              "capture3d plan rigs/plan_lab_4cam.toml -o plan/ --add 2 --body",
+              "capture3d plan calibration.toml -o plan/ --volume -1.5,-1.5,0,1.5,1.5,2 --pixel-noise 3"], cmd_plan)
+    p.add_argument("layout", help="planning TOML (README, 'Planning a rig') or any calibration file")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--volume", metavar="X0,Y0,Z0,X1,Y1,Z1",
+                   help="capture volume, m (default: the planning TOML's; for a calibration, the box "
+                        "above the floor that >= 2 cameras see)")
+    p.add_argument("--room", metavar="X0,Y0,Z0,X1,Y1,Z1", help="room walls and ceiling for --add, m")
+    p.add_argument("--pixel-noise", type=float, metavar="PX",
+                   help="2D keypoint noise, 1 sigma per axis, px (default 7.5: BlazePose on real video)")
+    p.add_argument("--grid", type=float, default=0.1, metavar="M", help="grid spacing, m (default 0.1)")
+    p.add_argument("--body", action="store_true",
+                   help="a standing person's body (cylinder) hides joints from cameras behind it")
+    p.add_argument("--add", type=int, default=0, metavar="K", help="place K more cameras where they help most")
     p = _sub(sub, "batch", "every session below ROOT, end to end, on Dask (this machine's cores, or a cluster); "
              "resumable; OUT/summary.csv",
              ["capture3d batch trials/ -o out/", "capture3d batch trials/ -o out/ -c calibration/Calib.toml",
