@@ -239,34 +239,26 @@ def cmd_calibrate_convert(args):
 
 
 def cmd_triangulate(args):
-    from . import io
-    from .reconstruct import TriangulationOptions, postprocess, triangulate
-    from .rig import Rig
+    from .process import ProcessOptions, triangulate_folder
+    from .reconstruct import PeopleOptions, TriangulationOptions
 
-    rig = Rig.load(args.calibration)
-    kp, frames, names = io.stack_pose2d(args.pose2d, rig)
-    opts = TriangulationOptions(min_score=args.min_score, max_error_px=args.max_error, robust=not args.no_robust)
-    bar = _progress(kp.shape[1] * kp.shape[2], "triangulating")
-    last = [0]
+    opts = ProcessOptions(triangulation=TriangulationOptions(min_score=args.min_score, max_error_px=args.max_error,
+                                                             robust=not args.no_robust),
+                          people=PeopleOptions(max_persons=args.persons), single=args.single,
+                          filter=_filter_options(args))
+    path, rec = triangulate_folder(args.pose2d, args.calibration, args.output, fps=args.fps, options=opts)
+    print(f"{len(rec.person_id)} {'person' if len(rec.person_id) == 1 else 'people'}: {rec.raw.tracks.summary()}")
+    raw = rec.raw
+    if raw.ok.any():
+        print(f"{int(raw.ok.sum())} joints reconstructed, median reprojection error "
+              f"{float(np.median(raw.reprojection_error_px[raw.ok])):.2f} px")
+    print(f"wrote {path}" if path else "no person found: nothing written")
 
-    def tick(done, total):
-        bar.update(done - last[0])
-        last[0] = done
 
-    res = triangulate(kp, rig, options=opts, progress=tick)
-    bar.close()
-    s = res.summary()
-    print(f"{s['ok']} of {s['points']} joints reconstructed, median reprojection error "
-          f"{s['median_error_px']:.2f} px")
-    points = res.points
-    if args.smoother != "none" or args.despike is not None:
-        post = postprocess(res.points, fps=args.fps, options=_filter_options(args), keypoints=kp, rig=rig,
-                           joint_names=names)
-        points = post.points
-        print(f"{args.smoother} smoothing: {post.summary()}")
-    io.save_points3d(args.output, points, joint_names=names, frame_index=frames, time_s=frames / args.fps,
-                     reprojection_error_px=res.reprojection_error_px, n_views=res.n_views, score=res.score)
-    print(f"wrote {args.output}")
+def _add_people_args(p):
+    g = p.add_argument_group("people")
+    g.add_argument("--persons", type=int, metavar="N", help="keep the N people seen in most frames (default: everyone)")
+    g.add_argument("--single", action="store_true", help="follow one person only (points3d.npz of one person)")
 
 
 def _filter_options(args):
@@ -386,7 +378,7 @@ def _detect_options(args, max_persons):
     from .detect.batch import DetectOptions
 
     return DetectOptions(detector=args.detector, every=args.every, max_frames=args.max_frames,
-                         workers=args.workers, max_persons=args.persons or max_persons)
+                         workers=args.workers, max_persons=max_persons)
 
 
 def _bar_factory():
@@ -404,17 +396,38 @@ def cmd_detect(args):
         if unknown:
             raise ValueError(f"{args.session}: no video for cameras {unknown} (found {sorted(videos)})")
         videos = {c: videos[c] for c in args.camera}
-    done = detect_session(videos, args.output, _detect_options(args, 1), make_bar=_bar_factory())
+    done = detect_session(videos, args.output, _detect_options(args, args.persons or 1), make_bar=_bar_factory())
     for cam, path in done.items():
         print(f"{cam}: {path}")
 
 
 def cmd_process(args):
     from .process import ProcessOptions, process_session
+    from .reconstruct import PeopleOptions
 
-    opts = ProcessOptions(detect=_detect_options(args, 3), filter=_filter_options(args),
-                          exports=tuple(args.export or ("csv", "trc", "c3d", "bvh")), fps=args.fps)
+    slots = max(4, args.persons + 1) if args.persons else 4   # room beside the people kept for the others
+    opts = ProcessOptions(detect=_detect_options(args, 1 if args.single else slots), filter=_filter_options(args),
+                          exports=tuple(args.export or ("csv", "trc", "c3d", "bvh")), fps=args.fps,
+                          people=PeopleOptions(max_persons=args.persons), single=args.single)
     process_session(args.session, args.calibration, args.output, opts, make_bar=_bar_factory())
+
+
+def cmd_sync(args):
+    from .sync import SyncOptions, estimate_sync, plot_sync, write_sync
+
+    opts = SyncOptions(max_shift_s=args.max_shift, reference=args.reference)
+    print(f"synchronising {args.session} ({args.method})", flush=True)
+    res = estimate_sync(args.session, calibration=args.calibration, method=args.method, options=opts,
+                        pose2d=args.pose2d, board=args.board)
+    if not res.ok:
+        raise Capture3DError(f"{args.session}: not synchronised, nothing written: {res.message or 'no camera'}")
+    for name, c in res.cameras.items():
+        print(f"{name}: start {c.start_s * 1000:+.2f} ms ({c.start_s * c.fps:+.2f} frames), {c.fps:.4f} fps, "
+              f"confidence {c.confidence:.2f}")
+    out = Path(args.output or Path(args.session) / "sync.toml")
+    write_sync(res, out)
+    picture = plot_sync(res, out.with_suffix(".png"))
+    print(f"wrote {out} and {picture} ({res.method}, reference {res.reference})")
 
 
 def cmd_record(args):
@@ -630,15 +643,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-score", type=float, default=0.2)
     p.add_argument("--max-error", type=float, default=20.0, help="view rejection threshold, pixels")
     p.add_argument("--no-robust", action="store_true")
+    _add_people_args(p)
     _add_filter_args(p, smoother="none", despike=None)
 
 
-    def detect_args(p, persons_default):
+    def detect_args(p, persons_default, persons=True):
         p.add_argument("--detector", default="blazepose", help="blazepose (default) or a models/manifest.toml entry")
         p.add_argument("--every", type=int, default=1, help="use every N-th frame")
         p.add_argument("--max-frames", type=int, help="stop after this many frames per camera")
         p.add_argument("--workers", type=int, help="processes (default: one per core)")
-        p.add_argument("--persons", type=int, help=f"people followed per view (default {persons_default})")
+        if persons:
+            p.add_argument("--persons", type=int, help=f"people followed per view (default {persons_default})")
 
     p = _sub(sub, "detect", "2D keypoints of every camera of a session (pose2d/<camera>.npz)",
              ["capture3d detect SESSION -o pose2d/", "capture3d detect SESSION -o pose2d/ --every 2 --max-frames 300"],
@@ -648,8 +663,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", action="append", help="only this camera (repeatable)")
     detect_args(p, 1)
 
-    p = _sub(sub, "process", "detect -> choose the person -> triangulate -> filter -> export, in one go",
+    p = _sub(sub, "process", "detect -> people across views and time -> triangulate -> filter -> export, in one go",
              ["capture3d process SESSION -c calibration.toml -o out/",
+              "capture3d process SESSION -c calibration.toml -o out/ --persons 2",
               "capture3d process SESSION -c Calib.qca.txt -o out/ --smoother kalman --export csv --export bvh"],
              cmd_process)
     p.add_argument("session", help="session folder or a plain folder of videos named after the cameras")
@@ -658,8 +674,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, help="frame rate (default: the videos')")
     p.add_argument("--export", action="append", choices=sorted(EXPORTERS),
                    help="export format (repeatable; default all four)")
-    detect_args(p, 3)
+    detect_args(p, 4, persons=False)
+    _add_people_args(p)
     _add_filter_args(p, smoother="butterworth", despike=0.1)
+
+    p = _sub(sub, "sync", "each camera's start and frame rate on a common clock, for cameras with no shared clock",
+             ["capture3d sync SESSION                      # motion if SESSION/pose2d/ exists, else audio or flash",
+              "capture3d sync SESSION -c calibration.toml --pose2d pose2d/   # sub-frame, rates measured",
+              "capture3d sync calib_videos/ --method board --board b.toml",
+              "capture3d sync SESSION --method audio --max-shift 5"], cmd_sync)
+    p.add_argument("session", help="session folder or a plain folder of videos named after the cameras")
+    p.add_argument("-c", "--calibration", help="refine offsets and rates by reprojection error (motion, board)")
+    p.add_argument("--method", default="auto", choices=["auto", "motion", "board", "audio", "flash"])
+    p.add_argument("--pose2d", help="folder of <camera>.npz from capture3d detect (default SESSION/pose2d)")
+    p.add_argument("--board", help="board TOML (method board)")
+    p.add_argument("--max-shift", type=float, help="largest offset searched, seconds (default: half the shortest video)")
+    p.add_argument("--reference", help="camera whose clock is the common one (default: the first that can be)")
+    p.add_argument("-o", "--output", help="sync file (default SESSION/sync.toml; the picture goes next to it)")
 
     p = _sub(sub, "record", "synchronized recording from the cameras of a rig file into a session folder",
              ["capture3d record rigs/synthetic_4cam.toml -o sessions/take1 --duration 10",

@@ -41,6 +41,7 @@ class SyncOptions:
     min_overlap: float = 0.5          # lags must keep this fraction of the shorter signal, 0..1
     window_s: float = 2.0             # window of the fine step; several windows measure the rate, seconds
     min_rate_span_s: float = 6.0      # overlaps shorter than this keep the container's rate, seconds
+    max_drift: float = 0.005          # a measured rate further than this from the container's is not kept, ratio
     search_frames: float = 1.5        # the fine step searches the coarse offset +- this, frames
     first_search_frames: float = 6.0  # ... and +- this in its first pass with a calibration, frames
     max_error_px: float = 20.0        # reprojection errors are capped here (robust mean), pixels
@@ -164,7 +165,7 @@ def _align(keypoints, times_s, rig, opts, method):
             offsets[n], r_peak[n] = found
             log.info("%s: coarse start %.4f s by reprojection (confidence %.2f)", n, *found)
             continue
-        min_overlap = int(opts.min_overlap * min(len(grids[n]), len(grids[reference])))
+        min_overlap = int(opts.min_overlap * min(np.isfinite(grids[n]).sum(), np.isfinite(grids[reference]).sum()))
         peak = best_lag(grids[reference], grids[n], step, max_lag_s=max_shift, min_overlap=max(min_overlap, 8),
                         separation_s=0.2)
         if peak is None or not peak.r >= opts.min_correlation:
@@ -214,6 +215,10 @@ def _align(keypoints, times_s, rig, opts, method):
                 tk, yk, wk = (np.array(v, float) for v in zip(*est))
                 if len(est) >= 2:
                     s_new, r_new, kept = _line_fit(tk, yk, wk, frame_s)
+                    if abs(r_new - 1.0) > opts.max_drift:   # not a clock: noisy windows; keep the rate
+                        log.info("%s: drift %.3f %% beyond max_drift, rate kept", n, 100 * (r_new - 1))
+                        r_new = rate
+                        s_new = float(np.average(yk - rate * tk, weights=wk))
                 else:
                     s_new, r_new, kept = float(yk[0] - rate * tk[0]), rate, 1.0
                 if k_round:   # the others' errors pull each estimate back: over-relax
