@@ -79,7 +79,11 @@ class Track:
         return self.joints + self.velocity * min(dt, 0.5)   # do not extrapolate a pause far
 
     def bone_lengths(self) -> np.ndarray:
-        return np.nanmedian(np.array(self.bones[-60:]), axis=0) if self.bones else np.array([])
+        """``(B,)`` median bone lengths of the last 60 frames seen (NaN for a bone never seen)."""
+        if not self.bones:
+            return np.zeros(0)
+        med = nan_median(np.array(self.bones[-60:]).T)
+        return np.where(np.isfinite(med), med, np.nan)
 
 
 def _bone_vector(points, bones) -> np.ndarray:
@@ -207,11 +211,11 @@ class PeopleTracker:
         paused = [t for t in self.tracks if t.confirmed and t.last_frame < frame]
         cost = np.full((len(people), len(paused)), np.inf)
         for i, (_, X) in enumerate(people):
-            centre = np.nanmedian(X, axis=0)
+            centre = _centre(X)
             bones = _bone_vector(X, self.bones)
             for k, t in enumerate(paused):
                 gap = (frame - t.last_frame) / self.fps
-                dist = float(np.linalg.norm(centre - np.nanmedian(t.joints, axis=0)))
+                dist = float(np.linalg.norm(centre - _centre(t.joints)))
                 diff = bone_difference(bones, t.bone_lengths())
                 if dist <= self.opt.resume_slack_m + self.opt.walk_speed_m_s * gap and \
                         not diff > self.opt.max_bone_difference:
@@ -251,6 +255,11 @@ class PeopleTracker:
         return sorted([t for t in self.finished + self.tracks if t.confirmed], key=lambda t: t.track_id)
 
 
+def _centre(points) -> np.ndarray:
+    """The median of the known joints ``points (J, 3)``: a person's position, robust to a stray joint."""
+    return nan_median(points.T)
+
+
 def stitch_tracks(tracks: list[Track], fps: float, options: TrackingOptions = TrackingOptions()) -> list[Track]:
     """The offline pass: join tracks of one person, drop fragments.
 
@@ -271,7 +280,7 @@ def stitch_tracks(tracks: list[Track], fps: float, options: TrackingOptions = Tr
                 if start <= end:
                     continue
                 gap = (start - end) / fps
-                dist = float(np.linalg.norm(np.nanmedian(a.joints, 0) - np.nanmedian(b.first_joints, 0)))
+                dist = float(np.linalg.norm(_centre(a.joints) - _centre(b.first_joints)))
                 diff = bone_difference(a.bone_lengths(), b.bone_lengths())
                 if dist <= options.resume_slack_m + options.walk_speed_m_s * gap and \
                         not diff > options.max_bone_difference and not np.isnan(diff):
