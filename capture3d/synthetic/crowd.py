@@ -28,6 +28,14 @@ from .motion import ADULT, body_along_path
 #: rig use :func:`capture_area`.
 DEFAULT_AREA_M = (-1.9, -0.9, 0.7, 0.9)
 
+# The walking model, tuned so that 4 people in the default area pass each other 0.45-0.6 m
+# apart (pelvis to pelvis) at about 0.5 m/s median: way-points lie across the middle, up to
+# GOAL_SPREAD radians off the straight line and GOAL_R..1 of the way to the area's edge; the
+# repulsion is FORCE_A m/s^2 at FORCE_R m, decaying over FORCE_B m, with FORCE_SIDE of it as a
+# step to the right; speeds relax to the wanted one in FORCE_TAU s.
+GOAL_SPREAD, GOAL_R = 0.6, 0.75
+FORCE_A, FORCE_R, FORCE_B, FORCE_SIDE, FORCE_TAU = 2.0, 0.5, 0.2, 1.0, 0.4
+
 #: Body dimensions jittered per person on top of the overall scale (+-3 %), so that people also
 #: differ in proportions, as bone-length re-identification expects.
 _PROPORTIONS = ("thigh", "shin", "upper_arm", "forearm", "torso", "hip_half_width", "shoulder_half_width")
@@ -92,6 +100,9 @@ def _spans(spec, n_people, n_frames, movers, rng) -> list[tuple[int, int, int]]:
             out.append((int(p), start, min(n_frames, start + length)))
         return out
     out = [tuple(int(v) for v in s) for s in spec]
+    people = [p for p, _, _ in out]
+    if len(set(people)) < len(people):
+        raise ValueError(f"exits: one span per person, got {out}")
     for p, start, stop in out:
         if not (0 <= p < n_people and 0 <= start < stop <= n_frames):
             raise ValueError(f"exits: ({p}, {start}, {stop}) needs 0 <= person < {n_people} and "
@@ -114,18 +125,12 @@ def _start_positions(n, lo, hi, rng) -> np.ndarray:
     return np.array(pts).reshape(n, 2)
 
 
-GOAL_SPREAD, GOAL_R = 0.6, 0.75
-
-
 def _next_goal(pos, centre, half, rng) -> np.ndarray:
     """A way-point across the area from ``pos``: through the middle, some way off straight."""
     d = (pos - centre) / half
     a = np.arctan2(d[1], d[0]) + np.pi + rng.uniform(-GOAL_SPREAD, GOAL_SPREAD)
     r = rng.uniform(GOAL_R, 1.0)
     return centre + half * r * np.array([np.cos(a), np.sin(a)])
-
-
-FORCE_A, FORCE_R, FORCE_B, FORCE_SIDE, FORCE_TAU = 2.0, 0.5, 0.2, 1.0, 0.4
 
 
 def _walk(start, goals0, speed, standing, away, doors, exit_start, centre, half, fps, rng):

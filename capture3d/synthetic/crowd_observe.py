@@ -321,6 +321,6 @@ def observe_crowd(crowd, rig, options: CrowdNoise | None = None, *, seed: int = 
     # 6. noise and outliers (NaN stays NaN; scores kept, as a detector's would be)
     cand = corrupt_keypoints(cand.reshape(C, F * S, J, 3), noise_px=opt.noise_px, outliers=opt.outliers,
                              outlier_px=opt.outlier_px, seed=int(noise_rng.integers(2**32))).reshape(C, F, S, J, 3)
-    return CrowdObservation(cand, slot_person, ghost, projected, hidden & in_image, occ, kept[:, :, :P],
+    return CrowdObservation(cand, slot_person, ghost, projected, hidden, occ, kept[:, :, :P],
                             tuple(rig.names), tuple(crowd.joint_names), tuple(tuple(c.size) for c in rig),
                             float(crowd.fps))

@@ -33,12 +33,19 @@ def seen(crowd, rig):
 def test_make_motion_is_unchanged_by_the_body_refactor():
     # Values printed by make_motion before body_along_path was split out of it.
     p = make_motion(240, kind="mixed", feet=True, seed=0).points[[0, 100, 239]][:, [0, 9, 16, 20]]
-    before = [[[-0.39277776475009885, -0.6101029646854013, 1.67], [-0.170052950372511, -0.4384457800478212, 0.9529439080562161],
-               [-0.7009831462502008, -0.48276764110795933, 0.1355030406543476], [-0.5859050448980696, -0.5789811047665796, 0.06550304065434759]],
-              [[0.2277041833283523, -0.6889490582726476, 1.67], [0.2563390059486802, -0.40344796685337736, 0.9702477207642772],
-               [0.15876943843596925, -0.8044826072816782, 0.07], [0.30593089098749576, -0.775439417323879, 0.0]],
-              [[0.5357973443024259, 0.4893068626521271, 1.67], [0.27103552104970613, 0.01219860030055023, 1.0148212028377173],
-               [0.6694123429057536, 0.47358960626837004, 0.07], [0.5827800978566614, 0.5960430836291786, 0.0]]]
+    before = [
+        [[-0.39277776475009885, -0.6101029646854013, 1.67],
+         [-0.170052950372511, -0.4384457800478212, 0.9529439080562161],
+         [-0.7009831462502008, -0.48276764110795933, 0.1355030406543476],
+         [-0.5859050448980696, -0.5789811047665796, 0.06550304065434759]],
+        [[0.2277041833283523, -0.6889490582726476, 1.67],
+         [0.2563390059486802, -0.40344796685337736, 0.9702477207642772],
+         [0.15876943843596925, -0.8044826072816782, 0.07],
+         [0.30593089098749576, -0.775439417323879, 0.0]],
+        [[0.5357973443024259, 0.4893068626521271, 1.67],
+         [0.27103552104970613, 0.01219860030055023, 1.0148212028377173],
+         [0.6694123429057536, 0.47358960626837004, 0.07],
+         [0.5827800978566614, 0.5960430836291786, 0.0]]]
     np.testing.assert_allclose(p, before, rtol=0, atol=1e-12)
 
 
@@ -156,7 +163,8 @@ def test_ghost_and_outlier_rates_are_as_asked(crowd, rig):
     ghost_kp = obs.candidates[obs.ghost]
     assert (np.isfinite(ghost_kp[..., 0]).sum(-1) >= 6).all() and np.all(obs.slot_person[obs.ghost] == -1)
     c, f, s = np.nonzero(obs.slot_person >= 0)
-    err = np.linalg.norm(obs.candidates[c, f, s, :, :2] - obs.projected[c, f, obs.slot_person[c, f, s], :, :2], axis=-1)
+    truth = obs.projected[c, f, obs.slot_person[c, f, s], :, :2]
+    err = np.linalg.norm(obs.candidates[c, f, s, :, :2] - truth, axis=-1)
     err = err[np.isfinite(err)]
     out = err > 50
     assert abs(out.sum() - 0.1 * err.size) < 4 * np.sqrt(err.size * 0.1 * 0.9)  # binomial; measured 0.0998
@@ -175,6 +183,12 @@ def test_slots_are_shuffled_and_compact(seen):
     filled = ~np.isnan(seen.candidates[..., 0]).all(-1)
     np.testing.assert_array_equal(filled, used | seen.ghost)
     assert np.all(np.diff(filled.astype(int), axis=2) <= 0)           # detections first, then empty slots
+
+
+def test_fewer_slots_than_people_drops_detections(crowd, rig):
+    obs = observe_crowd(crowd, rig, slots=2, seed=0)
+    assert obs.candidates.shape[2] == 2 and obs.slot_person.shape[2] == 2
+    assert obs.detected.sum(axis=2).max() <= 2 and (obs.slot_person >= 0).sum() == obs.detected.sum()
 
 
 def test_misses_spans_and_rate(crowd, rig):
