@@ -34,7 +34,7 @@ class BatchOptions:
     process: ProcessOptions = field(default_factory=ProcessOptions)   # every session's processing
     scheduler: str | None = None    # address of a running Dask scheduler; None: a LocalCluster
     workers: int | None = None      # LocalCluster worker processes; default one per core
-    serial: bool = False            # no Dask: one task after another in this process
+    serial: bool = False            # no Dask: one task after another in this process, its threads as they are
     force: bool = False             # redo everything, even what is up to date
 
     def __post_init__(self):
@@ -92,11 +92,17 @@ def _plan(s: BatchSession, options: BatchOptions):
     for cam, video in videos.items():
         npz = s.out / "pose2d" / f"{cam}.npz"
         record = state.get("detections", {}).get(cam, {})
-        if record.get("stamp") == resume.detection_stamp(video, options.process.detect) and npz.is_file():
+        wanted = resume.detection_stamp(video, options.process.detect)
+        if {k: record.get(k) for k in wanted} == wanted and npz.is_file():
             plan.done[cam] = {"camera": cam, "path": str(npz), "seconds": record.get("seconds", 0.0)}
         else:
             plan.todo[cam] = (video, npz)
     return plan
+
+
+def _short(error: str | None, s: BatchSession) -> str:
+    """``error`` with the session's folder left out of the paths it names (the row says which)."""
+    return (error or "").replace(f"{s.path}{os.sep}", "").replace(str(s.path), ".")
 
 
 def _free_port(port: int) -> bool:
@@ -112,6 +118,8 @@ def _client(options: BatchOptions):
     """A Dask client: on ``options.scheduler``, or on a new LocalCluster sized to the machine."""
     from distributed import Client, LocalCluster
 
+    if not log.isEnabledFor(logging.INFO):      # Dask's own INFO lines only with -v
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     env = {name: str(tasks.THREADS_PER_TASK) for name in tasks.THREAD_ENV}
     if os.environ.get("NUMBA_CACHE_DIR"):
         env["NUMBA_CACHE_DIR"] = os.environ["NUMBA_CACHE_DIR"]   # compile once for all workers
@@ -139,13 +147,13 @@ def _run_serial(plans, on_detected, on_reconstructed, popts):
         s, results = plan.session, dict(plan.done)
         for cam, (video, npz) in plan.todo.items():
             try:
-                results[cam] = tasks.detect_camera(cam, video, npz, popts.detect)
+                results[cam] = tasks.detect_camera(cam, video, npz, popts.detect, limit=False)
             except Exception as exc:    # as on Dask: this session only
                 results[cam] = _unexpected(plan, "detect", cam, exc)
             on_detected(plan, results[cam])
         detections = [results[c] for c in plan.videos]
         try:
-            result = tasks.reconstruct(s.path, s.calibration, s.out, popts, detections)
+            result = tasks.reconstruct(s.path, s.calibration, s.out, popts, detections, limit=False)
         except Exception as exc:
             result = _unexpected(plan, "reconstruct", None, exc)
         on_reconstructed(plan, result)
@@ -208,7 +216,7 @@ def run_batch(root, out, options: BatchOptions = BatchOptions(), *, calibration=
         if isinstance(planned, _Plan):
             plans.append(planned)
         else:
-            rows[s.label] = planned
+            rows[s.label] = {**planned, "error": _short(planned.get("error"), s)}
     bars = [tqdm(total=sum(len(p.todo) for p in plans), desc="cameras", unit="camera", disable=not progress or None,
                  position=0), tqdm(total=len(sessions), desc="sessions", unit="session",
                                    disable=not progress or None, position=1, initial=len(rows))]
@@ -224,7 +232,7 @@ def run_batch(root, out, options: BatchOptions = BatchOptions(), *, calibration=
         bars[0].update(1)
 
     def on_reconstructed(plan, result):
-        row = {**result, "session": plan.session.label}
+        row = {**result, "session": plan.session.label, "error": _short(result.get("error"), plan.session)}
         rows[plan.session.label] = row
         state = resume.load_state(plan.session.out)
         state["reconstruction"] = {"stamp": plan.stamp, "row": row}

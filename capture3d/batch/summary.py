@@ -46,7 +46,7 @@ def read_summary(path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def format_table(rows: list[dict], *, max_error: int = 60) -> str:
+def format_table(rows: list[dict], *, max_error: int = 90) -> str:
     """``rows`` as an aligned text table (errors cut to ``max_error`` characters)."""
     cells = [list(COLUMNS)]
     for row in rows:

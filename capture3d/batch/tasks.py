@@ -59,14 +59,15 @@ def thread_limits_plugin(threads: int = THREADS_PER_TASK, env: dict | None = Non
     return ThreadLimits(threads, env)
 
 
-def detect_camera(camera: str, video, out_npz, options) -> dict:
+def detect_camera(camera: str, video, out_npz, options, *, limit: bool = True) -> dict:
     """Detect 2D keypoints in one camera's ``video`` into ``out_npz`` (written atomically).
 
     Returns ``{"camera", "path", "seconds"}``, or ``{"camera", "error"}`` when the video cannot
-    be read."""
+    be read. ``limit``: :func:`limit_threads` first (in a worker; not in a user's own process)."""
     from ..detect.batch import detect_video
 
-    limit_threads()
+    if limit:
+        limit_threads()
     t = time.perf_counter()
     try:
         path = detect_video(video, out_npz, options)
@@ -112,35 +113,32 @@ def row_from_report(report: dict) -> dict:
             "error": "no person found" if persons == 0 else ""}
 
 
-def reconstruct(session, calibration, out, options, detections: list[dict]) -> dict:
+def reconstruct(session, calibration, out, options, detections: list[dict], *, limit: bool = True) -> dict:
     """Everything after detection for one session (:func:`capture3d.process.reconstruct_session`)
     once every camera's ``detections`` (results of :func:`detect_camera`) are in.
 
-    Returns a summary row with ``status`` "ok" or "failed". A session where no camera saw
-    anybody (a board-only recording) is "ok" with ``persons`` 0 and error "no person found", and
-    its report is not written."""
+    Returns a summary row with ``status`` "ok" or "failed". A session where nobody was found
+    (a board-only recording) is "ok" with ``persons`` 0 and error "no person found"."""
     from ..process import reconstruct_session
 
-    limit_threads()
+    if limit:
+        limit_threads()
     failed = [d for d in detections if d.get("error")]
     if failed:
         return {"status": "failed", "cameras": len(detections),
                 "error": "; ".join(f"{d['camera']}: {d['error']}" for d in failed)}
     pose2d = {d["camera"]: Path(d["path"]) for d in detections}
     detect_s = float(sum(d.get("seconds", 0.0) for d in detections))
-    seen, frames = _anyone_seen(pose2d)
-    nobody = {"status": "ok", "cameras": len(pose2d), "frames": frames, "persons": 0, "frames_with_person": 0.0,
-              "median_reprojection_error_px": None, "bone_length_cv": None, "seconds": detect_s,
-              "error": "no person found"}
-    if not seen:
-        return nobody
     try:
         res = reconstruct_session(session, calibration, out, options, pose2d=pose2d, echo=log.info,
                                   timing={"detect": detect_s})
     except EXPECTED as exc:
-        if "no person" in str(exc).lower():
-            return nobody
-        return {"status": "failed", "cameras": len(pose2d), "error": str(exc)}
+        seen, frames = _anyone_seen(pose2d)
+        if seen and "no person" not in str(exc).lower():
+            return {"status": "failed", "cameras": len(pose2d), "error": str(exc)}
+        return {"status": "ok", "cameras": len(pose2d), "frames": frames, "persons": 0, "frames_with_person": 0.0,
+                "median_reprojection_error_px": None, "bone_length_cv": None, "seconds": detect_s,
+                "error": "no person found"}
     return {"status": "ok", **row_from_report(res.report)}
 
 
