@@ -164,7 +164,8 @@ def label_geometries(o3d, points, frame, *, person_ids=None, azimuth_deg: float 
 def draw_labels(image_rgb, view: Camera, frame_points, person_ids) -> np.ndarray:
     """Write ``p<id>`` in each person's colour above its highest joint, as ``view`` sees it, onto
     ``image_rgb (H, W, 3) uint8`` in place; ``frame_points (P, J, 3)`` meters."""
-    tops = [np.full(2, np.nan) if (top := head_top(pts)) is None else view.project(top[None])[0]
+    above = np.array([0.0, 0.0, 0.05])   # m: clear of the joint spheres however close the view is
+    tops = [np.full(2, np.nan) if (top := head_top(pts)) is None else view.project((top + above)[None])[0]
             for pts in frame_points]
     return draw_person_labels(image_rgb, tops, person_ids, bgr=False)
 
