@@ -37,7 +37,7 @@ class SyncOptions:
     reference: str | None = None      # camera whose clock is the common one; None: the first that can be
     min_score: float = 0.3            # keypoints / corners below this detector score are not used, [0, 1]
     min_correlation: float = 0.3      # a weaker best correlation is "no shared motion", Pearson r
-    min_confidence: float = 0.1       # a camera whose offset is less certain is reported, not written, 0..1
+    min_confidence: float = 0.2       # a camera whose offset is less certain is reported, not written, 0..1
     min_overlap: float = 0.5          # lags must keep this fraction of the shorter signal, 0..1
     window_s: float = 2.0             # window of the fine step; several windows measure the rate, seconds
     min_rate_span_s: float = 6.0      # overlaps shorter than this keep the container's rate, seconds
@@ -115,8 +115,32 @@ def align_keypoints(keypoints: dict, times_s: dict, *, rig=None, options: SyncOp
         quiet.setLevel(level)
 
 
+def _place_by_pairs(names, reference, keypoints, times, rig, opts, max_shift, min_confidence: float = 0.05):
+    """Coarse starts with a calibration: every pair's offset by reprojection
+    (:func:`refine.coarse_by_reprojection`), then cameras placed from the reference outwards,
+    each through the placed camera it agrees with most (a camera that shares little with the
+    reference, e.g. sees one person of two, is placed through one that sees what it sees).
+    Returns ``{camera: (start_s, confidence, through)}``."""
+    from .refine import coarse_by_reprojection
+
+    pair = {}
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            found = coarse_by_reprojection(b, a, keypoints, times, rig, opts, max_shift)
+            if found is not None and found[1] >= min_confidence:
+                pair[(a, b)] = found                     # start of b on a's clock
+                pair[(b, a)] = (-found[0], found[1])
+    placed = {reference: (0.0, 1.0, reference)}
+    while True:
+        edges = [(conf, m, c, off) for (m, c), (off, conf) in pair.items() if m in placed and c not in placed]
+        if not edges:
+            return placed
+        conf, m, c, off = max(edges)
+        placed[c] = (placed[m][0] + off, conf, m)
+
+
 def _align(keypoints, times_s, rig, opts, method):
-    from .refine import coarse_by_reprojection, refine_window
+    from .refine import refine_window
 
     names = list(keypoints)
     failed, speed = {}, {}
@@ -156,14 +180,6 @@ def _align(keypoints, times_s, rig, opts, method):
                          "searched (--max-shift)")
             continue
         if rig is not None:   # the geometry decides: a speed correlation of a short take can mislead
-            found = coarse_by_reprojection(n, reference, keypoints, {m: speed[m][0] for m in names}, rig, opts,
-                                           max_shift)
-            if found is None or found[1] < 0.05:
-                failed[n] = (f"no shared motion with {reference}: no offset within +-{max_shift:.2f} s makes "
-                             "their keypoints agree with the calibration")
-                continue
-            offsets[n], r_peak[n] = found
-            log.info("%s: coarse start %.4f s by reprojection (confidence %.2f)", n, *found)
             continue
         min_overlap = int(opts.min_overlap * min(np.isfinite(grids[n]).sum(), np.isfinite(grids[reference]).sum()))
         peak = best_lag(grids[reference], grids[n], step, max_lag_s=max_shift, min_overlap=max(min_overlap, 8),
@@ -177,6 +193,19 @@ def _align(keypoints, times_s, rig, opts, method):
         offsets[n] = peak.lag_s + (speed[reference][1][0] - speed[n][1][0])
         r_peak[n] = peak.r
         log.info("%s: coarse start %.4f s (r = %.2f, next peak %.2f)", n, offsets[n], peak.r, peak.r_second)
+    if rig is not None:
+        placed = _place_by_pairs([n for n in usable if n not in failed], reference, keypoints,
+                                 {m: speed[m][0] for m in names}, rig, opts, max_shift)
+        for n in usable:
+            if n in failed or n == reference:
+                continue
+            if n not in placed:
+                failed[n] = (f"no shared motion: no offset within +-{max_shift:.2f} s makes its keypoints agree "
+                             "with another camera's through the calibration")
+                continue
+            offsets[n], r_peak[n], via = placed[n]
+            log.info("%s: coarse start %.4f s by reprojection against %s (confidence %.2f)", n, offsets[n], via,
+                     r_peak[n])
     synced = [n for n in usable if n in offsets]
     clocks = {n: [offsets[n], 1.0] for n in synced}
     details = {}

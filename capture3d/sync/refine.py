@@ -50,7 +50,7 @@ def _match_slots(rig, ref, cam, kp_ref, kp_cam, opts) -> np.ndarray:
     return out
 
 
-def coarse_by_reprojection(name, reference, keypoints, times, rig, opts, max_shift_s, max_frames: int = 150):
+def coarse_by_reprojection(name, reference, keypoints, times, rig, opts, max_shift_s, max_frames: int = 60):
     """With a calibration, the coarse offset too: at every lag of one reference frame within
     ``+-max_shift_s``, the two-view reprojection error of this camera's people against the
     reference camera's (each person matched to the nearest, capped at ``max_error_px``);
@@ -69,8 +69,11 @@ def coarse_by_reprojection(name, reference, keypoints, times, rig, opts, max_shi
     P, Q, J = keypoints[reference].shape[1], kp_c.shape[1], kp_c.shape[2]
     own = kp_c[pick]
     batches, owners = [], []
+    targets = (lags[:, None] + tau[pick][None, :]).ravel()
+    ref_all = resample(np.asarray(keypoints[reference], float)[None], rtau[None], targets)[0]
+    ref_all = ref_all.reshape((len(lags), len(pick)) + ref_all.shape[1:])
     for k, lag in enumerate(lags):
-        ref_at = _at(keypoints[reference], rtau, lag + tau[pick])
+        ref_at = ref_all[k]
         ok = np.isfinite(ref_at[..., 0]).any(axis=(1, 2))
         if ok.mean() < opts.min_overlap * min(1.0, len(rtau) / len(tau)) or ok.sum() < 4:
             continue
@@ -122,8 +125,9 @@ def _reorder(kp, match) -> np.ndarray:
 
 def _search(cost, frame_s, search_frames):
     """The offset (s) of least ``cost(offset)`` within ``+-search_frames`` frames: a grid of a
-    quarter frame, then Brent's method around its best."""
-    grid = np.arange(-search_frames, search_frames + 1e-9, 0.25) * frame_s
+    quarter frame (half a frame for wide searches), then Brent's method around its best."""
+    spacing = 0.25 if search_frames <= 2 else 0.5   # the cost is smooth over a frame
+    grid = np.arange(-search_frames, search_frames + 1e-9, spacing) * frame_s
     values = np.array([cost(d) for d in grid])
     if not np.isfinite(values).any():
         return float("nan")
@@ -169,13 +173,13 @@ def refine_window(name, window, clocks, keypoints, speed, reference, rig, opts, 
     from .. import triangulate
 
     kp_ref = _at(keypoints[reference], rtau, T)
-    own = np.asarray(keypoints[name], float)[window]
+    raw = np.asarray(keypoints[name], float)[window]
     # this camera's slots matched to the reference's at its own frames (current estimate)
     match_self = _match_slots(rig, reference, name, _at(keypoints[reference], rtau, start + rate * tau[window]),
-                              own, opts)
-    own = _reorder(own, match_self)
+                              raw, opts)
+    own = _reorder(raw, match_self)
     P, J = kp_ref.shape[1], kp_ref.shape[2]
-    ok_own = own[..., 2] >= opts.min_score
+    raw_xy = np.where(raw[..., 2:] >= opts.min_score, raw[..., :2], np.nan)   # (F_w, Q, J, 2)
 
     def errors(e):
         e = e[np.isfinite(e)]
@@ -196,9 +200,19 @@ def refine_window(name, window, clocks, keypoints, speed, reference, rig, opts, 
         cam = rig[name]
 
         def cost(delta):
+            # each of this camera's people against the nearest triangulated person (no slot
+            # matching needed on this side: it sees whom it sees)
             Xi = resample(X[None], T[None], start + delta + rate * tau[window], score_last=False, cubic=True)[0]
-            e = np.linalg.norm(own[..., :2] - cam.project(Xi), axis=-1)
-            return errors(e[ok_own])
+            e = np.linalg.norm(raw_xy[:, None] - cam.project(Xi)[:, :, None], axis=-1)   # (F_w, P, Q, J)
+            if e.shape[1] == 1:
+                return errors(e[:, 0])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med = np.nanmedian(e, axis=-1)
+            med = np.where(np.isfinite(med), med, np.inf)
+            p = np.argmin(med, axis=1)                                                 # (F_w, Q)
+            best = np.take_along_axis(e, p[:, None, :, None], axis=1)[:, 0]            # (F_w, Q, J)
+            return errors(best[np.isfinite(med.min(axis=1))])
     else:
         sub = rig.subset([reference, name])
 
