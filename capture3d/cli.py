@@ -29,142 +29,49 @@ def cmd_demo(args):
 def cmd_board(args):
     import cv2
 
-    from .calibrate.boards import Board
+    from .calibrate.boards import Board, write_printable
 
     board = Board(type=args.type, squares_x=args.squares_x, squares_y=args.squares_y,
                   square_length_m=args.square_mm / 1000,
                   marker_length_m=(args.marker_mm or args.square_mm * 0.75) / 1000,
                   dictionary=args.dictionary, legacy_pattern=args.legacy, inverted=args.inverted,
                   see_through=args.see_through)
-    out = Path(args.output or f"calibration/boards/{args.name}.toml")
-    board.save(out)
-    # Printable image at true scale: px per square from the print resolution.
-    px = int(round(board.square_length_m / 0.0254 * args.dpi))
-    img = board.image(px, margin_px=px // 2)
-    lines = [f"{args.type} {board.squares_x}x{board.squares_y} squares of {args.square_mm:g} mm"
-             + (f", markers {board.marker_length_m * 1000:g} mm, {board.dictionary}" if args.type == "charuco" else ""),
-             f"print at {args.dpi} dpi, 100% scale; check a square measures {args.square_mm:g} mm"]
-    # the largest font (up to px / 250) at which both lines fit between the side margins
-    font, thickness = cv2.FONT_HERSHEY_SIMPLEX, max(1, px // 120)
-    widest = max(cv2.getTextSize(line, font, 1.0, thickness)[0][0] for line in lines)
-    scale = min(px / 250, (img.shape[1] - px) / widest)
-    line_h = int(cv2.getTextSize("Mg", font, scale, thickness)[0][1] * 1.8) + 1
-    img = cv2.copyMakeBorder(img, 0, len(lines) * line_h + px // 4, 0, 0, cv2.BORDER_CONSTANT, value=255)
-    for k, line in enumerate(lines):
-        y = img.shape[0] - px // 4 - (len(lines) - 1 - k) * line_h
-        cv2.putText(img, line, (px // 2, y), font, scale, 0, thickness, cv2.LINE_AA)
-    png = out.with_suffix(".png")
-    cv2.imwrite(str(png), img)
-    pdf = board.write_pdf(out.with_suffix(".pdf"), dpi=args.dpi)
-    print(f"wrote {out}, {pdf} (true scale) and {png} ({img.shape[1]}x{img.shape[0]} px at {args.dpi} dpi = "
-          f"{img.shape[1] / args.dpi * 25.4:.0f} x {img.shape[0] / args.dpi * 25.4:.0f} mm)")
-
-
-def _inputs_to_sources(inputs):
-    sources = []
-    for item in inputs:
-        p = Path(item)
-        if any(ch in item for ch in "*?["):
-            matches = sorted(Path().glob(item))
-            if not matches:
-                raise Capture3DError(f"{item}: the pattern matches no file")
-            sources.append((Path(item).parent.name or "camera", [str(m) for m in matches]))
-        elif p.exists():
-            sources.append((p.stem if p.is_file() else p.name, p))
-        else:
-            raise Capture3DError(f"{item}: file not found")
-    return sources
+    paths = write_printable(board, args.output or f"calibration/boards/{args.name}.toml", dpi=args.dpi)
+    h, w = cv2.imread(str(paths["png"]), cv2.IMREAD_GRAYSCALE).shape
+    print(f"wrote {paths['toml']}, {paths['pdf']} (true scale) and {paths['png']} ({w}x{h} px at {args.dpi} dpi = "
+          f"{w / args.dpi * 25.4:.0f} x {h / args.dpi * 25.4:.0f} mm)")
 
 
 def cmd_calibrate_intrinsics(args):
     from .calibrate.boards import Board
-    from .calibrate.detect import detect_board, diagnose_no_board
-    from .calibrate.intrinsics import IntrinsicsOptions, calibrate_intrinsics
-    from .calibrate.report import write_coverage_picture
-    from .rig import Rig
+    from .calibrate.intrinsics import IntrinsicsOptions
+    from .calibrate.sessions import calibrate_intrinsics_many, calibration_sources, write_intrinsics
 
     board = Board.load(args.board)
     opts = IntrinsicsOptions(model="fisheye" if args.fisheye else "pinhole", rational=args.rational)
-    cameras, failures, uncertainty, results, observations = [], [], {}, [], {}
-    for name, source in _inputs_to_sources(args.inputs):
-        bar = _progress(None, f"detecting {name}")
-        obs = detect_board(source, board, camera=name, every=args.every, cache_dir=args.cache,
-                           progress=bar.update)
-        bar.close()
-        _print_dropped(obs)
-        if len(obs) == 0 and (obs.rejected_blurred or obs.rejected_small):
-            failures.append(f"{name}: the board was found in {obs.rejected_blurred + obs.rejected_small} of "
-                            f"{obs.frames_read} frames, but every view was too blurred or too small; record "
-                            f"it closer, better lit (shorter exposure) and moving slowly")
-            continue
-        if len(obs) == 0:
-            failures.append(f"{name}: no board in {obs.frames_read} frames; {diagnose_no_board(source, board)}")
-            continue
-        res = calibrate_intrinsics(obs, board, options=opts)
-        results.append(res)
-        observations[name] = obs
-        if not res.ok:
-            failures.append(res.message)
-            continue
-        K, (sfx, _sfy, scx, scy) = res.camera.matrix, res.std_px
-        print(f"{name}: RMS {res.rms_px:.3f} px, {len(res.view_frames)} views, coverage {res.coverage:.0%}, "
-              f"f = {K[0, 0]:.1f} +- {sfx:.1f} px, principal point ({K[0, 2]:.1f}, {K[1, 2]:.1f}) "
-              f"+- ({scx:.1f}, {scy:.1f}) px: the camera's pointing is known to +- {res.pointing_std_deg:.2f} deg")
-        cameras.append(res.camera)
-        uncertainty[name] = {"std_fx_fy_cx_cy_px": [float(v) for v in res.std_px],
-                             "pointing_deg": res.pointing_std_deg}
-    if failures:
-        raise Capture3DError("intrinsics failed, nothing written: " + " | ".join(failures))
-    Rig(cameras, {"kind": "intrinsics only", "intrinsics_uncertainty": uncertainty}).save(args.output)
-    out = Path(args.output)
-    picture = write_coverage_picture(results, observations, out.with_name(out.stem + "_coverage.png"))
-    print(f"wrote {args.output} and {picture} (where the corners fell on each sensor)")
+    batch = calibrate_intrinsics_many(calibration_sources(args.inputs), board, opts, every=args.every,
+                                      cache_dir=args.cache, make_bar=_board_bar)
+    for line in batch.notes:
+        print(line)
+    if not batch.ok:
+        raise Capture3DError("intrinsics failed, nothing written: " + " | ".join(batch.failures))
+    paths = write_intrinsics(batch, args.output)
+    print(f"wrote {paths['calibration']} and {paths['coverage']} (where the corners fell on each sensor)")
 
 
-def _print_dropped(obs):
-    """Say how many views the detection's quality gate dropped, if any."""
-    from .calibrate.detect import MAX_BLUR_PX, MIN_SQUARE_PX
-
-    if obs.rejected_blurred or obs.rejected_small:
-        print(f"{obs.camera}: board found in {len(obs) + obs.rejected_blurred + obs.rejected_small} of "
-              f"{obs.frames_read} frames; dropped {obs.rejected_blurred} blurred (edges wider than "
-              f"{MAX_BLUR_PX:g} px) and {obs.rejected_small} with squares under {MIN_SQUARE_PX:g} px")
+def _board_bar(name):
+    return _progress(None, f"detecting {name}")
 
 
 def _session_board_observations(session, board, every: int, allow_unequal: bool) -> dict:
-    """Board detections of every camera of a session (cached in ``SESSION/.capture3d_cache``), with
-    frames numbered so that equal numbers are the same instant (frames.csv, timestamps.csv, or
-    equal-length videos)."""
-    from .calibrate.detect import detect_board
-    from .sources import session_frame_map, session_videos
+    from .calibrate.sessions import session_board_observations
 
-    videos = session_videos(session)
-    frame_map = session_frame_map(session)   # before detecting: a broken frames.csv fails fast
-    observations = {}
-    for name, path in videos.items():
-        bar = _progress(None, f"detecting {name}")
-        observations[name] = detect_board(path, board, camera=name, every=every,
-                                          cache_dir=Path(session) / ".capture3d_cache", progress=bar.update)
-        bar.close()
-        _print_dropped(observations[name])
-    counts = {n: o.frames_read for n, o in observations.items()}
-    if frame_map is not None:   # frames.csv or timestamps.csv says which frames belong together
-        listing = "frames.csv" if (Path(session) / "frames.csv").is_file() else "timestamps.csv"
-        for name, obs in observations.items():
-            if name not in frame_map or len(frame_map[name]) < obs.frames_read:
-                raise Capture3DError(f"{session}/{listing}: lists {len(frame_map.get(name, ()))} frames of "
-                                     f"{name}, its video has {obs.frames_read}")
-            obs.frames = frame_map[name][obs.frames]
-    elif len(set(counts.values())) > 1 and not allow_unequal:
-        raise Capture3DError(f"{session}: the videos have different frame counts {counts}; frame i must "
-                             "be the same instant in every camera (pass --allow-unequal if they start together)")
+    notes = []
+    observations = session_board_observations(session, board, every=every, allow_unequal=allow_unequal,
+                                              make_bar=_board_bar, notes=notes)
+    for line in notes:
+        print(line)
     return observations
-
-
-def _report_folder(calibration_path) -> Path:
-    """``calibration.toml`` -> ``calibration_report/``."""
-    p = Path(calibration_path)
-    return p.with_name(p.stem + "_report")
 
 
 def _print_quality(q):
@@ -177,22 +84,13 @@ def _print_quality(q):
 def cmd_calibrate_extrinsics(args):
     from .calibrate.boards import Board
     from .calibrate.extrinsics import ExtrinsicsOptions, calibrate_extrinsics
-    from .calibrate.intrinsics import calibrate_intrinsics
     from .calibrate.report import evaluate, write_report
+    from .calibrate.sessions import intrinsics_from_session, report_folder
     from .rig import Rig
 
     board = Board.load(args.board)
     observations = _session_board_observations(args.session, board, args.every, args.allow_unequal)
-    if args.intrinsics:
-        intr = Rig.load(args.intrinsics)
-    else:
-        cams = []
-        for name, obs in observations.items():
-            res = calibrate_intrinsics(obs, board)
-            if not res.ok:
-                raise Capture3DError(f"intrinsics from the session failed, nothing written: {res.message}")
-            cams.append(res.camera)
-        intr = Rig(cams)
+    intr = Rig.load(args.intrinsics) if args.intrinsics else intrinsics_from_session(observations, board)
     res = calibrate_extrinsics(observations, intr, board,
                                options=ExtrinsicsOptions(floor_frame=args.floor_frame, use_floor=not args.no_floor,
                                                          refine_intrinsics=args.refine_intrinsics))
@@ -207,13 +105,14 @@ def cmd_calibrate_extrinsics(args):
     print(f"wrote {args.output}")
     q = evaluate(res.rig, observations, board)
     _print_quality(q)
-    paths = write_report(q, res.rig, _report_folder(args.output), board=board, title=Path(args.output).name)
+    paths = write_report(q, res.rig, report_folder(args.output), board=board, title=Path(args.output).name)
     print(f"report: {paths['png']}")
 
 
 def cmd_calibrate_report(args):
     from .calibrate.boards import Board
     from .calibrate.report import evaluate, write_report
+    from .calibrate.sessions import report_folder
     from .rig import Rig
 
     rig = Rig.load(args.calibration)
@@ -225,7 +124,7 @@ def cmd_calibrate_report(args):
                              f"the calibration ({rig.names})")
     q = evaluate(rig, observations, board)
     _print_quality(q)
-    paths = write_report(q, rig, args.output or _report_folder(args.calibration), board=board,
+    paths = write_report(q, rig, args.output or report_folder(args.calibration), board=board,
                          title=Path(args.calibration).name)
     print(f"wrote {paths['png']} and {paths['json']}")
 

@@ -288,3 +288,35 @@ class Detection:
     @property
     def ok(self) -> bool:
         return len(self.ids) > 0
+
+
+def printable_image(board: Board, *, dpi: int = 300) -> np.ndarray:
+    """The board at true scale for printing at ``dpi``: ``(H, W)`` uint8, a white margin of half
+    a square, and under it two lines saying what the board is and how to check the print (the
+    largest font, up to a square / 250, at which both lines fit between the side margins)."""
+    px = int(round(board.square_length_m / 0.0254 * dpi))      # pixels per square at this resolution
+    img = board.image(px, margin_px=px // 2)
+    square_mm = board.square_length_m * 1000
+    lines = [f"{board.type} {board.squares_x}x{board.squares_y} squares of {square_mm:g} mm"
+             + (f", markers {board.marker_length_m * 1000:g} mm, {board.dictionary}" if board.type == "charuco" else ""),
+             f"print at {dpi} dpi, 100% scale; check a square measures {square_mm:g} mm"]
+    font, thickness = cv2.FONT_HERSHEY_SIMPLEX, max(1, px // 120)
+    widest = max(cv2.getTextSize(line, font, 1.0, thickness)[0][0] for line in lines)
+    scale = min(px / 250, (img.shape[1] - px) / widest)
+    line_h = int(cv2.getTextSize("Mg", font, scale, thickness)[0][1] * 1.8) + 1
+    img = cv2.copyMakeBorder(img, 0, len(lines) * line_h + px // 4, 0, 0, cv2.BORDER_CONSTANT, value=255)
+    for k, line in enumerate(lines):
+        y = img.shape[0] - px // 4 - (len(lines) - 1 - k) * line_h
+        cv2.putText(img, line, (px // 2, y), font, scale, 0, thickness, cv2.LINE_AA)
+    return img
+
+
+def write_printable(board: Board, path, *, dpi: int = 300) -> dict[str, Path]:
+    """Save ``board`` to ``path`` (TOML) with its printable PNG (:func:`printable_image`) and a
+    true-scale PDF (:meth:`Board.write_pdf`) beside it: ``{"toml", "png", "pdf"}`` -> path."""
+    path = Path(path)
+    board.save(path)
+    png = path.with_suffix(".png")
+    if not cv2.imwrite(str(png), printable_image(board, dpi=dpi)):
+        raise FileFormatError(png, "cannot write this image")
+    return {"toml": path, "png": png, "pdf": board.write_pdf(path.with_suffix(".pdf"), dpi=dpi)}
