@@ -665,13 +665,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "plan", "predicted 3D accuracy of a camera layout before mounting it (plan.png, plan.json)",
              ["capture3d plan rigs/plan_lab_4cam.toml -o plan/",
               "capture3d plan rigs/plan_lab_4cam.toml -o plan/ --add 2 --body",
-              "capture3d plan calibration.toml -o plan/ --volume -1.5,-1.5,0,1.5,1.5,2 --pixel-noise 3"], cmd_plan)
+              "capture3d plan calibration.toml -o plan/ --volume=-1.5,-1.5,0,1.5,1.5,2 --pixel-noise 3"], cmd_plan)
     p.add_argument("layout", help="planning TOML (README, 'Planning a rig') or any calibration file")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--volume", metavar="X0,Y0,Z0,X1,Y1,Z1",
-                   help="capture volume, m (default: the planning TOML's; for a calibration, the box "
-                        "above the floor that >= 2 cameras see)")
-    p.add_argument("--room", metavar="X0,Y0,Z0,X1,Y1,Z1", help="room walls and ceiling for --add, m")
+                   help="capture volume, m; write --volume=-1,... when it starts with a minus (default: "
+                        "the planning TOML's; for a calibration, the box above the floor that >= 2 cameras see)")
+    p.add_argument("--room", metavar="X0,Y0,Z0,X1,Y1,Z1", help="room walls and ceiling for --add, m (--room=...)")
     p.add_argument("--pixel-noise", type=float, metavar="PX",
                    help="2D keypoint noise, 1 sigma per axis, px (default 7.5: BlazePose on real video)")
     p.add_argument("--grid", type=float, default=0.1, metavar="M", help="grid spacing, m (default 0.1)")

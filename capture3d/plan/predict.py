@@ -31,6 +31,8 @@ log = logging.getLogger("capture3d.plan")
 # sigma * sqrt(pi / 4) * sqrt(2 (1 - 3 / 8)) = 0.99 sigma, so sigma = 7.5 px.
 BLAZEPOSE_PIXEL_NOISE_PX = 7.5
 
+CHUNK_POINTS = 1 << 15      # grid points per pass: 16 cameras x 32768 x 9 float64 = 38 MB
+
 
 @dataclass(frozen=True)
 class PlanOptions:
@@ -225,11 +227,16 @@ def predict(rig: Rig, points, *, options: PlanOptions | None = None) -> Predicti
     """
     opts = options or PlanOptions()
     pts = check_array(points, "points", (None, 3))
-    visible, info = camera_terms(rig, pts)
     centers = rig.centers
-    err, axis, views, vis = worst_facing(pts, centers, visible, info, opts)
-    axis = np.where((views >= 2)[:, None], axis, np.nan)
-    return Prediction(pts, views.astype(np.int64), err, axis, _ray_angles(pts, centers, vis), vis)
+    parts = []
+    for start in range(0, max(len(pts), 1), CHUNK_POINTS):   # bounds the (C, n, 3, 3) working set
+        chunk = pts[start:start + CHUNK_POINTS]
+        visible, info = camera_terms(rig, chunk)
+        err, axis, views, vis = worst_facing(chunk, centers, visible, info, opts)
+        parts.append((views.astype(np.int64), err, np.where((views >= 2)[:, None], axis, np.nan),
+                      _ray_angles(chunk, centers, vis), vis))
+    views, err, axis, angle, vis = (np.concatenate(a, axis=-1 if i == 4 else 0) for i, a in enumerate(zip(*parts)))
+    return Prediction(pts, views, err, axis, angle, vis)
 
 
 def facings_of(opts: PlanOptions) -> list:

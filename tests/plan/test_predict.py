@@ -22,7 +22,7 @@ def test_prediction_matches_monte_carlo_triangulation(n_cameras):
     measured = np.sqrt(np.mean(np.sum((res.points - pts) ** 2, axis=-1), axis=0)) * 1000
     assert (pred.views >= 2).all()
     rel = np.abs(pred.error_mm / measured - 1)
-    # measured: median 1.4-2.0 %, 95th percentile 4.3-5.6 % (4 / 8 / 16 cameras, 300 trials)
+    # measured: median 1.7 / 2.3 / 2.3 %, 95th percentile 6.6 / 7.2 / 5.9 % (4 / 8 / 16 cameras)
     assert np.median(rel) < 0.20
     assert np.percentile(rel, 95) < 0.35
 
