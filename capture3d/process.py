@@ -249,6 +249,7 @@ def _report(session, calibration, names, frames, fps, options, joints, rec, rig,
             "median_reprojection_error_px": float(np.median(raw.reprojection_error_px[p][ok])) if ok.any() else None,
             "bone_length_cv": cv,
             "bone_length_cv_median": float(np.nanmedian(list(cv.values()))) if cv else None,
+            "swaps_fixed": raw.swaps[p] if raw.swaps else None,
         })
     ok = raw.ok
     bones = sorted({b for person in people for b in person["bone_length_cv"]})
@@ -264,6 +265,7 @@ def _report(session, calibration, names, frames, fps, options, joints, rec, rig,
         "people": people,
         "camera_reprojection_error_px": _camera_errors(rec, rig) if len(people) else {},
         "association": raw.tracks.summary(), "seconds": timing, "exports_failed": failed,
+        "steps": {"fix_swaps": bool(raw.swaps)},
         "triangulation_options": asdict(tri),
     }
 

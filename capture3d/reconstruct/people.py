@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import InputShapeError, check_array
 from .matching import detection_rays
+from .swaps import fix_swaps
 from .tracking import PeopleTracker, TrackingOptions, stitch_tracks
 from .triangulation import TriangulationOptions, triangulate
 
@@ -35,6 +36,9 @@ class PeopleOptions:
     offline: bool = True            # stitch tracks over the whole sequence and drop fragments (process);
     #                                 False: the online tracks as live 3D sees them
     max_persons: int | None = None  # keep the people seen in most frames; None: everyone
+    fix_swaps: bool = True          # undo left/right limb swaps of single views before triangulating
+    #                                 (capture3d.reconstruct.swaps; pose2sim_multiperson: bone-length CV
+    #                                 0.056 -> 0.049 for the person it found 39 swaps of)
 
     def __post_init__(self):
         if self.max_persons is not None and self.max_persons < 1:
@@ -145,6 +149,7 @@ class PeopleResult:
     person_id: np.ndarray
     keypoints: np.ndarray
     tracks: PeopleTracks
+    swaps: list = field(default_factory=list)     # per person {group: views exchanged}, when fixed
 
     @property
     def ok(self) -> np.ndarray:
@@ -168,13 +173,23 @@ def triangulate_people(candidates, rig, *, fps: float = 30.0, joint_names=None,
     -------
     PeopleResult
     """
-    tracks = track_people(candidates, rig, fps=fps, joint_names=joint_names, options=options, progress=progress)
-    return _triangulate_tracks(np.asarray(candidates, float), rig, tracks, triangulation)
+    opt = options or PeopleOptions()
+    tracks = track_people(candidates, rig, fps=fps, joint_names=joint_names, options=opt, progress=progress)
+    return _triangulate_tracks(np.asarray(candidates, float), rig, tracks, triangulation,
+                               joint_names if opt.fix_swaps else None)
 
 
-def _triangulate_tracks(cand, rig, tracks: PeopleTracks, triangulation) -> PeopleResult:
+def _triangulate_tracks(cand, rig, tracks: PeopleTracks, triangulation, swap_joint_names=None) -> PeopleResult:
+    """Each person's keypoints (left/right swaps undone when ``swap_joint_names`` is given), then
+    one triangulation over every person-frame seen by two views or more."""
     kp = tracks.keypoints(cand)                                        # (P, C, F, J, 3)
     P, C, F, J, _ = kp.shape
+    swaps = []
+    if swap_joint_names is not None:
+        for p in range(P):
+            fixed = fix_swaps(kp[p], rig, list(swap_joint_names))
+            kp[p] = fixed.keypoints
+            swaps.append(fixed.counts())
     points = np.full((P, F, J, 3), np.nan)
     error, score = np.full((P, F, J), np.nan), np.full((P, F, J), np.nan)
     n_views, status = np.zeros((P, F, J), np.int16), np.ones((P, F, J), np.int8)
@@ -184,7 +199,7 @@ def _triangulate_tracks(cand, rig, tracks: PeopleTracks, triangulation) -> Peopl
         res = triangulate(kp[p, :, f].transpose(1, 0, 2, 3), rig, options=triangulation or TriangulationOptions())
         points[p, f], error[p, f], score[p, f] = res.points, res.reprojection_error_px, res.score
         n_views[p, f], status[p, f] = res.n_views, res.status
-    return PeopleResult(points, error, n_views, score, status, tracks.person_id, kp, tracks)
+    return PeopleResult(points, error, n_views, score, status, tracks.person_id, kp, tracks, swaps)
 
 
 @dataclass
@@ -245,7 +260,8 @@ def reconstruct_people(candidates, rig, *, fps: float, joint_names, options: Peo
     else:
         tracks = track_people(cand, rig, fps=fps, joint_names=joint_names, options=options, progress=progress)
     t1 = time.perf_counter()
-    raw = _triangulate_tracks(cand, rig, tracks, tri)
+    raw = _triangulate_tracks(cand, rig, tracks, tri,
+                              joint_names if (options or PeopleOptions()).fix_swaps else None)
     t2 = time.perf_counter()
     post = [postprocess(raw.points[p], fps=fps, options=filter, keypoints=raw.keypoints[p], rig=rig,
                         joint_names=list(joint_names)) for p in range(len(raw.person_id))]
