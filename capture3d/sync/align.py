@@ -36,7 +36,7 @@ class SyncOptions:
     max_shift_s: float | None = None  # largest offset searched, seconds; None: half the shortest recording
     reference: str | None = None      # camera whose clock is the common one; None: the first that can be
     min_score: float = 0.3            # keypoints / corners below this detector score are not used, [0, 1]
-    min_correlation: float = 0.3      # a weaker best correlation is "no shared motion", Pearson r
+    min_correlation: float = 0.5      # a weaker best correlation is "no shared motion", Pearson r
     min_confidence: float = 0.2       # a camera whose offset is less certain is reported, not written, 0..1
     min_overlap: float = 0.5          # lags must keep this fraction of the shorter signal, 0..1
     window_s: float = 2.0             # window of the fine step; several windows measure the rate, seconds
@@ -147,7 +147,7 @@ def _align(keypoints, times_s, rig, opts, method):
     for n in names:
         tau = np.asarray(times_s[n], float)
         tau = tau - tau[0]
-        mid, s = keypoint_speed(keypoints[n], tau, min_score=opts.min_score)
+        mid, s = keypoint_speed(keypoints[n], tau, min_score=opts.min_score, vertical=method != "board")
         seen = np.isfinite(s)
         if seen.sum() < 10:
             failed[n] = (f"{'no board corner' if method == 'board' else 'no person'} seen in two consecutive "
@@ -191,7 +191,9 @@ def _align(keypoints, times_s, rig, opts, method):
             continue
         # grids start at the first mid-time: shift back to first frames
         offsets[n] = peak.lag_s + (speed[reference][1][0] - speed[n][1][0])
-        r_peak[n] = peak.r
+        # a peak barely above the next one (periodic motion, little motion) is no evidence
+        distinct = 1.0 if not np.isfinite(peak.r_second) else float(np.clip((peak.r - peak.r_second) / 0.2, 0, 1))
+        r_peak[n] = peak.r * distinct
         log.info("%s: coarse start %.4f s (r = %.2f, next peak %.2f)", n, offsets[n], peak.r, peak.r_second)
     if rig is not None:
         placed = _place_by_pairs([n for n in usable if n not in failed], reference, keypoints,
@@ -244,14 +246,14 @@ def _align(keypoints, times_s, rig, opts, method):
                 tk, yk, wk = (np.array(v, float) for v in zip(*est))
                 if len(est) >= 2:
                     s_new, r_new, kept = _line_fit(tk, yk, wk, frame_s)
-                    if abs(r_new - 1.0) > opts.max_drift:   # not a clock: noisy windows; keep the rate
-                        log.info("%s: drift %.3f %% beyond max_drift, rate kept", n, 100 * (r_new - 1))
-                        r_new = rate
-                        s_new = float(np.average(yk - rate * tk, weights=wk))
                 else:
                     s_new, r_new, kept = float(yk[0] - rate * tk[0]), rate, 1.0
                 if k_round:   # the others' errors pull each estimate back: over-relax
                     s_new, r_new = start + OVER_RELAX * (s_new - start), rate + OVER_RELAX * (r_new - rate)
+                if abs(r_new - 1.0) > opts.max_drift:   # not a clock: noisy windows; keep the container's rate
+                    log.info("%s: drift %.3f %% beyond max_drift, rate not kept", n, 100 * (r_new - 1))
+                    r_new = 1.0
+                    s_new = float(np.average(yk - tk, weights=wk))
                 clocks[n] = [s_new, r_new]
                 details[n] = {"windows": len(est), "kept": kept}
     out = {}

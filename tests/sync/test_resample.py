@@ -1,0 +1,55 @@
+import numpy as np
+
+from capture3d.calibrate.detect import BoardObservations
+from capture3d.sync import CameraClock, SyncResult, resample, resample_board, resample_keypoints
+
+
+def test_linear_motion_is_interpolated_exactly_and_nan_outside_and_across_gaps():
+    # camera 0 at 10 fps from 0 s, camera 1 at 4 fps from 0.13 s; x = 7 t pixels
+    t0, t1 = np.arange(10) / 10, 0.13 + np.arange(5) / 4
+    times = np.full((2, 10), np.nan)
+    times[0], times[1, :5] = t0, t1
+    vals = np.full((2, 10, 1, 3), np.nan)
+    vals[0, :, 0] = np.stack([7 * t0, 0 * t0, np.full(10, 0.9)], -1)
+    vals[1, :5, 0] = np.stack([7 * t1, 0 * t1, [0.8, 0.5, 0.7, 0.9, 0.9]], -1)
+    out = resample(vals, times, t0)
+    assert np.allclose(out[0], vals[0], equal_nan=True)                 # own instants: exact
+    inside = (t0 >= t1[0]) & (t0 <= t1[4])
+    assert np.allclose(out[1, inside, 0, 0], 7 * t0[inside])
+    assert np.isnan(out[1, ~inside]).all()                              # outside its span
+    assert out[1, 4, 0, 2] == 0.5                                       # between 0.38 and 0.63: lower score
+    vals[1, 2] = np.nan                                                 # a gap at 0.63 s
+    out = resample(vals, times, t0)
+    assert np.isnan(out[1, (t0 > t1[1]) & (t0 < t1[3])]).all()
+
+
+def test_cubic_interpolation_of_a_curve():
+    t = np.arange(20) / 30
+    target = t[2:-2] + 0.37 / 30
+    v = np.sin(2 * np.pi * 2 * t)[None, :, None]
+    truth = np.sin(2 * np.pi * 2 * target)
+    lin = resample(v, t[None], target, score_last=False)[0, :, 0]
+    cub = resample(v, t[None], target, score_last=False, cubic=True)[0, :, 0]
+    # 2 Hz sine sampled at 30 fps: linear off by up to 0.020, cubic by 0.00097 (measured)
+    assert np.abs(cub - truth).max() < 0.003 < np.abs(lin - truth).max()
+
+
+def test_resample_keypoints_and_board_move_to_reference_instants():
+    sync = SyncResult("manual", "a", {"a": CameraClock(0.0, 10.0), "b": CameraClock(0.05, 10.0)})
+    frames = np.arange(6)
+    x = np.arange(6, dtype=float)   # camera b sees x = frame number: at common t, x = 10 t - 0.5
+    kp = np.zeros((2, 6, 1, 1, 3))
+    kp[..., 2] = 1.0
+    kp[0, :, 0, 0, 0] = x
+    kp[1, :, 0, 0, 0] = x
+    out, t = resample_keypoints(kp, frames, sync, ["a", "b"])
+    assert np.allclose(t, frames / 10.0)
+    assert np.isnan(out[1, 0]).all() and np.allclose(out[1, 1:, 0, 0, 0], frames[1:] - 0.5)
+    ids = [np.array([0, 3]) for _ in range(6)]
+    obs = {n: BoardObservations(n, (64, 48), np.arange(6), ids, [np.stack([x[f] + np.zeros(2), np.ones(2)], 1)
+                                                                  for f in range(6)], frames_read=6)
+           for n in ("a", "b")}
+    moved = resample_board(obs, sync)
+    assert moved["a"].frames.tolist() == list(range(6))
+    assert moved["b"].frames.tolist() == [1, 2, 3, 4, 5]
+    assert np.allclose(moved["b"].corners[0][:, 0], 0.5) and moved["b"].ids[0].tolist() == [0, 3]
