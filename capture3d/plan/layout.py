@@ -251,6 +251,10 @@ def load_layout(path, *, volume: Box | None = None, room: Box | None = None) -> 
             volume = default_volume(rig)
         lay = Layout(rig, volume, room or _room_around(rig, volume), rig[0] if len(rig) else None,
                      str(path))
+    if np.any(np.asarray(lay.volume.lo) < np.asarray(lay.room.lo) - 1e-9) or \
+            np.any(np.asarray(lay.volume.hi) > np.asarray(lay.room.hi) + 1e-9):
+        raise FileFormatError(path, f"the capture volume {lay.volume.as_list()} is not inside the room "
+                                    f"{lay.room.as_list()} (m)", key="room")
     if len(lay.rig) < 2:
         raise FileFormatError(path, f"{len(lay.rig)} camera(s) {lay.rig.names}; a plan needs at least 2",
                               key="cameras")

@@ -286,7 +286,9 @@ def summarize(pred: Prediction, pixel_noise_px: float) -> dict:
             "share_3_views": float((pred.views >= 3).sum() / n),
             **{f"share_under_{t}_mm": float((pred.error_mm < t).sum() / n) for t in (5, 10, 20)},
             "median_error_mm": float(np.median(finite)) if finite.size else float("nan"),
-            "p95_error_mm": float(np.percentile(finite, 95)) if finite.size else float("nan")}
+            "p95_error_mm": float(np.percentile(finite, 95)) if finite.size else float("nan"),
+            # capture3d.triangulate refuses points seen by <= 3 views whose rays are all within 5 degrees
+            "share_ray_angle_under_5_deg": float(((pred.views >= 2) & (pred.ray_angle_deg < 5)).sum() / n)}
 
 
 def default_volume(rig: Rig, *, top_m: float = 2.0, step_m: float = 0.1) -> Box:
@@ -329,7 +331,8 @@ def default_volume(rig: Rig, *, top_m: float = 2.0, step_m: float = 0.1) -> Box:
             c0, grown = c0 - 1, True
         if c1 < len(xs) - 1 and ok[r0:r1 + 1, c1 + 1].all():
             c1, grown = c1 + 1, True
-    return Box((float(xs[c0]), float(ys[r0]), 0.0), (float(xs[c1]), float(ys[r1]), top_m))
+    return Box((round(float(xs[c0]), 3), round(float(ys[r0]), 3), 0.0),
+               (round(float(xs[c1]), 3), round(float(ys[r1]), 3), top_m))
 
 
 def _axes_meeting_point(rig: Rig) -> np.ndarray:

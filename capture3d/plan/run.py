@@ -18,6 +18,8 @@ from .search import add_cameras
 
 log = logging.getLogger("capture3d.plan")
 
+MAX_GRID_POINTS = 2_000_000     # beyond this plan.json alone runs to hundreds of MB
+
 
 @dataclass
 class PlanResult:
@@ -72,6 +74,10 @@ def plan(layout: Layout, *, options: PlanOptions | None = None, add: int = 0, pr
         Called as the added cameras are chosen.
     """
     opts = options or PlanOptions()
+    n = int(np.prod([round((hi - lo) / opts.grid_step_m) + 1 for lo, hi in zip(layout.volume.lo, layout.volume.hi)]))
+    if n > MAX_GRID_POINTS:
+        raise ValueError(f"grid_step_m (--grid) {opts.grid_step_m} m gives {n:,} points over the volume "
+                         f"{layout.volume.as_list()}; at most {MAX_GRID_POINTS:,}: take a coarser grid")
     points, shape = grid_points(layout.volume, opts.grid_step_m)
     log.info("plan: %d cameras, %d grid points %s", len(layout.rig), len(points), shape)
     pred = predict(layout.rig, points, options=opts)
@@ -146,7 +152,8 @@ def format_summary(result: PlanResult) -> str:
     s, lay = result.summary, result.layout
     lines = [f"{len(lay.rig)} cameras, volume {lay.volume.as_list()} m, {s['points']} grid points "
              f"every {result.options.grid_step_m} m, pixel noise {s['pixel_noise_px']} px (1 sigma)",
-             f"share of the volume seen by >= 2 cameras {s['share_2_views']:.1%}, >= 3 {s['share_3_views']:.1%}",
+             f"share of the volume seen by >= 2 cameras {s['share_2_views']:.1%}, >= 3 {s['share_3_views']:.1%}; "
+             f"with every ray pair within 5 degrees {s['share_ray_angle_under_5_deg']:.1%}",
              f"share under 5 / 10 / 20 mm: {s['share_under_5_mm']:.1%} / {s['share_under_10_mm']:.1%} / "
              f"{s['share_under_20_mm']:.1%}; median {s['median_error_mm']:.1f} mm, 95th percentile "
              f"{s['p95_error_mm']:.1f} mm"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from capture3d.errors import FileFormatError
-from capture3d.plan import load_layout, parse_box, plan
+from capture3d.plan import PlanOptions, load_layout, parse_box, plan
 
 RIGS = Path(__file__).resolve().parents[2] / "rigs"
 
@@ -75,6 +75,16 @@ def test_one_camera_and_a_camera_looking_away(tmp_path):
     away = LAYOUT.replace("yaw_deg = 90.0", "yaw_deg = -90.0")
     with pytest.raises(FileFormatError, match="camera 'b': sees no point of the capture volume"):
         plan(load_layout(write(tmp_path, away)))
+
+
+def test_volume_outside_the_room_and_a_grid_too_fine(tmp_path):
+    with pytest.raises(FileFormatError, match="key 'room': the capture volume .* is not inside the room"):
+        load_layout(write(tmp_path, "[room]\nmin = [-2.0, -2.0, 0.0]\nmax = [0.5, 2.0, 3.0]\n" + LAYOUT))
+    lay = load_layout(write(tmp_path, LAYOUT))
+    with pytest.raises(ValueError, match=r"grid_step_m \(--grid\) 0.005 m gives 64,481,201 points"):
+        plan(lay, options=PlanOptions(grid_step_m=0.005))
+    with pytest.raises(ValueError, match="pixel_noise_px must be > 0 pixels, got 0"):
+        PlanOptions(pixel_noise_px=0)
 
 
 def test_volume_argument():
