@@ -151,6 +151,9 @@ def cmd_triangulate(args):
     if raw.ok.any():
         print(f"{int(raw.ok.sum())} joints reconstructed, median reprojection error "
               f"{float(np.median(raw.reprojection_error_px[raw.ok])):.2f} px")
+    if args.smoother != "none" or args.despike is not None:
+        for pid, post in zip(rec.person_id, rec.post):
+            print(f"p{pid}: {args.smoother} smoothing: {post.summary()}")
     print(f"wrote {path}" if path else "no person found: nothing written")
 
 

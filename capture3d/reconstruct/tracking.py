@@ -29,8 +29,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..skeleton import RIGID_BONES, bones_for
-from .matching import (MatchingOptions, group_detections, midpoint_triangulate, nan_median, point_ray_distances,
-                       view_misses)
+from .matching import MatchingOptions, group_detections, nan_median
+from .tracking_kernels import track_costs, verify_tracks
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class TrackingOptions:
     walk_speed_m_s: float = 2.0     # how far a paused person may have walked per second (resume gate)
     resume_slack_m: float = 0.5     # ... plus this
     max_bone_difference: float = 0.15   # relative median bone-length difference that vetoes a resume
+    min_separation_m: float = 0.3   # a new person this close (median joint position) to one seen in the frame is
+    #                                 that person's leftover views (and ghosts), not somebody else
     min_track_frames: int = 10      # offline: shorter tracks are dropped (ghosts, fragments)
 
     def __post_init__(self):
@@ -159,32 +161,23 @@ class PeopleTracker:
         predicted = np.stack([t.predict(frame, self.fps) for t in live])          # (T, J, 3)
         gates = np.array([self.opt.gate_m + self.opt.gate_speed_m_s * (frame - t.last_frame - 1) / self.fps
                           for t in live])
+        costs = track_costs(self.origin, directions, free, predicted, self.opt.matching.min_common_joints)
         slots = np.full((len(live), C), -1)
         for c in range(C):
             cand = np.flatnonzero(free[c])
             if not cand.size:
                 continue
-            d = point_ray_distances(self.origin[c], directions[c, cand][None], predicted[:, None])  # (T, n, J)
-            cost = nan_median(d, min_count=self.opt.matching.min_common_joints)
+            cost = costs[c][:, cand]                                              # (T, n)
             rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e6))
-            for r, k in zip(rows, cols):
-                if cost[r, k] <= gates[r]:
-                    slots[r, c] = cand[k]
+            keep = cost[rows, cols] <= gates[rows]
+            slots[rows[keep], c] = cand[cols[keep]]
+        X, ok = verify_tracks(self.origin, directions, slots, self.opt.matching.max_view_error_m,
+                              self.opt.matching.min_joints)
         out = []
-        for r, track in enumerate(live):
+        for r in np.flatnonzero(ok):
             views = np.flatnonzero(slots[r] >= 0)
-            while len(views) >= 2:
-                dirs = directions[views, slots[r, views]]
-                X = midpoint_triangulate(self.origin[views], dirs)
-                miss = view_misses(self.origin[views], dirs, X)
-                worst = int(np.argmax(miss))
-                if miss[worst] <= self.opt.matching.max_view_error_m:
-                    break
-                slots[r, views[worst]] = -1
-                views = np.delete(views, worst)
-            if len(views) >= 2 and np.isfinite(X[:, 0]).sum() >= self.opt.matching.min_joints:
-                free[views, slots[r, views]] = False
-                out.append((track, slots[r], X))
+            free[views, slots[r, views]] = False
+            out.append((live[r], slots[r], X[r]))
         return out
 
     def _update(self, track: Track, frame, slots, X):
@@ -206,6 +199,9 @@ class PeopleTracker:
         if len(cams) < 2:
             return
         people = group_detections(self.origin, directions[cams, slots], cams, self.opt.matching)
+        taken = [_centre(t.joints) for t in self.tracks if t.last_frame == frame]
+        people = [(m, X) for m, X in people
+                  if not any(np.linalg.norm(_centre(X) - c) < self.opt.min_separation_m for c in taken)]
         if not people:
             return
         paused = [t for t in self.tracks if t.confirmed and t.last_frame < frame]
