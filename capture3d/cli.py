@@ -87,9 +87,16 @@ def cmd_calibrate_extrinsics(args):
     from .calibrate.report import evaluate, write_report
     from .calibrate.sessions import intrinsics_from_session, report_folder
     from .rig import Rig
+    from .sync import find_sync, synced_board_observations
 
     board = Board.load(args.board)
-    observations = _session_board_observations(args.session, board, args.every, args.allow_unequal)
+    sync = find_sync(args.session, args.sync)   # cameras without a shared clock: SESSION/sync.toml
+    if sync is not None:
+        print(f"clocks from {args.sync or Path(args.session) / 'sync.toml'} ({sync.method}): board corners "
+              f"interpolated to {sync.reference}'s frames")
+        observations = synced_board_observations(args.session, board, sync, every=args.every, make_bar=_board_bar)
+    else:
+        observations = _session_board_observations(args.session, board, args.every, args.allow_unequal)
     intr = Rig.load(args.intrinsics) if args.intrinsics else intrinsics_from_session(observations, board)
     res = calibrate_extrinsics(observations, intr, board,
                                options=ExtrinsicsOptions(floor_frame=args.floor_frame, use_floor=not args.no_floor,
@@ -515,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-floor", action="store_true", help="world frame = the first camera's")
     p.add_argument("--refine-intrinsics", action="store_true")
     p.add_argument("--allow-unequal", action="store_true", help="accept videos of different lengths")
+    p.add_argument("--sync", help="camera clocks (default SESSION/sync.toml when present; see capture3d sync)")
     p.add_argument("-o", "--output", required=True)
     p = _sub(csub, "report", "judge a calibration on a session of board videos: errors, metric check, pictures",
              ["capture3d calibrate report calibration.toml --board b.toml SESSION",

@@ -155,3 +155,41 @@ def plot_sync(result: SyncResult, path) -> Path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def find_sync(session, path=None, *, cameras=None) -> SyncResult | None:
+    """The session's clocks: ``path`` when given, else ``SESSION/sync.toml`` when it exists, else
+    None (the cameras share a clock). ``cameras`` (the session's or calibration's names) are
+    checked against the file (:func:`capture3d.sync.read_sync`)."""
+    from .clock import read_sync
+
+    if path is None:
+        path = Path(session) / "sync.toml"
+        if not path.is_file():
+            return None
+    return read_sync(path, cameras=cameras)
+
+
+def synced_board_observations(session, board, sync: SyncResult, *, every: int = 1, make_bar=None) -> dict:
+    """Board detections of every camera of ``session`` (cached in ``SESSION/.capture3d_cache``)
+    moved to the common instants of ``sync`` (:func:`capture3d.sync.resample_board`): frame ``k``
+    is the reference camera's frame ``k`` in every camera, corners interpolated in time; what
+    ``calibrate extrinsics`` uses when the session has a ``sync.toml``."""
+    from ..calibrate.detect import detect_board
+    from ..sources import session_videos
+    from .resample import resample_board
+
+    videos = session_videos(session)
+    missing = [n for n in videos if n not in sync.cameras]
+    if missing:
+        raise FileFormatError(Path(session) / "sync.toml", f"has no clock for cameras {missing}", camera=missing[0])
+    observations = {}
+    for name, path in videos.items():
+        bar = make_bar(name) if make_bar is not None else None
+        observations[name] = detect_board(path, board, camera=name, every=every,
+                                          cache_dir=Path(session) / ".capture3d_cache",
+                                          progress=bar.update if bar is not None else None)
+        if bar is not None:
+            bar.close()
+    times = {n: video_frame_times(p) for n, p in videos.items() if sync.cameras[n].timestamps == "container"}
+    return resample_board(observations, sync, every=every, container_times=times or None)

@@ -139,33 +139,44 @@ def resample_keypoints(keypoints, frame_index, sync: SyncResult, cameras, *, n_i
     return resample(dense, times, target), target
 
 
-def resample_board(observations: dict, sync: SyncResult, *, n_instants: int | None = None,
+def resample_board(observations: dict, sync: SyncResult, *, every: int = 1, n_instants: int | None = None,
                    container_times=None) -> dict:
     """Board detections of unsynchronised cameras moved to the common instants.
 
-    ``observations``: ``{camera: BoardObservations}`` with ``frames`` = video frame numbers.
-    Returns new ``BoardObservations`` whose ``frames`` are instants (reference frames) and whose
-    corners are interpolated there; a corner is kept only where both neighbouring frames saw it.
+    ``observations``: ``{camera: BoardObservations}`` with ``frames`` = video frame numbers
+    (every ``every``-th frame read, as :func:`capture3d.calibrate.detect.detect_board` does).
+    Returns new ``BoardObservations`` whose ``frames`` are instants (reference frames, every
+    ``every``-th) and whose corners are interpolated there; a corner is kept only where both
+    neighbouring frames read saw it.
     """
     from ..calibrate.detect import BoardObservations
 
     names = list(observations)
+    missing = [n for n in names if n not in sync.cameras]
+    if missing:
+        raise InputShapeError(f"sync: no clock for cameras {missing}")
     n_ids = 1 + max((int(i.max()) for o in observations.values() for i in o.ids if len(i)), default=-1)
-    counts = [max(o.frames_read, int(o.frames.max()) + 1 if len(o.frames) else 0) for o in observations.values()]
-    dense = np.full((len(names), max(counts, default=0), n_ids, 2), np.nan)
+    counts = [max(o.frames_read * every, int(o.frames.max()) + 1 if len(o.frames) else 0)
+              for o in observations.values()]
+    read = [np.arange(0, n, every) for n in counts]                      # the frames read, per camera
+    dense = np.full((len(names), max(len(r) for r in read), n_ids, 2), np.nan)
     for c, o in enumerate(observations.values()):
         for f, ids, corners in zip(o.frames, o.ids, o.corners):
-            dense[c, f, ids] = corners
-    times = camera_times(sync, names, counts, container_times)
+            dense[c, f // every, ids] = corners
+    all_times = camera_times(sync, names, counts, container_times)
+    times = np.full(dense.shape[:2], np.nan)
+    for c, r in enumerate(read):
+        times[c, :len(r)] = all_times[c, r]
     ref = names.index(sync.reference) if sync.reference in names else 0
-    target = reference_instants(sync, n_instants or counts[ref])
+    instants = np.arange(0, n_instants or counts[ref], every)
+    target = reference_instants(sync, int(instants[-1]) + 1 if len(instants) else 0)[instants]
     moved = resample(dense, times, target, score_last=False)
     out = {}
     for c, (name, o) in enumerate(observations.items()):
         seen = np.isfinite(moved[c, ..., 0])
-        frames = np.flatnonzero(seen.any(axis=1))
-        ids = [np.flatnonzero(seen[f]).astype(np.int64) for f in frames]
-        corners = [moved[c, f, i] for f, i in zip(frames, ids)]
-        out[name] = BoardObservations(name, o.image_size, frames.astype(np.int64), ids, corners, o.frames_read,
+        rows = np.flatnonzero(seen.any(axis=1))
+        ids = [np.flatnonzero(seen[k]).astype(np.int64) for k in rows]
+        corners = [moved[c, k, i] for k, i in zip(rows, ids)]
+        out[name] = BoardObservations(name, o.image_size, instants[rows].astype(np.int64), ids, corners, o.frames_read,
                                       o.rejected_blurred, o.rejected_small)
     return out

@@ -70,3 +70,18 @@ def test_caliscope_board_offsets_against_timestamps(shared_data):
         lag = float(np.mean(np.sort(times[name]) - ref))
         # frames are 167 ms apart with +-35 ms jitter; measured 4.6, 18 and 25 ms off (0.03-0.15 frame)
         assert abs(clock.start_s - lag) < 0.04, name
+
+
+def test_caliscope_board_corners_at_common_instants(shared_data, tmp_path):
+    """What calibrate extrinsics reads with a sync.toml: every camera's corners at cam_0's frames."""
+    from capture3d.calibrate.boards import Board
+    from capture3d.sync import CameraClock, SyncResult, synced_board_observations
+
+    folder = shared_data / "caliscope_4cam"
+    sync = SyncResult("manual", "cam_0", {f"cam_{k}": CameraClock(0.02 * k, 6.0) for k in range(4)})
+    obs = synced_board_observations(folder / "extrinsic", Board.load(folder / "charuco.toml"), sync)
+    assert list(obs) == ["cam_0", "cam_1", "cam_2", "cam_3"]
+    assert obs["cam_0"].frames.max() <= 47 and len(obs["cam_0"]) > 30
+    # cam_3 is 0.06 s (a third of a frame) late: its first common instant is frame 1
+    assert obs["cam_3"].frames.min() >= 1
+    assert all(np.isfinite(c).all() for o in obs.values() for c in o.corners)
