@@ -180,3 +180,47 @@ def resample_board(observations: dict, sync: SyncResult, *, every: int = 1, n_in
         out[name] = BoardObservations(name, o.image_size, instants[rows].astype(np.int64), ids, corners, o.frames_read,
                                       o.rejected_blurred, o.rejected_small)
     return out
+
+
+def resample_pose2d_files(files: dict, sync: SyncResult, *, videos: dict | None = None):
+    """``pose2d/<camera>.npz`` files of unsynchronised cameras, read and moved to the common
+    instants in one call (what ``triangulate`` / ``process`` do with a ``sync.toml``).
+
+    Parameters
+    ----------
+    files : {camera: path}
+        In the order wanted (rig order); frames are the videos' own frame numbers.
+    sync : SyncResult
+        From :func:`capture3d.sync.find_sync`; a clock for every camera of ``files``.
+    videos : {camera: path}, optional
+        Needed only for cameras whose clock uses container timestamps (variable frame rate).
+
+    Returns
+    -------
+    keypoints : (C, T, P, J, 3) float64
+        Pixels + score at instant ``k`` = the reference camera's frame ``k``; NaN outside a
+        camera's span, across gaps, and where it saw nothing.
+    frame_index : (T,) int64
+        The instants' numbers (reference frames).
+    time_s : (T,) float64
+        Their common-clock times, seconds (``points3d.npz``'s ``time_s``).
+    joint_names, image_sizes
+        As :func:`capture3d.io.stack_pose2d_files` returns them.
+    """
+    from ..io import stack_pose2d_files
+    from .signals import video_frame_times
+
+    names = list(files)
+    missing = [n for n in names if n not in sync.cameras]
+    if missing:
+        raise InputShapeError(f"sync: no clock for cameras {missing} (it has {sorted(sync.cameras)})")
+    kp, frames, joint_names, sizes = stack_pose2d_files(files)
+    container = {n: video_frame_times(videos[n]) for n in names
+                 if sync.cameras[n].timestamps == "container" and videos and n in videos}
+    need = [n for n in names if sync.cameras[n].timestamps == "container" and n not in container]
+    if need:
+        raise InputShapeError(f"sync: cameras {need} are timed by their container timestamps: pass their videos")
+    # the instants: the reference camera's frames (as many as the estimate saw, else as the files hold)
+    moved, time_s = resample_keypoints(kp, frames, sync, names, n_instants=sync.cameras[sync.reference].frames,
+                                       container_times=container or None)
+    return moved, np.arange(len(time_s), dtype=np.int64), time_s, joint_names, sizes

@@ -53,3 +53,23 @@ def test_resample_keypoints_and_board_move_to_reference_instants():
     assert moved["a"].frames.tolist() == list(range(6))
     assert moved["b"].frames.tolist() == [1, 2, 3, 4, 5]
     assert np.allclose(moved["b"].corners[0][:, 0], 0.5) and moved["b"].ids[0].tolist() == [0, 3]
+
+
+def test_pose2d_files_of_unsynced_cameras_come_back_at_reference_instants(tmp_path):
+    from capture3d.io import save_pose2d
+
+    names = ["cam01", "cam02"]
+    sync = SyncResult("manual", "cam01", {"cam01": CameraClock(0.0, 10.0, frames=8),
+                                          "cam02": CameraClock(0.15, 20.0)})
+    files = {}
+    for n, clock in sync.cameras.items():   # x = 10 * common time, pixels
+        t = clock.frame_times(12)
+        kp = np.stack([10 * t, np.zeros(12), np.ones(12)], -1)[:, None, None]
+        files[n] = save_pose2d(tmp_path / f"{n}.npz", kp, joint_names=["nose"], image_size=(64, 48), detector="t")
+    from capture3d.sync import resample_pose2d_files
+
+    kp, frames, time_s, joints, sizes = resample_pose2d_files(files, sync)
+    assert kp.shape == (2, 8, 1, 1, 3) and frames.tolist() == list(range(8)) and joints == ["nose"]
+    assert np.allclose(time_s, np.arange(8) / 10)
+    assert np.isnan(kp[1, :2]).all()                          # cam02 starts at 0.15 s
+    assert np.allclose(kp[:, 2:, 0, 0, 0], 10 * time_s[2:])   # both at the same instants
