@@ -24,9 +24,9 @@ def test_subframe_offsets_rates_and_3d_with_a_calibration(session):
     res = align_keypoints(kps, times, rig=rig, options=SyncOptions(max_shift_s=1.0))
     assert res.ok and res.reference == "cam01"
     for k, (name, clock) in enumerate(res.cameras.items()):
-        # <= 0.1 frame (own frames); measured 0.03, 0.03, 0.05 at 8 s
+        # <= 0.1 frame (own frames); measured 0.063, 0.042, 0.072
         assert abs(clock.start_s - STARTS[k]) * FPS[k] < 0.1, name
-        # rate on the common clock <= 0.05 %; measured 0.008-0.016 %
+        # rate on the common clock <= 0.05 %; measured 0.026-0.033 %
         assert abs(clock.fps * RATES[k] / FPS[k] - 1) < 5e-4, name
         assert clock.confidence > 0.8
     # 3D of the resampled 2D against a truly synchronised session (every camera at cam01's instants)
@@ -43,7 +43,7 @@ def test_subframe_offsets_rates_and_3d_with_a_calibration(session):
     e_moved = np.linalg.norm(moved - X, axis=-1)
     e_synced = np.linalg.norm(capture3d.triangulate(synced, rig).points - X, axis=-1)
     ok = np.isfinite(e_moved) & np.isfinite(e_synced)
-    # within 1.1x of the synced session; measured 3.01 mm against 3.30 mm (interpolation averages noise)
+    # within 1.1x of the synced session; measured 3.04 mm against 3.31 mm (interpolation averages noise)
     assert np.median(e_moved[ok]) < 1.1 * np.median(e_synced[ok])
 
 
@@ -52,7 +52,7 @@ def test_without_calibration_offsets_to_a_frame(session):
     res = align_keypoints(kps, times, options=SyncOptions(max_shift_s=1.0))
     assert res.ok
     for k, clock in enumerate(res.cameras.values()):
-        assert abs(clock.start_s - STARTS[k]) * FPS[k] < 1.0   # measured 0.08-0.46 frame
+        assert abs(clock.start_s - STARTS[k]) * FPS[k] < 1.0   # measured 0.014, 0.029, 0.131 frame
 
 
 def test_camera_that_never_sees_the_person_is_named(session):
