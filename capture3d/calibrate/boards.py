@@ -16,6 +16,7 @@ import tomli_w
 
 from ..errors import FileFormatError
 from ..io import load_toml
+from .checkerboard import find_checkerboard
 
 BOARD_TYPES = ("charuco", "checkerboard")
 
@@ -242,12 +243,12 @@ class Board:
             ids = ids.ravel().astype(np.int64)
             corners = corners.reshape(-1, 2).astype(np.float64)
         else:
-            found, corners = cv2.findChessboardCornersSB(
-                gray, self.inner_corners, cv2.CALIB_CB_EXHAUSTIVE | cv2.CALIB_CB_ACCURACY)
-            if not found:
+            # two detectors, every view put in the board's own corner order (checkerboard.py)
+            corners, method = find_checkerboard(gray, self.inner_corners)
+            if corners is None:
                 return Detection.empty()
-            corners = canonical_checkerboard_order(corners.reshape(-1, 2).astype(np.float64))
             ids = np.arange(len(corners))
+            return Detection(ids, corners, method=method)
         return Detection(ids, corners)
 
     def marker_ids_found(self, image, dictionary: str) -> int:
@@ -261,18 +262,6 @@ class Board:
         return found
 
 
-def canonical_checkerboard_order(corners: np.ndarray) -> np.ndarray:
-    """Put checkerboard corners ``(n, 2)`` in one order for every view.
-
-    A checkerboard has no marked origin and detectors may return one view's corners reversed
-    (a 180 degree turn of the pattern). We choose the order whose first corner is nearer the
-    image's top-left than its last: right for any view not turned by more than 90 degrees.
-    """
-    if corners[0].sum() > corners[-1].sum():
-        return corners[::-1].copy()
-    return corners
-
-
 @dataclass
 class Detection:
     """Board corners found in one image: ``ids (n,)`` int and ``corners (n, 2)`` pixels."""
@@ -280,6 +269,7 @@ class Detection:
     ids: np.ndarray
     corners: np.ndarray
     mirrored: bool = False      # found in the mirror image (see :meth:`Board.detect`)
+    method: str = ""            # checkerboards: the detector that found it, "sb" or "classic"
 
     @classmethod
     def empty(cls) -> "Detection":

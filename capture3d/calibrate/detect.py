@@ -20,6 +20,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 # detect_board's quality gate: views with wider edges (blur) or smaller squares are dropped, pixels
 MAX_BLUR_PX = 8.0
 MIN_SQUARE_PX = 8.0
+# part of the detection cache's key: a cache made by an older detector is not reused
+# (2: checkerboards by two detectors, every view in the board's own corner order)
+DETECTOR_VERSION = 2
 
 
 @dataclass
@@ -180,7 +183,7 @@ def detect_board(source, board: Board, *, camera: str | None = None, every: int 
     if cache_dir is not None and not isinstance(source, (list, tuple)):
         st = Path(source).stat()
         key = json.dumps([str(Path(source).resolve()), st.st_size, st.st_mtime_ns, asdict(board), every,
-                          max_frames, max_blur_px, min_square_px], sort_keys=True)
+                          max_frames, max_blur_px, min_square_px, DETECTOR_VERSION], sort_keys=True)
         cache = Path(cache_dir) / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.corners.npz"
         if cache.is_file():
             return BoardObservations.load(cache)

@@ -6,6 +6,7 @@ of the same model over every usable view (cost linear in the views), so a long r
 the uncertainty instead of being thrown away."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import cv2
@@ -15,6 +16,8 @@ from ..camera import Camera
 from .boards import Board
 from .bundle import BoardBundleProblem, board_poses_pnp, camera_covariance, schur_levenberg_marquardt
 from .detect import BoardObservations, stack_observations
+
+log = logging.getLogger("capture3d.calibrate")
 
 
 @dataclass(frozen=True)
@@ -26,12 +29,20 @@ class IntrinsicsOptions:
     min_corners: int = 8            # a view with fewer corners is skipped
     reject_factor: float = 3.0      # views with RMS > factor x median (and > 1 px) are dropped
     max_rms_px: float = 2.0         # a higher final RMS is a failed calibration, not a result
+    # Fewer views than this fail. Two views of a plane already fix fx, fy, cx, cy (each gives
+    # two constraints), but they are then fitted exactly together with the distortion, so a
+    # bad or wrongly ordered view cannot show as a high RMS; a third view makes the problem
+    # over-determined, so the RMS check means something, and one view can still be dropped.
+    min_views: int = 3
+    few_views: int = 10             # below this many views: calibrated, with a warning
 
     def __post_init__(self):
         if self.model not in ("pinhole", "fisheye"):
             raise ValueError(f"model must be 'pinhole' or 'fisheye', got {self.model!r}")
         if self.max_views < 3 or self.min_corners < 4:
             raise ValueError("max_views must be >= 3 and min_corners >= 4")
+        if not 3 <= self.min_views <= self.max_views:
+            raise ValueError(f"min_views must be between 3 and max_views, got {self.min_views}")
 
 
 @dataclass
@@ -49,6 +60,7 @@ class IntrinsicsResult:
     # 1-sigma of fx, fy, cx, cy (pixels) from the Jacobian at the solution (the bundle
     # adjustment's; without it OpenCV's, which fisheye calibration does not give: NaN)
     std_px: np.ndarray = field(default_factory=lambda: np.full(4, np.nan))
+    warning: str = ""               # an ok result to use with care (few views), and why
 
     @property
     def ok(self) -> bool:
@@ -139,10 +151,10 @@ def calibrate_intrinsics(obs: BoardObservations, board: Board, *,
     opts = options or IntrinsicsOptions()
     name = obs.camera
     views = select_views(obs, opts.max_views, opts.min_corners)
-    if len(views) < 3:
+    if len(views) < opts.min_views:
         return IntrinsicsResult(name, "failed", f"camera {name}: the board was found in {len(views)} "
-                                f"usable frames of {obs.frames_read}; record the board filling "
-                                f"the image at several tilts (>= 10 views)")
+                                f"usable frames of {obs.frames_read}, and {opts.min_views} are needed; "
+                                f"record the board filling the image at several tilts (>= {opts.few_views} views)")
     objp = board.object_points()
     rms = np.inf
     for _round in range(3):
@@ -162,7 +174,7 @@ def calibrate_intrinsics(obs: BoardObservations, board: Board, *,
             per_view.append(np.sqrt(np.mean(np.sum((p - i) ** 2, axis=1))))
         per_view = np.array(per_view)
         bad = per_view > max(opts.reject_factor * np.median(per_view), 1.0)
-        if not bad.any() or len(views) - bad.sum() < 3:
+        if not bad.any() or len(views) - bad.sum() < opts.min_views:
             break
         views = [v for v, b in zip(views, bad) if not b]
     cam = Camera(name, obs.image_size, K, D, model=opts.model)
@@ -180,6 +192,14 @@ def calibrate_intrinsics(obs: BoardObservations, board: Board, *,
         res.message = (f"camera {name}: RMS {rms:.2f} px is above {opts.max_rms_px} px: the calibration "
                        f"is not trustworthy (blurred views, wrong board size, or a checkerboard seen in "
                        f"inconsistent orientations)")
+    elif len(frames) < opts.few_views:
+        sfx, sfy, scx, scy = res.std_px
+        known = (f"f known to +- {max(sfx, sfy):.1f} px and the principal point to +- ({scx:.1f}, {scy:.1f}) px "
+                 f"(1 sigma)" if np.isfinite(res.std_px).all() else "its uncertainty not estimated (fisheye)")
+        res.warning = (f"camera {name}: calibrated from only {len(frames)} views (of {obs.frames_read} frames), "
+                       f"{known}; record >= {opts.few_views} views, tilted, over the whole image, for a "
+                       f"calibration to rely on")
+        log.warning("%s", res.warning)
     return res
 
 
