@@ -212,14 +212,14 @@ def _fmt(value, spec=".2f") -> str:
 
 
 def _warn_uneven_lengths(cand, names, pose2d):
-    """One camera's pose2d file from another session shows as a different frame count."""
-    counts = np.isfinite(cand[..., 0]).any(axis=(2, 3))                # (C, F) frames with anybody
-    spans = {n: int(np.flatnonzero(row).max(initial=-1) + 1) for n, row in zip(names, counts)}
-    longest = max(spans.values())
+    """One camera's pose2d file from another session shows as a span of frames unlike the others'."""
+    seen = np.isfinite(cand[..., 0]).any(axis=(2, 3))                  # (C, F) frames with anybody
+    spans = {n: int(np.flatnonzero(row).max(initial=-1) + 1) for n, row in zip(names, seen)}
+    typical = float(np.median([v for v in spans.values() if v > 0] or [0]))
     for n, span in spans.items():
-        if 0 < span < 0.8 * longest:
-            log.warning("%s: people only in the first %d of %d frames; is it from this session?",
-                        pose2d[n], span, longest)
+        if span > 0 and abs(span - typical) > 0.2 * typical:
+            log.warning("%s: people in the first %d frames, the other cameras' in about %d; is it from this "
+                        "session?", pose2d[n], span, typical)
 
 
 def _camera_errors(rec, rig) -> dict:

@@ -123,3 +123,39 @@ def test_triangulate_command_reconstructs_shuffled_people(tmp_path, capsys):
     assert main(["triangulate", str(tmp_path / "pose2d"), "-c", str(tmp_path / "calibration.toml"),
                  "-o", str(tmp_path / "one.npz"), "--single"]) == 0
     assert io.load_points3d(tmp_path / "one.npz")["points"].shape == (60, 17, 3)
+
+
+def test_triangulate_command_on_odd_pose2d_files(tmp_path, capsys, caplog):
+    """Slot counts differing between cameras, a camera with zero persons, NaN-only persons, and
+    one camera's file from another session (another frame count)."""
+    from capture3d import io
+    from capture3d.cli import main
+
+    rig = make_rig(4)
+    rig.save(tmp_path / "calibration.toml")
+    crowd, obs = _scene(rig, 2, 40, seed=9, ghosts=0.0)
+    folder = tmp_path / "pose2d"
+
+    def write(c, kp, n_frames=40):
+        io.save_pose2d(folder / f"{rig.names[c]}.npz", kp, joint_names=crowd.joint_names, image_size=rig[c].size,
+                       detector="synthetic", frame_index=np.arange(n_frames))
+
+    write(0, obs.candidates[0])                                        # 2+ slots
+    write(1, np.concatenate([obs.candidates[1], np.full((40, 3, 17, 3), np.nan)], axis=1))   # more, NaN-only slots
+    write(2, obs.candidates[2])
+    write(3, np.zeros((40, 0, 17, 3)))                                 # nobody detected in this camera
+    run = ["triangulate", str(folder), "-c", str(tmp_path / "calibration.toml"), "-o", str(tmp_path / "p.npz")]
+    assert main(run) == 0
+    data = io.load_points3d(tmp_path / "p.npz")
+    s = score_people(data["points"], crowd.points, crowd.joint_names)
+    assert data["points"].shape[0] == 2 and s.found >= 0.95               # three cameras are enough
+    other = make_crowd(2, 70, seed=10, area_m=capture_area(rig))          # a camera from another session
+    write(3, observe_crowd(other, rig, seed=11).candidates[3], n_frames=70)
+    with caplog.at_level("WARNING", logger="capture3d.process"):
+        assert main(run) == 0
+    assert "cam04.npz: people in the first 70 frames" in caplog.text and "is it from this session" in caplog.text
+    for c in range(3):
+        write(c, np.full((40, 2, 17, 3), np.nan))
+    write(3, np.full((40, 1, 17, 3), np.nan))
+    assert main(run[:-1] + [str(tmp_path / "nobody.npz")]) == 0
+    assert "no person found" in capsys.readouterr().out and not (tmp_path / "nobody.npz").exists()
