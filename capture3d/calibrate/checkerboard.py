@@ -7,11 +7,14 @@ finds boards the first one misses: on rendered phone photos (1088 x 1920, a 5 x 
 tilted by 55-72 degrees, uneven light, JPEG) SB found 11 of 14 and the classic detector 14 of 14.
 
 A plain checkerboard has no marked origin, and either detector may hand back one view's corners
-mirrored or turned by 180 degrees against another's (seen on real photos with SB: calibration
-then "converges" to an RMS of several pixels and a focal length off by orders of magnitude).
-:func:`canonical_order` puts every detection in the board's own order: corner ``k`` is corner
-``k`` of :meth:`~capture3d.calibrate.boards.Board.object_points`, so the first inner square
-(between corners 0, 1, nx and nx + 1) is the black one, as :meth:`Board.image` prints it.
+mirrored or turned by 180 degrees against another's. One camera's intrinsics do not mind (a
+plane's corners reversed or mirrored are the board turned or seen from behind: measured, the
+same RMS and matrix), but views shared between cameras do: extrinsics, and the floor board that
+sets the world axes. :func:`canonical_order` puts every detection in the board's own order:
+corner ``k`` is corner ``k`` of :meth:`~capture3d.calibrate.boards.Board.object_points`, so the
+first inner square (between corners 0, 1, nx and nx + 1) is the black one, as
+:meth:`Board.image` prints it. A grid that SB lays on background texture (seen on a board tilted
+by about 70 degrees) is no board at all: :func:`pattern_vote` rejects it.
 """
 from __future__ import annotations
 

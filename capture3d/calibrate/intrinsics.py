@@ -30,9 +30,9 @@ class IntrinsicsOptions:
     reject_factor: float = 3.0      # views with RMS > factor x median (and > 1 px) are dropped
     max_rms_px: float = 2.0         # a higher final RMS is a failed calibration, not a result
     # Fewer views than this fail. Two views of a plane already fix fx, fy, cx, cy (each gives
-    # two constraints), but they are then fitted exactly together with the distortion, so a
-    # bad or wrongly ordered view cannot show as a high RMS; a third view makes the problem
-    # over-determined, so the RMS check means something, and one view can still be dropped.
+    # two constraints), but with the distortion they are fitted almost exactly (measured on
+    # rendered phone photos: RMS 0.12 px from 2 views, 0.43-0.49 px from 3-6 of the same), so
+    # the RMS check cannot tell a bad fit; from 3 views on the problem is over-determined.
     min_views: int = 3
     few_views: int = 10             # below this many views: calibrated, with a warning
 
