@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import check_array
 from . import fisheye, pinhole
-from .kernels import pixels_to_normalized
+from .kernels import SERIAL_BELOW, pixels_to_normalized, pixels_to_normalized_serial
 
 _MODELS = {pinhole.NAME: pinhole, fisheye.NAME: fisheye}
 
@@ -142,7 +142,8 @@ class Camera:
         """
         px = check_array(pixels, "pixels", (..., 2))
         flat = np.ascontiguousarray(px.reshape(-1, 2))
-        out = pixels_to_normalized(flat, self.matrix, self.dist8, self.model_id)
+        kernel = pixels_to_normalized_serial if len(flat) < SERIAL_BELOW else pixels_to_normalized
+        out = kernel(flat, self.matrix, self.dist8, self.model_id)
         return out.reshape(px.shape)
 
     def undistort_pixels(self, pixels) -> np.ndarray:
