@@ -30,7 +30,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..skeleton import RIGID_BONES, bones_for
 from .matching import MatchingOptions, group_detections, nan_median
-from .tracking_kernels import track_costs, verify_tracks
+from .tracking_kernels import assign_detections, update_motion, verify_tracks
 
 
 @dataclass(frozen=True)
@@ -89,11 +89,9 @@ class Track:
 
 
 def _bone_vector(points, bones) -> np.ndarray:
-    """``(B,)`` lengths of ``bones`` (index pairs) in ``points (J, 3)``."""
-    if not bones:
-        return np.zeros(0)
-    a, b = np.array(bones).T
-    return np.linalg.norm(points[a] - points[b], axis=-1)
+    """``(B,)`` lengths of ``bones`` (``(B, 2)`` index pairs) in ``points (J, 3)``."""
+    d = points[bones[:, 0]] - points[bones[:, 1]]
+    return np.sqrt((d * d).sum(-1))
 
 
 def bone_difference(a, b) -> float:
@@ -120,7 +118,7 @@ class PeopleTracker:
         self.origin = np.asarray(origin, float)
         self.fps = float(fps)
         self.opt = options
-        self.bones = bones_for(joint_names, RIGID_BONES)
+        self.bones = np.array(bones_for(joint_names, RIGID_BONES), np.int64).reshape(-1, 2)
         self.tracks: list[Track] = []       # live and paused
         self.finished: list[Track] = []
         self._next_id = 0
@@ -157,20 +155,10 @@ class PeopleTracker:
                 or t.confirmed and (frame - t.last_frame) / self.fps <= 0.5]
         if not live:
             return []
-        C, S = free.shape
         predicted = np.stack([t.predict(frame, self.fps) for t in live])          # (T, J, 3)
         gates = np.array([self.opt.gate_m + self.opt.gate_speed_m_s * (frame - t.last_frame - 1) / self.fps
                           for t in live])
-        costs = track_costs(self.origin, directions, free, predicted, self.opt.matching.min_common_joints)
-        slots = np.full((len(live), C), -1)
-        for c in range(C):
-            cand = np.flatnonzero(free[c])
-            if not cand.size:
-                continue
-            cost = costs[c][:, cand]                                              # (T, n)
-            rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e6))
-            keep = cost[rows, cols] <= gates[rows]
-            slots[rows[keep], c] = cand[cols[keep]]
+        slots = assign_detections(self.origin, directions, free, predicted, gates, self.opt.matching.min_common_joints)
         X, ok = verify_tracks(self.origin, directions, slots, self.opt.matching.max_view_error_m,
                               self.opt.matching.min_joints)
         out = []
@@ -181,13 +169,7 @@ class PeopleTracker:
         return out
 
     def _update(self, track: Track, frame, slots, X):
-        seen = np.isfinite(X[:, 0])
-        dt = (frame - track.last_frame) / self.fps
-        if dt > 0:
-            v = (X - track.joints) / dt
-            known = seen & np.isfinite(track.joints[:, 0])
-            track.velocity[known] = 0.5 * track.velocity[known] + 0.5 * v[known] if dt < 0.2 else 0.0
-        track.joints[seen] = X[seen]
+        update_motion(track.joints, track.velocity, X, (frame - track.last_frame) / self.fps)
         track.last_frame = frame
         track.hits += 1
         track.confirmed |= track.hits >= self.opt.confirm_frames

@@ -150,3 +150,105 @@ def verify_tracks(origin, directions, slots, max_view_error, min_joints):
                 known += not np.isnan(points[t, j, 0])
             ok[t] = known >= min_joints
     return points, ok
+
+
+@njit(cache=True)
+def hungarian(cost):
+    """Minimum-cost assignment of the rows of ``cost (n, m)`` to distinct columns (all finite),
+    the shortest-augmenting-path Hungarian method with potentials, ``O(n^2 m)``. Returns
+    ``col (n,)``, the column of each row (-1 when there are more rows than columns and the row
+    is left out). The test holds its total equal to scipy's ``linear_sum_assignment``.
+    """
+    n0, m0 = cost.shape
+    flip = n0 > m0
+    a = cost.T.copy() if flip else cost
+    n, m = a.shape
+    u = np.zeros(n + 1)
+    v = np.zeros(m + 1)
+    p = np.zeros(m + 1, np.int64)       # p[j]: row (1-based) assigned to column j; 0 none
+    way = np.zeros(m + 1, np.int64)
+    for i in range(1, n + 1):
+        p[0] = i
+        j0 = 0
+        minv = np.full(m + 1, np.inf)
+        used = np.zeros(m + 1, np.bool_)
+        while True:
+            used[j0] = True
+            i0 = p[j0]
+            delta = np.inf
+            j1 = 0
+            for j in range(1, m + 1):
+                if not used[j]:
+                    cur = a[i0 - 1, j - 1] - u[i0] - v[j]
+                    if cur < minv[j]:
+                        minv[j] = cur
+                        way[j] = j0
+                    if minv[j] < delta:
+                        delta = minv[j]
+                        j1 = j
+            for j in range(m + 1):
+                if used[j]:
+                    u[p[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while True:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+            if j0 == 0:
+                break
+    col = np.full(n0, -1, np.int64)
+    for j in range(1, m + 1):
+        if p[j] != 0:
+            if flip:
+                col[j - 1] = p[j] - 1
+            else:
+                col[p[j] - 1] = j - 1
+    return col
+
+
+@njit(cache=True)
+def assign_detections(origin, directions, free, predicted, gates, min_count):
+    """Per camera, the Hungarian assignment of its free detections to the tracks on
+    :func:`track_costs`, kept where the cost is within the track's gate (meters).
+
+    Returns ``slots (T, C)`` int, the slot each track got per camera (-1 none).
+    """
+    C, S = free.shape
+    T = predicted.shape[0]
+    costs = track_costs(origin, directions, free, predicted, min_count)
+    slots = np.full((T, C), -1, np.int64)
+    for c in range(C):
+        cand = np.flatnonzero(free[c])
+        if cand.size == 0 or T == 0:
+            continue
+        sub = np.empty((T, cand.size))
+        for t in range(T):
+            for k in range(cand.size):
+                x = costs[c, t, cand[k]]
+                sub[t, k] = x if x < 1e6 else 1e6
+        col = hungarian(sub)
+        for t in range(T):
+            k = col[t]
+            if k >= 0 and costs[c, t, cand[k]] <= gates[t]:
+                slots[t, c] = cand[k]
+    return slots
+
+
+@njit(cache=True)
+def update_motion(joints, velocity, points, dt):
+    """A track's state after a hit, in place: ``joints (J, 3)`` take the new ``points (J, 3)``
+    where known; ``velocity (J, 3)`` m/s becomes the mean of the old one and the step's (reset to
+    0 after a pause of 0.2 s or more, whose step says little about the speed)."""
+    J = joints.shape[0]
+    for j in range(J):
+        if np.isnan(points[j, 0]):
+            continue
+        if dt > 0 and not np.isnan(joints[j, 0]):
+            for k in range(3):
+                velocity[j, k] = 0.5 * velocity[j, k] + 0.5 * (points[j, k] - joints[j, k]) / dt if dt < 0.2 else 0.0
+        joints[j, :] = points[j, :]

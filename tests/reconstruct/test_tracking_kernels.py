@@ -57,3 +57,20 @@ def test_verify_tracks_equals_numpy():
             if want_ok:   # (a failed track's last single view depends on a two-view tie: both miss alike)
                 assert np.array_equal(got_slots[t], s)
                 assert np.allclose(points[t], X, atol=1e-9, equal_nan=True)
+
+
+def test_hungarian_total_equals_scipy():
+    from scipy.optimize import linear_sum_assignment
+
+    from capture3d.reconstruct.tracking_kernels import hungarian
+
+    rng = np.random.default_rng(7)
+    for n, m in [(1, 1), (3, 3), (4, 6), (6, 4), (10, 10), (2, 9)]:
+        for _ in range(20):
+            cost = rng.uniform(0, 1, (n, m))
+            cost[rng.random((n, m)) < 0.2] = 1e6                     # forbidden pairs, as the tracker gives them
+            col = hungarian(cost)
+            rows, cols = linear_sum_assignment(cost)
+            used = col >= 0
+            assert used.sum() == min(n, m) and len(set(col[used])) == used.sum()
+            assert np.isclose(cost[np.flatnonzero(used), col[used]].sum(), cost[rows, cols].sum())
