@@ -26,7 +26,7 @@ log = logging.getLogger("capture3d.sync")
 # error per round with 4 cameras. Over-relaxed rounds converge in 4 instead of 8-10 (measured:
 # 0.005 frame left after 4 such rounds, 0.03 after 3 plain ones).
 OVER_RELAX = 1.5
-WEAK_CONFIDENCE = 0.1
+WEAK_CONFIDENCE = 0.25   # under min_confidence (refused anyway) with a margin
 
 
 @dataclass(frozen=True)
@@ -255,6 +255,7 @@ def _align(keypoints, times_s, rig, opts, method):
                     r_new = 1.0
                     s_new = float(np.average(yk - tk, weights=wk))
                 clocks[n] = [s_new, r_new]
+                log.debug("%s round %d: start %.5f s, rate %.6f", n, k_round, s_new, r_new)
                 details[n] = {"windows": len(est), "kept": kept}
     out = {}
     for n in synced:

@@ -202,7 +202,10 @@ def refine_window(name, window, clocks, keypoints, speed, reference, rig, opts, 
         def cost(delta):
             # each of this camera's people against the nearest triangulated person (no slot
             # matching needed on this side: it sees whom it sees)
-            Xi = resample(X[None], T[None], start + delta + rate * tau[window], score_last=False, cubic=True)[0]
+            # both neighbours needed even on an instant exactly (a frame next to a gap would
+            # count at whole-frame offsets only, and favour them: seen on pose2sim_multiperson)
+            Xi = resample(X[None], T[None], start + delta + rate * tau[window], score_last=False, cubic=True,
+                          exact=False)[0]
             e = np.linalg.norm(raw_xy[:, None] - cam.project(Xi)[:, :, None], axis=-1)   # (F_w, P, Q, J)
             if e.shape[1] == 1:
                 return errors(e[:, 0])

@@ -24,7 +24,7 @@ def _tangents(tc, vc):
 
 
 def resample(values, times_s, target_s, *, score_last: bool = True, max_gap_frames: float = 1.5,
-             cubic: bool = False) -> np.ndarray:
+             cubic: bool = False, exact: bool = True) -> np.ndarray:
     """Interpolate per-camera data to common instants.
 
     Parameters
@@ -41,6 +41,9 @@ def resample(values, times_s, target_s, *, score_last: bool = True, max_gap_fram
     cubic : bool
         Cubic Hermite interpolation (slopes from the neighbours' neighbours) instead of linear:
         errors of order (frame period)^4 instead of ^2 on smooth motion.
+    exact : bool
+        An instant that falls on a frame takes that frame alone (False: both neighbours are
+        needed there too, so that which points exist does not depend on the phase).
 
     Returns
     -------
@@ -75,7 +78,7 @@ def resample(values, times_s, target_s, *, score_last: bool = True, max_gap_fram
             m0 = np.where(np.isfinite(slopes[left]), slopes[left], secant)
             m1 = np.where(np.isfinite(slopes[right]), slopes[right], secant)
             blend = blend + w * (1 - w) * h * ((1 - w) * (m0 - secant) - w * (m1 - secant))
-        res = np.where(w <= 0, vc[left], np.where(w >= 1, vc[right], blend))
+        res = np.where(w <= 0, vc[left], np.where(w >= 1, vc[right], blend)) if exact else blend
         if score_last and v.ndim > 2:
             lo = np.minimum(vc[left][..., -1], vc[right][..., -1])
             w1 = w[..., 0]
