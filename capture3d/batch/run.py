@@ -53,6 +53,7 @@ class BatchResult:
     summary_csv: Path
     dashboard: str | None
     seconds: float
+    cluster_seconds: float = 0.0    # starting (or joining) the cluster, included in seconds
 
     @property
     def failed(self) -> list[dict]:
@@ -239,15 +240,17 @@ def run_batch(root, out, options: BatchOptions = BatchOptions(), *, calibration=
         resume.save_state(plan.session.out, state)
         bars[1].update(1)
 
-    dashboard = None
+    dashboard, cluster_s = None, 0.0
     if plans and options.serial:
         _run_serial(plans, on_detected, on_reconstructed, options.process)
     elif plans:
+        t = time.perf_counter()
         client = _client(options)
+        cluster_s = time.perf_counter() - t
         try:
             dashboard = client.dashboard_link
-            echo(f"Dask: {len(client.scheduler_info()['workers'])} workers at {client.scheduler.address}, "
-                 f"dashboard {dashboard}")
+            echo(f"Dask: {len(client.scheduler_info()['workers'])} workers at {client.scheduler.address} "
+                 f"({cluster_s:.1f} s to start), dashboard {dashboard}")
             _run_dask(client, plans, on_detected, on_reconstructed, options.process)
         finally:
             cluster = client.cluster if not options.scheduler else None
@@ -258,7 +261,7 @@ def run_batch(root, out, options: BatchOptions = BatchOptions(), *, calibration=
         bar.close()
     ordered = [rows[s.label] for s in sessions]
     csv_path = write_summary(ordered, Path(out) / "summary.csv")
-    return BatchResult(ordered, csv_path, dashboard, time.perf_counter() - t0)
+    return BatchResult(ordered, csv_path, dashboard, time.perf_counter() - t0, cluster_s)
 
 
 __all__ = ["BatchOptions", "BatchResult", "run_batch"]

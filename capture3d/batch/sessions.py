@@ -100,11 +100,12 @@ def discover_sessions(root, out, *, calibration=None) -> list[BatchSession]:
         from ..errors import FileFormatError
 
         raise FileFormatError(root, "batch root folder not found")
-    sessions = []
-    for here, dirs, _files in os.walk(root):
+    sessions, seen = [], set()
+    for here, dirs, _files in os.walk(root, followlinks=True):   # symlinked trials count; loops do not
         here_path = Path(here)
+        seen.add(here_path.resolve())
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d.lower() != "calibration"
-                         and (here_path / d).resolve() != out)
+                         and (here_path / d).resolve() not in seen | {out})
         is_session = (here_path / "videos").is_dir() or _has_videos(here_path)
         if not is_session:
             continue

@@ -36,14 +36,15 @@ def write_person_session(folder, rig: Rig, *, n_frames: int = 24, fps: float = 3
     return folder
 
 
-def write_board_session(folder, rig: Rig, board, *, n_frames: int = 24, fps: float = 30.0, seed: int = 0,
-                        calibration="calibration.toml") -> Path:
-    """Render ``board`` moving through the volume (:mod:`capture3d.synthetic.boards`) into every
-    camera of ``rig``: a session with nobody in it. Same files as :func:`write_person_session`."""
+def write_board_session(folder, rig: Rig, board, *, n_frames: int = 24, floor_frames: int = 8, fps: float = 30.0,
+                        seed: int = 0, calibration="calibration.toml") -> Path:
+    """Render ``board`` lying on the floor for ``floor_frames``, then moving through the volume
+    (:func:`capture3d.synthetic.boards.board_trajectory`), into every camera of ``rig``: a
+    session with nobody in it. Same files as :func:`write_person_session`."""
     from .boards import BoardRenderer, board_trajectory
 
     folder = Path(folder)
-    poses = board_trajectory(n_frames, board, floor_frames=min(4, n_frames), seed=seed)
+    poses = board_trajectory(n_frames, board, floor_frames=min(floor_frames, n_frames), seed=seed)
     for c, cam in enumerate(rig):
         renderer = BoardRenderer(board, cam, seed=seed + c)
         rng = np.random.default_rng(seed + 100 + c)

@@ -40,10 +40,12 @@ def dask_cluster(folder: Path, n_workers: int = 2):
         workers = [start("worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
                          "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", f"w{i}", name=f"worker{i}")
                    for i in range(n_workers)]
-        t0 = time.monotonic()
-        while not scheduler_file.is_file() and time.monotonic() - t0 < 30:
+        t0, address = time.monotonic(), None
+        while address is None and time.monotonic() - t0 < 30:   # the file may be there, half written
             time.sleep(0.2)
-        address = json.loads(scheduler_file.read_text())["address"]
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                address = json.loads(scheduler_file.read_text())["address"]
+        assert address, f"the scheduler did not start: {(folder / 'scheduler.log').read_text()[-500:]}"
         from distributed import Client
 
         with Client(address, timeout="30s") as client:
