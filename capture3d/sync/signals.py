@@ -52,9 +52,12 @@ def video_frame_times(path) -> np.ndarray:
 
 
 def nominal_fps(times_s) -> float:
-    """Frames per second of a camera's own frame times (the median step)."""
+    """Frames per second of a camera's own frame times: the median step (a dropped frame does
+    not change it), or for a variable frame rate the mean over the whole recording."""
     t = np.asarray(times_s, float)
-    return float(1.0 / np.median(np.diff(t))) if len(t) > 1 else float("nan")
+    if len(t) < 2:
+        return float("nan")
+    return float((len(t) - 1) / (t[-1] - t[0])) if is_variable_rate(t) else float(1.0 / np.median(np.diff(t)))
 
 
 def is_variable_rate(times_s, tolerance: float = 0.02) -> bool:

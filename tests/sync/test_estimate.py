@@ -85,3 +85,34 @@ def test_caliscope_board_corners_at_common_instants(shared_data, tmp_path):
     # cam_3 is 0.06 s (a third of a frame) late: its first common instant is frame 1
     assert obs["cam_3"].frames.min() >= 1
     assert all(np.isfinite(c).all() for o in obs.values() for c in o.corners)
+
+
+def test_variable_frame_rate_video_is_timed_by_its_container(tmp_path):
+    """A phone-like video whose frames are not evenly spaced: frame times come from the
+    container's timestamps, and a flash is placed by them (not by index / fps)."""
+    import subprocess
+
+    from capture3d.sync.signals import ffmpeg_exe, is_variable_rate, video_frame_times
+
+    folder = tmp_path / "vfr"
+    folder.mkdir()
+    fps = 30.0
+    # cam01 even; cam02 with frames 25 % early and late in turn, starting 0.2 s later
+    for name, start, jitter in (("cam01", 0.0, 0.0), ("cam02", 0.2, 0.25)):
+        n = np.arange(40)
+        t = n / fps + jitter * np.where(n % 2, 1, -1) / fps * (n > 0)
+        lit = np.clip((start + t + 1 / fps - 0.7) * fps, 0, 1)
+        frames = ((30 + 150 * lit)[:, None, None] * np.ones((1, 32, 48))).astype(np.uint8)
+        raw = tmp_path / f"{name}.mp4"
+        write_video(raw, frames, fps)
+        expr = "+".join(f"{v:.6f}*eq(N\\,{k})" for k, v in enumerate(t))   # commas escaped for the filter
+        subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(raw), "-vf",
+                        f"setpts=({expr})/TB", "-fps_mode", "passthrough", "-enc_time_base", "1:90000", "-c:v", "libx264",
+                        str(folder / f"{name}.mp4")], check=True)
+        tau = video_frame_times(folder / f"{name}.mp4")
+        assert np.allclose(tau, t - t[0], atol=2e-4)          # 90 kHz timestamps
+        assert is_variable_rate(tau) == (jitter > 0)
+    res = estimate_sync(folder, method="flash")
+    assert res.ok and res.cameras["cam02"].timestamps == "container"
+    assert abs(res.cameras["cam02"].start_s - 0.2) * fps < 0.1   # <= 0.1 frame; measured 0.006
+    assert res.cameras["cam02"].fps == pytest.approx(39 / (t[-1] - t[0]), rel=1e-4)   # the mean rate (90 kHz ticks)
