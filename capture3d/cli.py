@@ -152,7 +152,7 @@ def cmd_triangulate(args):
                                                              robust=not args.no_robust),
                           people=PeopleOptions(max_persons=args.persons), single=args.single,
                           filter=_filter_options(args))
-    path, rec = triangulate_folder(args.pose2d, args.calibration, args.output, fps=args.fps, options=opts)
+    path, rec = triangulate_folder(args.pose2d, args.calibration, args.output, fps=args.fps, options=opts, echo=print)
     print(f"{len(rec.person_id)} {'person' if len(rec.person_id) == 1 else 'people'}: {rec.raw.tracks.summary()}")
     raw = rec.raw
     if raw.ok.any():
@@ -231,41 +231,10 @@ def cmd_view(args):
 
 
 def cmd_overlay(args):
-    from . import io
-    from .rig import Rig
-    from .viz.overlay import overlay_video
+    from .viz.overlay import overlay_session
 
-    data = io.load_points3d(args.points3d)
-    rig = Rig.load(args.calibration)
-    fps = io.frame_rate(data["time_s"])
-    cameras = args.camera or rig.names
-    unknown = [c for c in cameras if c not in rig.names]
-    if unknown:
-        raise ValueError(f"cameras {unknown} are not in {args.calibration} ({rig.names})")
-    n_frames, n_joints = len(data["frame_index"]), len(data["joint_names"])
-    for name in cameras:
-        kp = None
-        if args.pose2d:  # every person slot the detector filled: (F, S, J, 3)
-            d = io.load_pose2d(Path(args.pose2d) / f"{name}.npz")
-            if d["keypoints"].shape[2] != n_joints:
-                raise ValueError(f"{Path(args.pose2d) / f'{name}.npz'}: {d['keypoints'].shape[2]} joints, "
-                                 f"{args.points3d} has {n_joints}")
-            rows = {f: k for k, f in enumerate(d["frame_index"])}
-            kp = np.full((n_frames, d["keypoints"].shape[1], n_joints, 3), np.nan)
-            for k, f in enumerate(data["frame_index"]):
-                if f in rows:
-                    kp[k] = d["keypoints"][rows[f]]
-        video = None
-        if args.videos:
-            found = sorted(Path(args.videos).glob(f"{name}.*")) or sorted(Path(args.videos).glob(f"videos/{name}.*"))
-            if not found:
-                raise FileNotFoundError(f"{args.videos}: no video named {name}.*")
-            video = found[0]
-        bar = _progress(n_frames, f"overlay {name}")
-        out = overlay_video(Path(args.output) / f"{name}.mp4", rig[name], data["points"], data["joint_names"], kp,
-                            person_ids=data["person_id"], video=video, fps=fps, frame_index=data["frame_index"],
-                            progress=bar)
-        bar.close()
+    for out in overlay_session(args.points3d, args.calibration, args.output, pose2d=args.pose2d, videos=args.videos,
+                               cameras=args.camera, make_bar=_bar_factory(), echo=print):
         print(f"wrote {out}")
 
 

@@ -25,6 +25,7 @@ from .errors import FileFormatError
 from .reconstruct import FilterOptions, PeopleOptions, TriangulationOptions
 from .reconstruct.association import AssociationOptions
 from .reconstruct.people import reconstruct_people
+from .camera.image_size import match_rig_sizes
 from .rig import Rig
 from .skeleton import COCO17, bone_length_cv
 from .sources import session_frame_map, session_videos
@@ -130,6 +131,9 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     t = time.perf_counter()
     cand, frames, joints, sizes = io.stack_pose2d_files({n: pose2d[n] for n in names}, frame_map=frame_map)
     _warn_uneven_lengths(cand, names, pose2d)
+    rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=pose2d)
+    for note in notes:
+        echo(note)
     tri = options.triangulation or _triangulation_for(sizes)
     rec = reconstruct_people(cand, rig, fps=fps, joint_names=joints, options=options.people,
                              single=options.single, association=options.association, triangulation=tri,
@@ -187,20 +191,24 @@ def save_people(path, rec, *, joint_names, frame_index, fps: float, single: bool
                             score=pick(raw.score))
 
 
-def triangulate_folder(pose2d, calibration, output, *, fps: float,
-                       options: ProcessOptions = ProcessOptions()) -> tuple[Path | None, object]:
+def triangulate_folder(pose2d, calibration, output, *, fps: float, options: ProcessOptions = ProcessOptions(),
+                       echo=None) -> tuple[Path | None, object]:
     """``capture3d triangulate``: the pose2d files of a folder (``<camera>.npz`` for every camera
     of ``calibration``) -> everyone in 3D (:func:`reconstruct_people` with ``options.people``,
     ``single``, ``triangulation`` (default: :class:`TriangulationOptions`) and ``filter``) ->
-    ``output`` (points3d.npz). Returns ``(path or None when nobody was found, reconstruction)``."""
+    ``output`` (points3d.npz). ``echo(line)`` gets what was assumed about image sizes (default: the
+    log). Returns ``(path or None when nobody was found, reconstruction)``."""
     rig = Rig.load(calibration)
     folder = Path(pose2d)
     files = {p.stem: p for p in folder.glob("*.npz")}
     missing = [n for n in rig.names if n not in files]
     if missing:
         raise FileFormatError(folder, f"no 2D keypoints for cameras {missing} of the calibration (found {sorted(files)})")
-    cand, frames, joints, _ = io.stack_pose2d_files({n: files[n] for n in rig.names})
+    cand, frames, joints, sizes = io.stack_pose2d_files({n: files[n] for n in rig.names})
     _warn_uneven_lengths(cand, rig.names, files)
+    rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=files)
+    for note in notes:
+        (echo or log.warning)(note)
     rec = reconstruct_people(cand, rig, fps=fps, joint_names=joints, options=options.people, single=options.single,
                              association=options.association,
                              triangulation=options.triangulation or TriangulationOptions(), filter=options.filter)

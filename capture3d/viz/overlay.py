@@ -163,3 +163,62 @@ def overlay_video(out, camera: Camera, points3d, joint_names, keypoints2d=None, 
         if cap is not None:
             cap.release()
     return Path(out)
+
+
+def _video_size(path) -> tuple[int, int]:
+    cap = cv2.VideoCapture(str(path))
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    cap.release()
+    return size
+
+
+def overlay_session(points3d, calibration, out, *, pose2d=None, videos=None, cameras=None, make_bar=None,
+                    echo=None) -> list[Path]:
+    """``capture3d overlay``: one video per camera of the people of ``points3d`` (a points3d.npz)
+    reprojected with ``calibration``, over the session's ``videos`` (a folder or session holding
+    ``<camera>.<ext>``; default a floor grid) and, with ``pose2d`` (a folder of ``<camera>.npz``),
+    every 2D detection. A video whose image size differs from its camera's is matched by
+    :func:`capture3d.camera.image_size.match_image_size`, its line passed to ``echo``.
+    Returns the files written, ``out/<camera>.mp4``."""
+    from .. import io
+    from ..camera.image_size import match_image_size
+    from ..errors import FileFormatError
+    from ..rig import Rig
+
+    data = io.load_points3d(points3d)
+    rig = Rig.load(calibration)
+    fps = io.frame_rate(data["time_s"])
+    cameras = list(cameras or rig.names)
+    unknown = [c for c in cameras if c not in rig.names]
+    if unknown:
+        raise FileFormatError(calibration, f"has no cameras {unknown} ({rig.names})")
+    n_frames, n_joints = len(data["frame_index"]), len(data["joint_names"])
+    written = []
+    for name in cameras:
+        kp = None
+        if pose2d:  # every person slot the detector filled: (F, S, J, 3)
+            path = Path(pose2d) / f"{name}.npz"
+            d = io.load_pose2d(path)
+            if d["keypoints"].shape[2] != n_joints:
+                raise FileFormatError(path, f"{d['keypoints'].shape[2]} joints, {points3d} has {n_joints}")
+            rows = {f: k for k, f in enumerate(d["frame_index"])}
+            kp = np.full((n_frames, d["keypoints"].shape[1], n_joints, 3), np.nan)
+            for k, f in enumerate(data["frame_index"]):
+                if f in rows:
+                    kp[k] = d["keypoints"][rows[f]]
+        camera, video = rig[name], None
+        if videos:
+            found = sorted(Path(videos).glob(f"{name}.*")) or sorted(Path(videos).glob(f"videos/{name}.*"))
+            if not found:
+                raise FileFormatError(videos, f"no video named {name}.*")
+            video = found[0]
+            camera, note = match_image_size(camera, _video_size(video), path=video)
+            if note and echo is not None:
+                echo(note)
+        bar = make_bar(f"overlay {name}", n_frames) if make_bar else None
+        written.append(overlay_video(Path(out) / f"{name}.mp4", camera, data["points"], data["joint_names"], kp,
+                                     person_ids=data["person_id"], video=video, fps=fps,
+                                     frame_index=data["frame_index"], progress=bar))
+        if bar is not None:
+            bar.close()
+    return written
