@@ -164,7 +164,7 @@ def _align(keypoints, times_s, rig, opts, method):
     if reference not in keypoints:
         raise ValueError(f"reference camera {reference!r} is not one of {names}")
     if reference in failed or not usable:
-        return SyncResult(method, reference, {}, {**failed, **({} if reference in failed else {})})
+        return SyncResult(method, reference, {}, failed)
     fps = {n: nominal_fps(speed[n][0]) for n in names}
     step = 1.0 / (2 * max(fps.values()))
     durations = {n: speed[n][0][-1] for n in names}

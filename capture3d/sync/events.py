@@ -60,7 +60,8 @@ def align_audio(tracks: dict, frame_times: dict, *, rate_hz: int, options: SyncO
         coarse = best_lag(env[reference], env[n], 1.0 / ENVELOPE_HZ, max_lag_s=max_shift, min_overlap=overlap,
                           separation_s=0.05)
         if coarse is None or not coarse.r >= opts.min_correlation:
-            failed[n] = f"no sound shared with {reference} (best correlation {coarse.r if coarse else float('nan'):.2f})"
+            best = f"{coarse.r:.2f}" if coarse is not None else "none"
+            failed[n] = f"no sound shared with {reference} (best correlation {best} < {opts.min_correlation})"
             continue
         fine = best_lag(tracks[reference], tracks[n], 1.0 / rate_hz, max_lag_s=0.003, around_s=coarse.lag_s,
                         min_overlap=int(opts.min_overlap * min(len(tracks[n]), len(tracks[reference]))),

@@ -227,3 +227,16 @@ def resample_pose2d_files(files: dict, sync: SyncResult, *, videos: dict | None 
     moved, time_s = resample_keypoints(kp, frames, sync, names, n_instants=sync.cameras[sync.reference].frames,
                                        container_times=container or None)
     return moved, np.arange(len(time_s), dtype=np.int64), time_s, joint_names, sizes
+
+
+def nearest_frames(sync: SyncResult, camera: str, time_s, n_frames: int, *, container_times_s=None) -> np.ndarray:
+    """The video frame of ``camera`` nearest to each common-clock instant ``time_s (T,)``
+    seconds, ``(T,)`` int64, -1 where the camera was not recording (more than half a frame
+    outside its span): what ``overlay`` draws under instant ``k`` of ``points3d.npz``."""
+    clock = sync.cameras[camera]
+    t = np.asarray(time_s, float)
+    own = clock.frame_times(n_frames, container_times_s=container_times_s)
+    k = np.clip(np.searchsorted(own, t), 1, max(len(own) - 1, 1))
+    k = np.where(np.abs(own[k - 1] - t) <= np.abs(own[np.minimum(k, len(own) - 1)] - t), k - 1, k)
+    half = 0.5 / clock.fps
+    return np.where((t >= own[0] - half) & (t <= own[-1] + half), k, -1).astype(np.int64)

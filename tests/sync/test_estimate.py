@@ -107,8 +107,8 @@ def test_variable_frame_rate_video_is_timed_by_its_container(tmp_path):
         write_video(raw, frames, fps)
         expr = "+".join(f"{v:.6f}*eq(N\\,{k})" for k, v in enumerate(t))   # commas escaped for the filter
         subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(raw), "-vf",
-                        f"setpts=({expr})/TB", "-fps_mode", "passthrough", "-enc_time_base", "1:90000", "-c:v", "libx264",
-                        str(folder / f"{name}.mp4")], check=True)
+                        f"setpts=({expr})/TB", "-fps_mode", "passthrough", "-enc_time_base", "1:90000",
+                        "-c:v", "libx264", str(folder / f"{name}.mp4")], check=True)
         tau = video_frame_times(folder / f"{name}.mp4")
         assert np.allclose(tau, t - t[0], atol=2e-4)          # 90 kHz timestamps
         assert is_variable_rate(tau) == (jitter > 0)

@@ -73,3 +73,13 @@ def test_pose2d_files_of_unsynced_cameras_come_back_at_reference_instants(tmp_pa
     assert np.allclose(time_s, np.arange(8) / 10)
     assert np.isnan(kp[1, :2]).all()                          # cam02 starts at 0.15 s
     assert np.allclose(kp[:, 2:, 0, 0, 0], 10 * time_s[2:])   # both at the same instants
+
+
+def test_nearest_video_frame_of_each_instant():
+    from capture3d.sync import nearest_frames
+
+    sync = SyncResult("manual", "a", {"a": CameraClock(0.0, 10.0), "b": CameraClock(0.26, 20.0)})
+    t = np.arange(8) / 10
+    # b's frames at 0.26, 0.31, ...: 0.3 -> frame 1 (0.31), 0.2 is 0.06 s before its first frame (> half a frame)
+    assert nearest_frames(sync, "b", t, 10).tolist() == [-1, -1, -1, 1, 3, 5, 7, 9]
+    assert nearest_frames(sync, "a", t, 8).tolist() == list(range(8))
