@@ -120,6 +120,7 @@ def cmd_calibrate_report(args):
     from .calibrate.boards import Board
     from .calibrate.report import evaluate, write_report
     from .calibrate.sessions import report_folder
+    from .camera.image_size import match_rig_sizes
     from .rig import Rig
 
     rig = Rig.load(args.calibration)
@@ -129,6 +130,9 @@ def cmd_calibrate_report(args):
     if len(unknown) == len(observations):
         raise Capture3DError(f"{args.calibration}: none of the session's cameras {sorted(observations)} is in "
                              f"the calibration ({rig.names})")
+    rig, notes = match_rig_sizes(rig, {n: o.image_size for n, o in observations.items()})
+    for note in notes:
+        print(note)
     q = evaluate(rig, observations, board)
     _print_quality(q)
     paths = write_report(q, rig, args.output or report_folder(args.calibration), board=board,
