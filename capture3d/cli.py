@@ -318,14 +318,19 @@ def cmd_record(args):
     rig = RigConfig.load(args.rig)
     if args.scene:
         rig.synthetic["scene"] = args.scene
+    if args.people:
+        rig.synthetic["people"] = args.people
     opts = RecordOptions(duration_s=args.duration, max_frames=args.max_frames)
     print(f"recording {len(rig.cameras)} cameras of {rig.name} into {args.output}"
           + (f" for {args.duration:g} s" if args.duration else "; Ctrl-C stops"), flush=True)
 
     def progress(seconds, written):
         print(f"\r{seconds:6.1f} s  " + "  ".join(f"{n}: {k}" for n, k in written.items()), end="", flush=True)
-    res = record(rig, args.output, opts, progress=progress, live_view=args.preview, live_calibration=args.live_3d)
+    res = record(rig, args.output, opts, progress=progress, live_view=args.preview, live_calibration=args.live_3d,
+                 live_video=args.live_video)
     print()
+    if "live" in res.report and "mosaic_only" not in res.report["live"]:
+        print(_live_line(res.report["live"]) + f"; picture {Path(res.session) / 'live.png'}")
     for name, cam in res.report["cameras"].items():
         drops = "drops not countable (no device ids)" if cam["drops"] is None else f"{cam['drops']} dropped"
         extra = " STALLED" if cam["stalled"] else ""
@@ -338,6 +343,38 @@ def cmd_record(args):
     if failed:
         raise Capture3DError(f"recording ended early because of {', '.join(failed)}: {res.stopped_by}; "
                              "what was recorded is kept")
+
+
+def _live_line(live: dict) -> str:
+    if not live.get("updates"):
+        return "live 3D: no update" + (f" ({live['failed']})" if live.get("failed") else "")
+    return (f"live 3D: {live['updates']} updates, {live['updates_per_s']:.1f} per second, latency median "
+            f"{live['latency_ms_median']:.0f} ms, 95th percentile {live['latency_ms_p95']:.0f} ms")
+
+
+def cmd_live(args):
+    from .live import LiveOptions, replay
+
+    opts = LiveOptions(max_persons=args.persons, target_rate_hz=args.rate)
+    print(f"live 3D from {args.session} at its own frame rate"
+          + (f" for {args.seconds:g} s" if args.seconds else ""), flush=True)
+
+    def progress(seconds, stats):
+        print(f"\r{seconds:6.1f} s  {len(stats.latency_ms)} updates", end="", flush=True)
+    res = replay(args.session, args.calibration, opts, out_png=args.picture, out_video=args.video,
+                 window=None if args.window else False, seconds=args.seconds, progress=progress)
+    print()
+    print(_live_line(res.stats.summary()))
+    print(f"frames played {sum(res.played.values())}, skipped by the players {sum(res.skipped.values())}; "
+          f"picture {res.picture}" + (f", video {res.video}" if res.video else ""))
+
+
+def cmd_rig_calibration(args):
+    from .capture import RigConfig
+    from .live import rig_calibration
+
+    cal = rig_calibration(RigConfig.load(args.rig))
+    print(f"wrote {cal.save(args.output)} ({len(cal)} cameras: {', '.join(cal.names)})")
 
 
 def cmd_rig(args):
@@ -585,7 +622,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scene", choices=["board", "person", "board+person"], help="synthetic rigs: what they see")
     p.add_argument("--preview", action="store_true",
                    help="show the newest frames (a window, or SESSION/preview.jpg without a display)")
-    p.add_argument("--live-3d", metavar="CALIBRATION", help="also detect and triangulate live with this calibration")
+    p.add_argument("--live-3d", metavar="CALIBRATION", nargs="?", const="rig",
+                   help="live 3D of every person (SESSION/live.png, or a window); a synthetic rig needs no "
+                        "CALIBRATION (its own is used and saved as SESSION/calibration.toml)")
+    p.add_argument("--live-video", action="store_true", help="with --live-3d: also SESSION/live.mp4 of what was shown")
+    p.add_argument("--people", type=int, help="synthetic person scenes: how many walk (default 1)")
+
+    p = _sub(sub, "live", "play a recorded session through live 3D at its own frame rate (test, demo, tune)",
+             ["capture3d live sessions/take1 -c sessions/take1/calibration.toml",
+              "capture3d live ../shared/data/pose2sim_multiperson -c Calib.qca.txt --persons 4 --video live.mp4"],
+             cmd_live)
+    p.add_argument("session", help="session folder (videos/<camera>.*) or a folder of videos named after the cameras")
+    p.add_argument("-c", "--calibration", required=True, help="calibration of the session's cameras")
+    p.add_argument("--persons", type=int, default=2, help="person slots per camera (default 2)")
+    p.add_argument("--rate", type=float, default=15.0, help="updates per second aimed at (default 15)")
+    p.add_argument("--seconds", type=float, help="play at most this long")
+    p.add_argument("--picture", help="refreshed picture (default SESSION/live.png)")
+    p.add_argument("--video", help="MP4 of every picture shown")
+    p.add_argument("--window", action="store_true", help="show a window when there is a display")
 
     rig_p = sub.add_parser("rig", help="rig files: check that the cameras are there")
     rsub = rig_p.add_subparsers(dest="rig_command", required=True)
@@ -593,6 +647,10 @@ def build_parser() -> argparse.ArgumentParser:
              ["capture3d rig check rigs/usb_webcams.toml"], cmd_rig)
     p.add_argument("rig", help="rig file (rigs/*.toml)")
     p.add_argument("--no-grab", action="store_true", help="only open and configure")
+    p = _sub(rsub, "calibration", "write a synthetic rig's own calibration, for the other commands",
+             ["capture3d rig calibration rigs/synthetic_4cam.toml -o calibration.toml"], cmd_rig_calibration)
+    p.add_argument("rig", help="synthetic rig file (rigs/*.toml)")
+    p.add_argument("-o", "--output", required=True, help="calibration file to write (.toml)")
 
     models = sub.add_parser("models", help="2D model files: list them, fetch them")
     msub = models.add_subparsers(dest="models_command", required=True)

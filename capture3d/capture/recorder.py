@@ -266,16 +266,21 @@ def sync_report(ledgers: dict[str, CameraLedger], hardware_synced: bool) -> dict
 
 
 def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *, stop: threading.Event | None = None,
-           progress=None, cameras=None, live_view: bool = False, live_calibration=None) -> RecordResult:
+           progress=None, cameras=None, live_view: bool = False, live_calibration=None, live_options=None,
+           live_video: bool = False) -> RecordResult:
     """Record every camera of ``rig`` into the folder ``session`` until ``options`` or ``stop``
     say so, or Ctrl-C, or a failure (see the module docstring).
 
     ``progress(seconds, {camera: frames written})`` is called twice a second. ``cameras``: the
     backend objects to use instead of ``rig.make_cameras()`` (tests inject fakes this way).
     ``live_view``: show the newest frames while recording (:mod:`capture3d.capture.live`);
-    ``live_calibration`` (a calibration file or Rig) adds live 3D.
-    Raises :class:`CameraError` when a camera cannot be opened or configured (nothing is
-    recorded then, and no session folder is left behind).
+    ``live_calibration`` (a calibration file, a Rig, or ``"rig"``: a synthetic rig's own, also
+    saved as ``SESSION/calibration.toml``) adds live 3D of every person (:mod:`capture3d.live`,
+    ``live_options``; ``live_video``: ``SESSION/live.mp4``); its statistics go into
+    ``sync_report.json`` as ``live``.
+    Raises :class:`CameraError` when a camera cannot be opened or configured, and
+    :class:`capture3d.errors.FileFormatError` when the live calibration's cameras or image sizes
+    differ from the cameras' (nothing is recorded then, and no session folder is left behind).
     """
     session = Path(session)
     if (session / "frames.csv").exists():
@@ -288,6 +293,11 @@ def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *,
             cam.open()
             opened.append(cam)
             applied[cam.name] = cam.configure()
+        live_rig = None
+        if live_calibration is not None:     # checked before any file is written
+            from ..live import check_calibration, load_calibration
+            live_rig, source = load_calibration(live_calibration, rig)
+            live_rig = check_calibration(live_rig, {c.name: applied[c.name].get("size") for c in cams}, source=source)
     except Exception:
         for cam in opened:
             cam.close()
@@ -303,9 +313,12 @@ def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *,
                                       session / "videos" / f"{c.name}.avi", applied[c.name].get("fps") or 30.0))
                for c in cams]
     live = None
-    if live_view or live_calibration is not None:
+    if live_view or live_rig is not None:
         from .live import LiveView
-        live = LiveView(session, [c.name for c in cams], live_calibration)
+        if isinstance(live_calibration, str) and live_calibration == "rig":
+            live_rig.save(session / "calibration.toml")
+        fps = next((a["fps"] for a in applied.values() if a.get("fps")), 30.0)
+        live = LiveView(session, [c.name for c in cams], live_rig, fps=fps, options=live_options, video=live_video)
         live.start()
     grabbers = [threading.Thread(target=_acquire, name=f"grab-{c.name}", daemon=True,
                                  args=(c, queues[c.name], run, run.ledgers[c.name], live)) for c in cams]
@@ -356,6 +369,7 @@ def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *,
     report.update(duration_s=round(time.monotonic() - t0, 3), stopped_by=stopped_by, start=start)
     if live is not None:
         report["live_view_updates"] = live.updates
+        report["live"] = live.summary()
     (session / "sync_report.json").write_text(json.dumps(report, indent=2))
     write_session_toml(session / "session.toml", rig, applied, start, f"complete ({stopped_by})",
                        frames={n: L.written for n, L in run.ledgers.items()})

@@ -23,6 +23,7 @@ scene = "board"           # board | person | board+person
 frames = 90               # played in a loop
 cameras = 4
 seed = 0
+people = 1                # walkers in the person scenes (2+: crossing paths)
 ```
 
 Any key of :class:`capture3d.capture.base.CameraSettings` may appear at the top (a default) or
@@ -100,7 +101,8 @@ class RigConfig:
                     fps = s.fps or 30.0
                     scene = SyntheticScene(int(o.get("cameras", len(self.cameras))), kind=o.get("scene", "board"),
                                            n_frames=int(o.get("frames", 90)), fps=fps,
-                                           size=tuple(s.size or o.get("size", (640, 480))), seed=int(o.get("seed", 0)))
+                                           size=tuple(s.size or o.get("size", (640, 480))), seed=int(o.get("seed", 0)),
+                                           people=int(o.get("people", 1)))
                     self.scene = scene
                 if s.trigger == "off":
                     cam_clock = SyntheticClock(s.fps or scene.fps, offset_ns=int(i * 0.37e9 / (s.fps or scene.fps)))

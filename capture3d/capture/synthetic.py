@@ -58,7 +58,7 @@ class SyntheticScene:
     truth: ``rig``). Images are rendered on first use and kept; ``rendered`` counts them."""
 
     def __init__(self, n_cameras: int = 4, *, kind: str = "board", n_frames: int = 90, fps: float = 30.0,
-                 size=(640, 480), board: Board | None = None, seed: int = 0):
+                 size=(640, 480), board: Board | None = None, seed: int = 0, people: int = 1):
         if kind not in ("board", "person", "board+person"):
             raise ValueError(f"synthetic scene must be board, person or board+person, got {kind!r}")
         from ..demo import DEMO_BOARD
@@ -66,6 +66,9 @@ class SyntheticScene:
         self.rig = synthetic.make_rig(n_cameras, radius_m=3.5, height_m=2.2, size=tuple(size), seed=seed)
         self.board = board or DEMO_BOARD
         self.motion = synthetic.make_motion(self.n_frames, fps=self.fps, kind="walk", seed=seed)
+        # (P, F, J, 3) meters: one walker, or several crossing paths (live 3D's several-person tests)
+        self.people_points = self.motion.points[None] if people == 1 else \
+            synthetic.make_crowd(int(people), self.n_frames, fps=self.fps, seed=seed).points
         self.seed = seed
         self.rendered = 0
         self._images: dict[tuple[int, int], np.ndarray] = {}
@@ -109,13 +112,17 @@ class SyntheticScene:
         import cv2
 
         cam = self.rig[c]
-        if "person" == self.kind:
-            return synthetic.render_person(cam, self.motion.points[k])
-        rng = np.random.default_rng([self.seed, c, k])
-        image = cv2.cvtColor(self._renderers[c].render(self._poses[k], rng=rng), cv2.COLOR_GRAY2BGR)
+        image = None
+        if "board" in self.kind:
+            rng = np.random.default_rng([self.seed, c, k])
+            image = cv2.cvtColor(self._renderers[c].render(self._poses[k], rng=rng), cv2.COLOR_GRAY2BGR)
         if "person" in self.kind:
-            image = synthetic.render_person(cam, self.motion.points[k], image)
-        return image
+            people = self.people_points[:, k]
+            far_first = np.argsort(-np.linalg.norm(np.nanmean(people, axis=1) - cam.center, axis=1))
+            for p in far_first:
+                if np.isfinite(people[p]).all():
+                    image = synthetic.render_person(cam, people[p], image)
+        return synthetic.person.background(cam.size) if image is None else image
 
 
 class SyntheticClock:
