@@ -3,6 +3,12 @@ engine, a plain NumPy batched-SVD DLT, aniposelib 0.8 (``CameraGroup.triangulate
 ``triangulate_ransac``) and Pose2Sim's ``triangulation_from_best_cameras``, for 4, 8 and 16
 cameras, clean / noisy (1 px) / noisy with outliers (10 % missing views, 5 % outliers of 100-300 px).
 
+With outliers two more rows: "capture3d no temporal" (``temporal=False``: the per-point test
+alone, as before the temporal pass) and "oracle": told which views are outliers (those more than
+50 px from the exact projection: 1 px noise never gets there, outliers start at 100 px), it drops
+them and refines the rest to the maximum-likelihood point (``robust=False``; its speed is not
+comparable). The line under them gives capture3d's mean error and share against the oracle's.
+
     python benchmarks/triangulation.py [--frames 20000] [--slow-points 300]
 
 The reference engines are optional (``pip install -e ".[bench]"`` for aniposelib and jax;
@@ -44,6 +50,18 @@ def numpy_svd(kp, rig):
 
 def ours(kp, rig):
     return capture3d.triangulate(kp, rig).points.reshape(-1, 3)
+
+
+def ours_per_point(kp, rig):
+    return capture3d.triangulate(kp, rig, temporal=False).points.reshape(-1, 3)
+
+
+def oracle(kp, rig, exact):
+    """The views more than 50 px from their exact projection dropped, the rest refined to the
+    maximum-likelihood point with no rejection."""
+    inliers = kp.copy()
+    inliers[np.linalg.norm(kp[..., :2] - exact[..., :2], axis=-1) > 50.0] = np.nan
+    return capture3d.triangulate(inliers, rig, robust=False, temporal=False).points.reshape(-1, 3)
 
 
 def anipose_group(rig):
@@ -89,7 +107,8 @@ def pose2sim(kp, rig, _, undistort=True):
 
 
 def available():
-    engines = {"numpy SVD DLT": (numpy_svd, None), "capture3d": (ours, None)}
+    engines = {"numpy SVD DLT": (numpy_svd, None), "capture3d": (ours, None),
+               "capture3d no temporal": (ours_per_point, "outliers"), "oracle": (oracle, "oracle")}
     try:
         import aniposelib.cameras  # noqa: F401
         import jax  # noqa: F401
@@ -208,7 +227,15 @@ def main():
             ours_err = None
             for name, (fn, kind) in engines.items():
                 same = ""
-                if kind in ("slow", "group-slow"):
+                if kind in ("outliers", "oracle") and "outliers" not in corrupt:
+                    continue
+                if kind == "oracle":
+                    pts, sec = timed(fn, kp, rig, exact, repeat=1)
+                    count, ref = n_points, truth
+                elif kind == "outliers":
+                    pts, sec = timed(fn, kp, rig, repeat=3)
+                    count, ref = n_points, truth
+                elif kind in ("slow", "group-slow"):
                     pts, count, sec = timed_budget(fn, kp_slow, rig, group, args.budget)
                     ref = truth[slow[:count]]
                     mine = ours_err[slow[:count]]
@@ -225,6 +252,9 @@ def main():
                 share = np.isfinite(err).mean()
                 print(f"{n_cams:>4} {label:>9} | {name:>20} {rate:>11,.0f} {share:>6.1%} {np.nanmean(err):>8.2f} "
                       f"{np.nanmedian(err):>9.2f} | {speed} | {same}", flush=True)
+                if kind == "oracle":
+                    print(f"{'':>14} | capture3d against the oracle: mean error {np.nanmean(ours_err) / np.nanmean(err):.3f}x, "
+                          f"share {np.isfinite(ours_err).mean() / share:.2%} of its share", flush=True)
 
     if args.memory:
         memory_table(args.memory)

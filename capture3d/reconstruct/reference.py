@@ -64,3 +64,97 @@ def dlt_svd_numpy(normalized, pose, scores=None):
 def reprojection_errors_numpy(points, pixels, rig):
     """Pixel distance ``(C, N)`` between ``rig.project(points)`` and observed ``pixels (C, N, 2)``."""
     return np.linalg.norm(rig.project(points) - pixels, axis=-1)
+
+
+# The temporal pass (temporal.py): the oracle of its kernel.
+
+def neighbour_predictions_numpy(points, trusted, *, window: int, max_step_m: float, frame_index=None,
+                                check=None):
+    """Each point predicted from the trusted points of its joint in the neighbouring frames.
+
+    Parameters
+    ----------
+    points : (F, J, 3) float
+        World meters (first pass); only rows where ``trusted`` are read.
+    trusted : (F, J) bool
+        Points whose views agreed well enough to predict their neighbours.
+    window : int
+        The trusted neighbour before and the one after must each be at most this many frames away.
+    max_step_m : float
+        Meters per frame between the two neighbours above which they are not one motion.
+    frame_index : (F,) int, optional
+        Frame number of each row (default ``0 .. F-1``); a row whose number is not larger than
+        the previous row's starts a new sequence, and nothing is predicted across that break.
+
+    Returns
+    -------
+    predicted : (F, J, 3) float64
+        World meters; NaN where there is no prediction.
+    available : (F, J) bool
+        Where ``predicted`` is finite.
+    """
+    F, J = trusted.shape
+    t = np.arange(F) if frame_index is None else np.asarray(frame_index, dtype=np.int64)
+    sequence = np.concatenate([[0], np.cumsum(np.diff(t) <= 0)])          # (F,) sequence id per row
+    row = np.broadcast_to(np.arange(F)[:, None], (F, J))
+    # nearest trusted row strictly before / after each row
+    last = np.maximum.accumulate(np.where(trusted, row, -1), axis=0)
+    before = np.vstack([np.full((1, J), -1), last[:-1]])
+    first = np.minimum.accumulate(np.where(trusted, row, F)[::-1], axis=0)[::-1]
+    after = np.vstack([first[1:], np.full((1, J), F)])
+    available = (before >= 0) & (after < F)
+    b, a = np.where(available, before, 0), np.where(available, after, 0)
+    joint = np.broadcast_to(np.arange(J)[None], (F, J))
+    tf = t[:, None]
+    available &= (sequence[b] == sequence[row]) & (sequence[a] == sequence[row])
+    available &= (tf - t[b] <= window) & (t[a] - tf <= window)
+    p0, p1 = points[b, joint], points[a, joint]
+    span = np.maximum(t[a] - t[b], 1)
+    available &= np.linalg.norm(p1 - p0, axis=-1) <= max_step_m * span
+    share = ((tf - t[b]) / span)[..., None]
+    if check is not None:
+        available &= check
+    predicted = np.where(available[..., None], p0 + share * (p1 - p0), np.nan)
+    return predicted, available
+
+
+def views_off_prediction_numpy(keypoints, rig, predicted, available, *, max_distance_px: float):
+    """The views farther than ``max_distance_px`` from the projection of the prediction.
+
+    Parameters
+    ----------
+    keypoints : (C, F, J, 3) float
+        Pixels ``x, y`` and score; NaN where missing.
+    rig : Rig
+    predicted : (F, J, 3) float, world meters; available : (F, J) bool
+        From :func:`neighbour_predictions_numpy`.
+    max_distance_px : float
+
+    Returns
+    -------
+    (C, F, J) bool
+        True for an observed view of a point with a prediction that lies too far from it (a
+        prediction behind the camera judges nothing).
+    """
+    C, F, J = keypoints.shape[:3]
+    off = np.zeros((C, F, J), dtype=bool)
+    if not available.any():
+        return off
+    f, j = np.nonzero(available)
+    projected = rig.project(predicted[f, j])                           # (C, M, 2)
+    distance = np.linalg.norm(projected - keypoints[:, f, j, :2], axis=-1)
+    with np.errstate(invalid="ignore"):
+        off[:, f, j] = distance > max_distance_px                      # False for NaN
+        near = (distance <= max_distance_px).sum(axis=0)
+    n_off = off[:, f, j].sum(axis=0)
+    off[:, f[(near == 0) | (near < n_off - 1)], j[(near == 0) | (near < n_off - 1)]] = False
+    return off
+
+
+def redo_numpy(keypoints, rig, points, solved, off, *, unused_px: float):
+    """``(F, J)`` bool: points with an off view (``off (C, F, J)``) that is either of an unsolved
+    point or within ``unused_px`` of its solved ``points (F, J, 3)`` (so perhaps used there)."""
+    projected = rig.project(np.where(solved[..., None], points, np.nan))    # (C, F, J, 2)
+    with np.errstate(invalid="ignore"):
+        near = ~(np.linalg.norm(projected - keypoints[..., :2], axis=-1) > unused_px)
+    return (off & (~solved[None] | near)).any(axis=0)

@@ -9,8 +9,11 @@ import numpy as np
 
 from ..errors import InputShapeError, check_array
 from . import kernels
+from .temporal import views_off_neighbours
 
 log = logging.getLogger("capture3d.reconstruct")
+
+UNUSED_MARGIN = 1.5   # x max_error_px: see _temporal_pass
 
 STATUS_NAMES = {kernels.STATUS_OK: "ok", kernels.STATUS_TOO_FEW_VIEWS: "too few views",
                 kernels.STATUS_INCONSISTENT: "views disagree", kernels.STATUS_DEGENERATE: "degenerate"}
@@ -28,6 +31,13 @@ class TriangulationOptions:
     min_views: int = 2              # fewer usable views -> NaN, status "too few views"
     refine_iterations: int = 10     # Levenberg-Marquardt steps on the pixel error; 0 = DLT only
     chunk_points: int = 1 << 18     # points per kernel call: bounds the working memory
+    # Second pass (capture3d/reconstruct/temporal.py): views far from the point predicted from the
+    # neighbouring frames are dropped and their points solved again. Rows of F must be frames in
+    # time order (``frame_index`` says so when frames are missing); other rows predict nothing.
+    temporal: bool = True
+    temporal_window_frames: int = 4     # trusted neighbours at most this far before and after, frames
+    temporal_max_step_m: float = 0.1    # neighbours moving more per frame are not one motion, meters
+    temporal_error_factor: float = 2.5  # a view is dropped beyond this x max_error_px from the prediction
 
     def __post_init__(self):
         if not 0.0 <= self.min_score <= 1.0:
@@ -39,6 +49,11 @@ class TriangulationOptions:
             raise ValueError(f"min_views must be >= 2, got {self.min_views}")
         if self.refine_iterations < 0 or self.chunk_points < 1:
             raise ValueError("refine_iterations must be >= 0 and chunk_points >= 1")
+        if not (self.temporal_window_frames >= 1 and self.temporal_max_step_m > 0
+                and self.temporal_error_factor > 0):
+            raise ValueError("temporal_window_frames must be >= 1 frame, temporal_max_step_m > 0 m and "
+                             f"temporal_error_factor > 0, got {self.temporal_window_frames}, "
+                             f"{self.temporal_max_step_m} and {self.temporal_error_factor}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,6 +82,11 @@ class TriangulationResult:
         Mean detector score of the views used.
     status : (F, J) int8
         0 ok, 1 too few views, 2 views disagree, 3 degenerate geometry.
+    temporal : dict
+        What the second pass did: ``used``, points judged against a prediction from their
+        neighbours (``predicted``; points with four or more agreeing views are not judged),
+        ``views_off`` (observed views far from the prediction), ``points_redone``, and of those the ones no longer reconstructed
+        (``points_lost``) or newly reconstructed (``points_gained``).
     """
 
     points: np.ndarray
@@ -75,6 +95,7 @@ class TriangulationResult:
     score: np.ndarray
     status: np.ndarray
     options: TriangulationOptions = field(default_factory=TriangulationOptions)
+    temporal: dict = field(default_factory=lambda: {"used": False})
 
     @property
     def ok(self) -> np.ndarray:
@@ -85,11 +106,13 @@ class TriangulationResult:
         counts = {STATUS_NAMES[k]: int((self.status == k).sum()) for k in STATUS_NAMES}
         err = self.reprojection_error_px[self.ok]
         return {"points": int(self.status.size), **counts,
-                "median_error_px": float(np.median(err)) if err.size else float("nan")}
+                "median_error_px": float(np.median(err)) if err.size else float("nan"),
+                "temporal": dict(self.temporal)}
 
 
 def triangulate(keypoints, rig, *, options: TriangulationOptions | None = None,
-                progress: Callable[[int, int], None] | None = None, **overrides) -> TriangulationResult:
+                progress: Callable[[int, int], None] | None = None, frame_index=None,
+                **overrides) -> TriangulationResult:
     """Triangulate 2D keypoints seen by the cameras of ``rig``.
 
     Parameters
@@ -103,6 +126,9 @@ def triangulate(keypoints, rig, *, options: TriangulationOptions | None = None,
         Keyword ``overrides`` replace single fields (``max_error_px=10``).
     progress : callable(done, total), optional
         Called after every chunk with the number of points done.
+    frame_index : (F,) int, optional
+        Frame number of each row, for the temporal pass (default: rows are consecutive frames;
+        a number not larger than the previous row's starts a new sequence).
 
     Returns
     -------
@@ -130,11 +156,28 @@ def triangulate(keypoints, rig, *, options: TriangulationOptions | None = None,
     if C != len(rig):
         raise InputShapeError(f"keypoints: has {C} cameras but the rig has {len(rig)} ({rig.names}); "
                               "keypoints must be stacked in rig camera order")
-    K, dist, model, pose = rig.kernel_arrays()
+    if frame_index is not None:
+        frame_index = check_array(frame_index, "frame_index", (F,), dtype=np.int64)
     N = F * J
     # One float64 C-ordered view of the input (a copy only when it is not already one); the
     # kernel reads it in place, chunk by chunk.
     flat = np.ascontiguousarray(kp, dtype=np.float64).reshape(C, N, 3)
+    points, error, n_views, score, status = _solve(flat, rig, opts, progress)
+    res = TriangulationResult(points.reshape(F, J, 3), error.reshape(F, J), n_views.reshape(F, J),
+                              score.reshape(F, J), status.reshape(F, J), opts)
+    if opts.temporal and F >= 3 and J:
+        res.temporal = _temporal_pass(flat.reshape(C, F, J, 3), rig, opts, res, frame_index)
+    empty = int((~res.ok).all(axis=1).sum()) if J else 0
+    if empty:
+        log.warning("%d of %d frames have no joint reconstructed (%s)", empty, F, res.summary())
+    return res
+
+
+def _solve(flat, rig, opts, progress=None):
+    """The kernel over ``flat (C, N, 3)`` chunk by chunk: ``points (N, 3)``, error, n_views,
+    score and status ``(N,)``."""
+    C, N, _ = flat.shape
+    K, dist, model, pose = rig.kernel_arrays()
     points = np.full((N, 3), np.nan)
     error = np.full(N, np.nan)
     n_views = np.zeros(N, np.int16)
@@ -154,9 +197,33 @@ def triangulate(keypoints, rig, *, options: TriangulationOptions | None = None,
         status[start:stop] = st
         if progress is not None:
             progress(stop, N)
-    res = TriangulationResult(points.reshape(F, J, 3), error.reshape(F, J), n_views.reshape(F, J),
-                              score.reshape(F, J), status.reshape(F, J), opts)
-    empty = int((~res.ok).all(axis=1).sum()) if J else 0
-    if empty:
-        log.warning("%d of %d frames have no joint reconstructed (%s)", empty, F, res.summary())
-    return res
+    return points, error, n_views, score, status
+
+
+def _temporal_pass(kp, rig, opts, res, frame_index) -> dict:
+    """Drop the views far from the neighbouring frames' prediction and solve their points again,
+    in place in ``res``; returns what it did (see :class:`TriangulationResult`)."""
+    trusted = res.ok & (res.n_views >= 3)
+    # Four or more views that agree hide no outlier (the per-point test sees it): not judged.
+    # A view farther than this from the first pass's point was not used there (the kernel keeps
+    # views within max_error_px; the margin covers the last re-solve and refinement moving it).
+    unused_px = UNUSED_MARGIN * opts.max_error_px
+    off, predicted, redo = views_off_neighbours(kp, rig, res.points, trusted, window=opts.temporal_window_frames,
+                                                max_step_m=opts.temporal_max_step_m, frame_index=frame_index,
+                                                max_distance_px=opts.temporal_error_factor * opts.max_error_px,
+                                                solved=res.ok, unused_px=unused_px,
+                                                check=~(res.ok & (res.n_views >= 4)))
+    f, j = np.nonzero(redo)
+    was_ok = res.ok[f, j]
+    if f.size:
+        sub = kp[:, f, j].copy()                                        # (C, M, 3)
+        sub[off[:, f, j]] = np.nan
+        points, error, n_views, score, status = _solve(sub, rig, opts)
+        res.points[f, j], res.reprojection_error_px[f, j] = points, error
+        res.n_views[f, j], res.score[f, j], res.status[f, j] = n_views, score, status
+    now_ok = res.ok[f, j]
+    done = {"used": True, "predicted": int(np.isfinite(predicted[..., 0]).sum()), "views_off": int(off.sum()),
+            "points_redone": int(f.size), "points_lost": int((was_ok & ~now_ok).sum()),
+            "points_gained": int((~was_ok & now_ok).sum())}
+    log.debug("temporal pass: %s", done)
+    return done
