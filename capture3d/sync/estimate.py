@@ -159,14 +159,21 @@ def plot_sync(result: SyncResult, path) -> Path:
 
 def find_sync(session, path=None, *, cameras=None) -> SyncResult | None:
     """The session's clocks: ``path`` when given, else ``SESSION/sync.toml`` when it exists, else
-    None (the cameras share a clock). ``cameras`` (the session's or calibration's names) are
-    checked against the file (:func:`capture3d.sync.read_sync`)."""
+    None (the cameras share a clock). ``cameras`` (default: the session's videos, when
+    ``session`` is a folder of them) are checked against the file: a camera it names that they
+    lack, or one of theirs it lacks, is a :class:`FileFormatError` naming the file and camera."""
+    from ..sources import session_videos
     from .clock import read_sync
 
     if path is None:
         path = Path(session) / "sync.toml"
         if not path.is_file():
             return None
+    if cameras is None and session is not None and Path(session).is_dir():
+        try:
+            cameras = list(session_videos(session))
+        except FileFormatError:   # a pose2d folder, say: nothing to check against
+            cameras = None
     return read_sync(path, cameras=cameras)
 
 

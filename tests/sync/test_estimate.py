@@ -46,11 +46,22 @@ def test_motion_without_keypoints_names_the_folder(tmp_path):
         estimate_sync(session, method="motion")
 
 
-def test_sync_toml_of_another_session_is_refused(tmp_path):
+def test_sync_toml_of_another_session_is_refused(tmp_path, capsys):
     session = _flash_session(tmp_path / "s")
     assert main(["sync", str(session), "--method", "flash"]) == 0
     with pytest.raises(FileFormatError, match=r"camera 'cam01'.*cam01"):
         read_sync(session / "sync.toml", cameras=["camA", "cam02"])
+    from capture3d.calibrate.boards import Board
+
+    other = _flash_session(tmp_path / "other", starts=(0.0, 0.1, 0.3))   # cam03 has no clock in it
+    board = Board(type="charuco", squares_x=5, squares_y=4, square_length_m=0.04, marker_length_m=0.03,
+                  dictionary="DICT_4X4_50").save(tmp_path / "board.toml")
+    capsys.readouterr()
+    assert main(["calibrate", "extrinsics", "--board", str(board), str(other), "--sync", str(session / "sync.toml"),
+                 "-o", str(tmp_path / "cal.toml")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("sync.toml, camera 'cam03': has no clock for cameras ['cam03']; run capture3d sync again")
+    assert not (tmp_path / "cal.toml").exists()
 
 
 def test_caliscope_board_offsets_against_timestamps(shared_data):
