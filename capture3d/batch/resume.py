@@ -32,8 +32,13 @@ def file_stamp(path) -> list | None:
 
 
 def options_key(options) -> str:
-    """A stable text of an options dataclass (nested ones included), for comparison."""
+    """A stable text of an options dataclass (nested ones included), for comparison. The number
+    of detection processes is left out: it does not change a result."""
     value = asdict(options) if is_dataclass(options) else options
+    if isinstance(value, dict):
+        value = {k: v for k, v in value.items() if k != "workers"}
+        if isinstance(value.get("detect"), dict):
+            value["detect"] = {k: v for k, v in value["detect"].items() if k != "workers"}
     return json.dumps(value, sort_keys=True, default=str)
 
 

@@ -65,7 +65,7 @@ def three_sessions(tmp_path_factory, blazepose_models):
     root = tmp_path_factory.mktemp("batch") / "root"
     rig = small_rig(3)
     for k in range(3):
-        write_person_session(root / f"trial_{k}", rig, n_frames=20, seed=k)
+        write_person_session(root / f"trial_{k}", rig, n_frames=14, seed=k)
     return root
 
 
@@ -101,7 +101,8 @@ def test_cluster_losing_a_worker_gives_the_serial_results(three_sessions, tmp_pa
     for k in range(3):
         a, b = (io.load_points3d(d / f"trial_{k}" / "points3d.npz") for d in (serial, clustered))
         np.testing.assert_array_equal(a["points"], b["points"])        # same bits: same 1-thread detector
-        assert np.isfinite(a["points"]).mean() > 0.5                   # a person, mostly (measured 0.69-0.81)
+        print(f"trial_{k}: {np.isfinite(a['points']).mean():.2f} of the points reconstructed")
+        assert np.isfinite(a["points"]).mean() > 0.5                   # a person, mostly
 
 
 def test_bad_sessions_are_rows_and_the_rest_is_done_then_resumed(tmp_path, blazepose_models, capsys):
