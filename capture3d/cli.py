@@ -300,7 +300,7 @@ def cmd_sync(args):
     opts = SyncOptions(max_shift_s=args.max_shift, reference=args.reference)
     print(f"synchronising {args.session} ({args.method})", flush=True)
     res = estimate_sync(args.session, calibration=args.calibration, method=args.method, options=opts,
-                        pose2d=args.pose2d, board=args.board)
+                        pose2d=args.pose2d, board=args.board, make_bar=_bar_factory())
     if not res.ok:
         raise Capture3DError(f"{args.session}: not synchronised, nothing written: {res.message or 'no camera'}")
     for name, c in res.cameras.items():

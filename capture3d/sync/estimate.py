@@ -22,7 +22,7 @@ def _pose2d_folder(session: Path, pose2d) -> Path | None:
 
 
 def estimate_sync(session, *, calibration=None, method: str = "auto", options: SyncOptions | None = None,
-                  pose2d=None, board=None) -> SyncResult:
+                  pose2d=None, board=None, make_bar=None) -> SyncResult:
     """Every camera's clock from the session's own recordings (cameras with no shared clock).
 
     Parameters
@@ -39,6 +39,8 @@ def estimate_sync(session, *, calibration=None, method: str = "auto", options: S
         Folder of ``<camera>.npz`` from ``capture3d detect`` (frames = video frame numbers).
     board : path or Board, optional
         The calibration board (method "board"); detections are cached in ``SESSION/.capture3d_cache``.
+    make_bar : callable(label, total), optional
+        A progress bar per camera for the board detection (``update(n)``, ``close()``).
 
     Returns
     -------
@@ -79,7 +81,7 @@ def estimate_sync(session, *, calibration=None, method: str = "auto", options: S
     if method == "board":
         if board is None:
             raise ValueError("method board needs the board (--board B.toml)")
-        return _board(session, videos, times, board, rig, opts)
+        return _board(session, videos, times, board, rig, opts, make_bar)
     if method == "audio":
         tracks = {n: read_audio(p, opts.audio_rate_hz) for n, p in videos.items()}
         return align_audio(tracks, times, rate_hz=opts.audio_rate_hz, options=opts)
@@ -110,14 +112,18 @@ def _motion(folder, videos, times, rig, opts) -> SyncResult:
     return res
 
 
-def _board(session, videos, times, board, rig, opts) -> SyncResult:
+def _board(session, videos, times, board, rig, opts, make_bar=None) -> SyncResult:
     from ..calibrate.boards import Board
     from ..calibrate.detect import detect_board
 
     board = board if isinstance(board, Board) else Board.load(board)
     keypoints, own = {}, {}
     for n, path in videos.items():
-        obs = detect_board(path, board, camera=n, cache_dir=Path(session) / ".capture3d_cache")
+        bar = make_bar(f"board {n}", len(times[n])) if make_bar is not None else None
+        obs = detect_board(path, board, camera=n, cache_dir=Path(session) / ".capture3d_cache",
+                           progress=bar.update if bar is not None else None)
+        if bar is not None:
+            bar.close()
         kp = board_keypoints(obs, len(times[n]))
         keypoints[n], own[n] = kp, times[n][: len(kp)]
     width = max(k.shape[2] for k in keypoints.values())   # corner ids seen differ per camera
