@@ -53,5 +53,7 @@ def test_time_spent_rendering_loses_no_frame_even_when_slower_than_real_time():
     assert [f.device_frame_id for f in frames] == list(range(12))
     host = np.array([f.host_timestamp_ns for f in frames])
     device = np.array([f.device_timestamp_ns for f in frames])
-    assert np.all(np.diff(host) > 0) and np.abs(np.diff(host) - np.diff(device)).max() < 8e6  # < 8 ms
+    # the 8 renders (>= 240 ms) are not in the host clock: its span is the device's (110 ms)
+    # within 60 ms (measured 0.2 ms idle; single intervals vary by up to 8 ms on a loaded machine)
+    assert np.all(np.diff(host) > 0) and abs((host[-1] - host[0]) - (device[-1] - device[0])) < 60e6
     cam.close()
