@@ -23,7 +23,7 @@ def _progress(total, desc):
 def cmd_demo(args):
     from .demo import run_demo
 
-    run_demo(args.out, n_cameras=args.cameras, seed=args.seed)
+    run_demo(args.out, n_cameras=args.cameras, n_people=args.people, n_frames=args.frames, seed=args.seed)
 
 
 def cmd_board(args):
@@ -485,9 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = _sub(sub, "demo", "the whole path on a synthetic rig, no hardware needed",
-             ["capture3d demo", "capture3d demo /tmp/demo --cameras 6"], cmd_demo)
+             ["capture3d demo", "capture3d demo /tmp/demo --cameras 8 --people 3"], cmd_demo)
     p.add_argument("out", nargs="?", default="capture3d_demo", help="output folder (default: ./capture3d_demo)")
     p.add_argument("--cameras", type=int, default=4)
+    p.add_argument("--people", type=int, default=2, help="people walking in the scene (default 2)")
+    p.add_argument("--frames", type=int, default=150, help="frames of the people session (default 150, 5 s)")
     p.add_argument("--seed", type=int, default=0)
 
     p = _sub(sub, "board", "write a board definition and a printable image at true scale",
