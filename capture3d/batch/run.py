@@ -121,15 +121,15 @@ def _client(options: BatchOptions):
 
     if not log.isEnabledFor(logging.INFO):      # Dask's own INFO lines only with -v
         logging.getLogger("distributed").setLevel(logging.WARNING)
-    env = {name: str(tasks.THREADS_PER_TASK) for name in tasks.THREAD_ENV}
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        env["NUMBA_CACHE_DIR"] = os.environ["NUMBA_CACHE_DIR"]   # compile once for all workers
+    # Local workers inherit this environment; remote ones get the numba cache folder from the plugin
+    # (compile once for all workers), and Dask sets OMP/MKL/OpenBLAS to 1 thread before they start.
+    env = {"NUMBA_CACHE_DIR": os.environ["NUMBA_CACHE_DIR"]} if os.environ.get("NUMBA_CACHE_DIR") else {}
     if options.scheduler:
         client = Client(options.scheduler, timeout="30s")
     else:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         cluster = LocalCluster(n_workers=options.workers or cores, threads_per_worker=1, processes=True,
-                               dashboard_address=":8787" if _free_port(8787) else ":0", env=env)
+                               dashboard_address=":8787" if _free_port(8787) else ":0")
         client = Client(cluster)
     client.register_plugin(tasks.thread_limits_plugin(env=env))
     return client

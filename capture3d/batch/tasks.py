@@ -20,8 +20,11 @@ log = logging.getLogger("capture3d.batch")
 
 #: Threads a task may use: workers run one task each, one worker per core.
 THREADS_PER_TASK = 1
-#: Library thread pools that read their size from the environment when they start.
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+#: Library thread pools that read their size from the environment when they start. Not
+#: NUMBA_NUM_THREADS: numba re-reads it at every compilation and refuses a value other than the
+#: one its threads started with, so a change after numba's import breaks the next compilation;
+#: numba.set_num_threads limits it instead.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: Expected failures of a session's inputs (not bugs): reported in its row.
 EXPECTED = (Capture3DError, ValueError, OSError)
 

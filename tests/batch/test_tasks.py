@@ -1,5 +1,8 @@
 """Summary rows from process reports, and what a re-run compares."""
 import dataclasses
+import os
+import subprocess
+import sys
 
 from capture3d.batch import format_table, read_summary, write_summary
 from capture3d.batch.resume import detection_stamp, file_stamp, options_key
@@ -41,3 +44,28 @@ def test_stamps_follow_content_and_options_not_worker_counts(tmp_path):
     assert detection_stamp(video, opts) != before
     assert file_stamp(tmp_path / "missing") is None
     assert options_key(ProcessOptions()) == options_key(ProcessOptions(detect=dataclasses.replace(opts, workers=3)))
+
+
+def test_thread_limits_leave_numba_able_to_compile(tmp_path):
+    """numba re-reads NUMBA_NUM_THREADS at each compilation and refuses a change once its threads
+    run: limiting threads in a worker where numba already ran must not break the next compilation
+    (it did: 'Cannot set NUMBA_NUM_THREADS to a different value', on pose2sim_multiperson)."""
+    code = """if True:
+        import os, numba, numpy as np
+        os.environ.pop("NUMBA_NUM_THREADS", None)
+        @numba.njit(parallel=True)
+        def total(x):
+            s = 0.0
+            for i in numba.prange(len(x)):
+                s += x[i]
+            return s
+        total(np.ones(10))                      # threads started
+        from capture3d.batch.tasks import limit_threads
+        limit_threads()
+        print(numba.njit(lambda v: v + 1)(1), numba.get_num_threads())
+    """
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert out.stdout.split() == ["2", "1"]
