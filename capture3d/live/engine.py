@@ -43,6 +43,8 @@ class LiveOptions:
     trail_frames: int = 30          # updates of wrist and ankle trails drawn
     niceness: int = 5               # added to the live thread's Linux niceness: recording goes first
     detect_workers: int = 2         # cameras detected at once (TFLite lets go of the GIL while it runs)
+    redetect_every: int = 3         # BlazePose: calls between looks for newcomers while a slot is free (each
+    #                                 camera is detected a few times a second live, not 30)
     tracking: TrackingOptions = field(default_factory=lambda: TrackingOptions(confirm_frames=2))
 
     def __post_init__(self):
@@ -131,7 +133,10 @@ class LiveReconstructor:
 
         self.rig, self.fps, self.options = rig, float(fps), options
         if detectors is None:
-            extra = {"max_persons": options.max_persons} if options.detector == "blazepose" else {}
+            extra = {}
+            if options.detector == "blazepose":     # its ROI smoother runs at the rate each camera is detected
+                extra = dict(max_persons=options.max_persons, redetect_every=options.redetect_every,
+                             tracking_fps=max(1.0, options.target_rate_hz * 2 / max(len(rig), 2)))
             detectors = {name: make_detector(options.detector, **extra) for name in rig.names}
         self.detectors = detectors
         first = detectors[rig.names[0]]
@@ -157,7 +162,8 @@ class LiveReconstructor:
 
         for name, det in self.detectors.items():
             w, h = self.rig[name].size
-            det(np.zeros((int(h), int(w), 3), np.uint8))
+            with np.errstate(over="ignore"):      # a blank image: BlazePose's scores overflow to 0
+                det(np.zeros((int(h), int(w), 3), np.uint8))
             det.reset()
         J = len(self.joint_names)
         walk = np.full((3, J, 3), np.nan)

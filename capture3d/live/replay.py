@@ -37,6 +37,8 @@ class ReplayResult:
     picture: Path | None
     video: Path | None
     last_update: object = None
+    results: list = None
+    joint_names: tuple = ()
 
 
 def _video_sizes(videos) -> tuple[dict, float]:
@@ -97,7 +99,8 @@ class _Player:
 
 
 def replay(session, calibration, options: LiveOptions = LiveOptions(), *, picture: bool = True, out_png=None,
-           out_video=None, window: bool | None = False, seconds: float | None = None, progress=None) -> ReplayResult:
+           out_video=None, window: bool | None = False, seconds: float | None = None, progress=None,
+           keep_results: bool = False) -> ReplayResult:
     """Play ``session``'s videos through live 3D at their frame rate.
 
     Parameters
@@ -115,6 +118,9 @@ def replay(session, calibration, options: LiveOptions = LiveOptions(), *, pictur
         Play at most this long (default: the whole session).
     progress : callable(seconds, LiveStats), optional
         Called twice a second.
+    keep_results : bool
+        Keep every update's people with the video frame they come from (``ReplayResult.results``:
+        ``[(frame index, {person id: (J, 3) meters})]``), to compare with ``process``.
     """
     videos = session_videos(session)
     sizes, fps = _video_sizes(videos)
@@ -124,6 +130,7 @@ def replay(session, calibration, options: LiveOptions = LiveOptions(), *, pictur
     out_png = Path(out_png) if out_png is not None else Path(session) / "live.png"
     # no recording to give way to: the live thread keeps its priority
     runner = LiveRunner(rig, fps, dataclasses.replace(options, niceness=0))
+    runner.keep_results = keep_results
     if picture:
         from .view import LivePicture
         view = LivePicture(rig, runner.recon.joint_names, out_png=out_png, out_video=out_video, window=window,
@@ -152,4 +159,5 @@ def replay(session, calibration, options: LiveOptions = LiveOptions(), *, pictur
     skipped = {p.name: p.skipped for p in players}
     log.info("%s", stats.line())
     return ReplayResult(stats, played, skipped, out_png if picture else None,
-                        Path(out_video) if out_video is not None else None, runner.last_update)
+                        Path(out_video) if out_video is not None else None, runner.last_update, runner.results,
+                        runner.recon.joint_names)

@@ -85,6 +85,8 @@ class LiveRunner:
         self.stats = LiveStats()
         self.last_update = None
         self.pull = None                # optional () -> {camera: Frame} asked at each update (a replay)
+        self.keep_results = False       # keep (device frame id of the newest frame detected, persons) per update
+        self.results: list = []
         self.stop = threading.Event()
         self._ready = threading.Event()     # the thread has made its picture's renderer
         self.thread = threading.Thread(target=self._run, name="live-3d", daemon=True)
@@ -137,6 +139,9 @@ class LiveRunner:
         self.stats.cameras_detected.append(len(update.detected))
         self.stats.persons.append(len(update.persons))
         self.last_update = update
+        if self.keep_results:
+            newest = max(update.detected, key=lambda n: fresh[n][1])
+            self.results.append((fresh[newest][0].device_frame_id, update.persons))
         return True
 
     def _run(self):

@@ -25,10 +25,11 @@ GREY = (150, 150, 150)      # 2D people no live person took (BGR)
 
 
 def capture_volume(rig, height_m: float = 2.0) -> np.ndarray:
-    """``(8, 3)`` corners of a box the people are expected in: the middle half of the cameras'
-    floor footprint, from the floor to ``height_m`` (meters, world frame, Z up)."""
+    """``(8, 3)`` corners of a box the people are expected in: the middle third of the cameras'
+    floor footprint (at least 1.5 m across), from the floor to ``height_m`` (meters, world frame,
+    Z up). The view frames this box, so people are drawn large; cameras may fall outside."""
     xy = np.asarray(rig.centers, float)[:, :2]
-    mid, half = xy.mean(0), np.maximum(0.25 * np.ptp(xy, axis=0), 0.75)
+    mid, half = xy.mean(0), np.maximum(0.18 * np.ptp(xy, axis=0), 0.75)
     return np.array([[mid[0] + sx * half[0], mid[1] + sy * half[1], z]
                      for sx in (-1, 1) for sy in (-1, 1) for z in (0.0, height_m)])
 
