@@ -155,7 +155,7 @@ def cmd_triangulate(args):
     opts = ProcessOptions(triangulation=TriangulationOptions(min_score=args.min_score, max_error_px=args.max_error,
                                                              robust=not args.no_robust),
                           people=PeopleOptions(max_persons=args.persons), single=args.single,
-                          filter=_filter_options(args))
+                          filter=_filter_options(args), sync=args.sync)
     path, rec = triangulate_folder(args.pose2d, args.calibration, args.output, fps=args.fps, options=opts, echo=print)
     print(f"{len(rec.person_id)} {'person' if len(rec.person_id) == 1 else 'people'}: {rec.raw.tracks.summary()}")
     raw = rec.raw
@@ -172,6 +172,7 @@ def _add_people_args(p):
     g = p.add_argument_group("people")
     g.add_argument("--persons", type=int, metavar="N", help="keep the N people seen in most frames (default: everyone)")
     g.add_argument("--single", action="store_true", help="follow one person only (points3d.npz of one person)")
+    p.add_argument("--sync", help="camera clocks (capture3d sync's sync.toml; default SESSION/sync.toml when there)")
 
 
 def _filter_options(args):
@@ -290,7 +291,7 @@ def cmd_process(args):
     slots = max(4, args.persons + 1) if args.persons else 4   # room beside the people kept for the others
     opts = ProcessOptions(detect=_detect_options(args, 1 if args.single else slots), filter=_filter_options(args),
                           exports=tuple(args.export or ("csv", "trc", "c3d", "bvh")), fps=args.fps,
-                          people=PeopleOptions(max_persons=args.persons), single=args.single)
+                          people=PeopleOptions(max_persons=args.persons), single=args.single, sync=args.sync)
     process_session(args.session, args.calibration, args.output, opts, make_bar=_bar_factory())
 
 

@@ -26,6 +26,7 @@ from .reconstruct import FilterOptions, PeopleOptions, TriangulationOptions
 from .reconstruct.association import AssociationOptions
 from .reconstruct.people import reconstruct_people
 from .camera.image_size import match_rig_sizes
+from .sync import find_sync, resample_pose2d_files
 from .rig import Rig
 from .skeleton import COCO17, bone_length_cv
 from .sources import session_frame_map, session_videos
@@ -50,6 +51,7 @@ class ProcessOptions:
     filter: FilterOptions = field(default_factory=FilterOptions)
     exports: tuple[str, ...] = ("csv", "trc", "c3d", "bvh")
     fps: float | None = None        # None: the videos' frame rate
+    sync: str | None = None         # camera clocks (sync.toml); None: SESSION/sync.toml when there, else one clock
 
 
 @dataclass
@@ -129,7 +131,16 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     frame_map = session_frame_map(session)
 
     t = time.perf_counter()
-    cand, frames, joints, sizes = io.stack_pose2d_files({n: pose2d[n] for n in names}, frame_map=frame_map)
+    sync = find_sync(session, options.sync, cameras=names)
+    files = {n: pose2d[n] for n in names}
+    if sync is None:
+        cand, frames, joints, sizes = io.stack_pose2d_files(files, frame_map=frame_map)
+        time_s = frames / fps
+    else:   # cameras without a shared clock: 2D moved to the reference camera's instants
+        cand, frames, time_s, joints, sizes = resample_pose2d_files(files, sync, videos=videos)
+        fps = sync.cameras[sync.reference].fps
+        echo(f"clocks from {options.sync or Path(session) / 'sync.toml'} ({sync.method}): 2D keypoints "
+             f"interpolated to {sync.reference}'s {len(frames)} frames")
     _warn_uneven_lengths(cand, names, pose2d)
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=pose2d)
     for note in notes:
@@ -145,7 +156,7 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
 
     t = time.perf_counter()
     exports, failed = {}, {}
-    points_path = save_people(out / "points3d.npz", rec, joint_names=joints, frame_index=frames, fps=fps,
+    points_path = save_people(out / "points3d.npz", rec, joint_names=joints, frame_index=frames, time_s=time_s,
                               single=options.single)
     if points_path is not None:
         from .export import export_points
@@ -176,17 +187,17 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     return ProcessResult(points_path, exports, report)
 
 
-def save_people(path, rec, *, joint_names, frame_index, fps: float, single: bool) -> Path | None:
+def save_people(path, rec, *, joint_names, frame_index, time_s, single: bool) -> Path | None:
     """Write :func:`reconstruct_people`'s result as ``points3d.npz``: ``(P, F, J, 3)`` with
-    ``person_id``, or with ``single`` today's one-person ``(F, J, 3)``. Nothing (``None``) when
-    nobody was found."""
+    ``person_id``, or with ``single`` today's one-person ``(F, J, 3)``; ``time_s (F,)`` seconds.
+    Nothing (``None``) when nobody was found."""
     raw = rec.raw
     if not len(raw.person_id):
         return None
     pick = (lambda a: a[0]) if single else (lambda a: a)
     return io.save_points3d(path, pick(rec.points), person_id=None if single else raw.person_id,
                             joint_names=joint_names, frame_index=frame_index,
-                            time_s=np.asarray(frame_index) / fps,
+                            time_s=np.asarray(time_s, float),
                             reprojection_error_px=pick(raw.reprojection_error_px), n_views=pick(raw.n_views),
                             score=pick(raw.score))
 
@@ -204,7 +215,16 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
     missing = [n for n in rig.names if n not in files]
     if missing:
         raise FileFormatError(folder, f"no 2D keypoints for cameras {missing} of the calibration (found {sorted(files)})")
-    cand, frames, joints, sizes = io.stack_pose2d_files({n: files[n] for n in rig.names})
+    files = {n: files[n] for n in rig.names}
+    sync = find_sync(folder.parent, options.sync, cameras=rig.names)
+    if sync is None:
+        cand, frames, joints, sizes = io.stack_pose2d_files(files)
+        time_s = frames / fps
+    else:   # SESSION/sync.toml beside SESSION/pose2d, or options.sync
+        cand, frames, time_s, joints, sizes = resample_pose2d_files(files, sync)
+        fps = sync.cameras[sync.reference].fps
+        (echo or log.info)(f"clocks from {options.sync or folder.parent / 'sync.toml'} ({sync.method}): "
+                           f"2D keypoints interpolated to {sync.reference}'s {len(frames)} frames")
     _warn_uneven_lengths(cand, rig.names, files)
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=files)
     for note in notes:
@@ -212,7 +232,8 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
     rec = reconstruct_people(cand, rig, fps=fps, joint_names=joints, options=options.people, single=options.single,
                              association=options.association,
                              triangulation=options.triangulation or TriangulationOptions(), filter=options.filter)
-    return save_people(output, rec, joint_names=joints, frame_index=frames, fps=fps, single=options.single), rec
+    return save_people(output, rec, joint_names=joints, frame_index=frames, time_s=time_s,
+                       single=options.single), rec
 
 
 def _fmt(value, spec=".2f") -> str:
