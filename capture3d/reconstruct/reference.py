@@ -79,17 +79,22 @@ def neighbour_predictions_numpy(points, trusted, *, window: int, max_step_m: flo
     trusted : (F, J) bool
         Points whose views agreed well enough to predict their neighbours.
     window : int
-        The trusted neighbour before and the one after must each be at most this many frames away.
+        Frames: the trusted neighbours used must each be at most this far from the row (and, on
+        one side, from each other).
     max_step_m : float
-        Meters per frame between the two neighbours above which they are not one motion.
+        Meters per frame between the two neighbours used above which they are not one motion.
     frame_index : (F,) int, optional
         Frame number of each row (default ``0 .. F-1``); a row whose number is not larger than
         the previous row's starts a new sequence, and nothing is predicted across that break.
+    check : (F, J) bool, optional
+        The rows to predict (default all).
 
     Returns
     -------
     predicted : (F, J, 3) float64
-        World meters; NaN where there is no prediction.
+        World meters: interpolated between the nearest trusted point before and after; where
+        that fails, extrapolated at constant velocity from the two nearest before (else after).
+        NaN where there is no prediction.
     available : (F, J) bool
         Where ``predicted`` is finite.
     """
@@ -97,24 +102,42 @@ def neighbour_predictions_numpy(points, trusted, *, window: int, max_step_m: flo
     t = np.arange(F) if frame_index is None else np.asarray(frame_index, dtype=np.int64)
     sequence = np.concatenate([[0], np.cumsum(np.diff(t) <= 0)])          # (F,) sequence id per row
     row = np.broadcast_to(np.arange(F)[:, None], (F, J))
-    # nearest trusted row strictly before / after each row
+    joint = np.broadcast_to(np.arange(J)[None], (F, J))
+    # nearest trusted row strictly before / after each row, and the one before / after that
     last = np.maximum.accumulate(np.where(trusted, row, -1), axis=0)
     before = np.vstack([np.full((1, J), -1), last[:-1]])
     first = np.minimum.accumulate(np.where(trusted, row, F)[::-1], axis=0)[::-1]
     after = np.vstack([first[1:], np.full((1, J), F)])
-    available = (before >= 0) & (after < F)
-    b, a = np.where(available, before, 0), np.where(available, after, 0)
-    joint = np.broadcast_to(np.arange(J)[None], (F, J))
+    before2 = np.where(before >= 0, before[np.maximum(before, 0), joint], -1)
+    after2 = np.where(after < F, after[np.minimum(after, F - 1), joint], F)
     tf = t[:, None]
-    available &= (sequence[b] == sequence[row]) & (sequence[a] == sequence[row])
-    available &= (tf - t[b] <= window) & (t[a] - tf <= window)
-    p0, p1 = points[b, joint], points[a, joint]
+
+    def near(r, outside, windowed=True):
+        """Rows ``r`` that exist, are of each row's sequence (and within the window of it)."""
+        rr = np.where(r == outside, 0, r)
+        ok = (r != outside) & (sequence[rr] == sequence[row])
+        return (ok & (np.abs(t[rr] - tf) <= window) if windowed else ok), rr
+
+    ok_b, b = near(before, -1)
+    ok_a, a = near(after, F)
+    ok_b2, b2 = near(before2, -1, windowed=False)
+    ok_a2, a2 = near(after2, F, windowed=False)
+    p_b, p_a, p_b2, p_a2 = (points[r, joint] for r in (b, a, b2, a2))
+    # both sides: linear interpolation
     span = np.maximum(t[a] - t[b], 1)
-    available &= np.linalg.norm(p1 - p0, axis=-1) <= max_step_m * span
-    share = ((tf - t[b]) / span)[..., None]
+    both = ok_b & ok_a & (np.linalg.norm(p_a - p_b, axis=-1) <= max_step_m * span)
+    predicted = np.where(both[..., None], p_b + ((tf - t[b]) / span)[..., None] * (p_a - p_b), np.nan)
+    # else one side, the earlier first: constant velocity from its two nearest trusted points
+    gap_b = np.maximum(t[b] - t[b2], 1)
+    back = ~both & ok_b & ok_b2 & (t[b] - t[b2] <= window) & (np.linalg.norm(p_b - p_b2, axis=-1) <= max_step_m * gap_b)
+    predicted = np.where(back[..., None], p_b + ((tf - t[b]) / gap_b)[..., None] * (p_b - p_b2), predicted)
+    gap_a = np.maximum(t[a2] - t[a], 1)
+    ahead = ~both & ~back & ok_a & ok_a2 & (t[a2] - t[a] <= window) & (np.linalg.norm(p_a - p_a2, axis=-1) <= max_step_m * gap_a)
+    predicted = np.where(ahead[..., None], p_a + ((t[a] - tf) / gap_a)[..., None] * (p_a - p_a2), predicted)
+    available = both | back | ahead
     if check is not None:
         available &= check
-    predicted = np.where(available[..., None], p0 + share * (p1 - p0), np.nan)
+    predicted[~available] = np.nan
     return predicted, available
 
 

@@ -8,8 +8,9 @@ joint a few frames before and after, where enough views agreed, says where the p
 
 This pass predicts each point that fewer than four agreeing views support (four hide no
 outlier from the per-point test) from the *trusted* points of the same joint (status ok, three or
-more views) in the nearest frames before and after (linear interpolation, both sides required:
-no extrapolation), projects the prediction into every view, and marks off the views that land
+more views) in the nearest frames before and after (linear interpolation; where one side has
+none, constant velocity from the two nearest on the other: a limb that a view gets wrong for
+several frames leaves no trusted point after it nearby), projects the prediction into every view, and marks off the views that land
 farther than ``temporal_error_factor x max_error_px`` from it. A point with an off view that its
 first solve may have used (or that had no solve) is triangulated again without its off views,
 by the same kernel (its per-point test still applies).
@@ -21,9 +22,11 @@ one, judges nothing. Rows that are not one time series need ``frame_index`` (a f
 above the previous row's starts a new sequence): without it, a seam between two stacked people
 whose jump stays under ``temporal_max_step_m`` x the gap is taken for motion (measured: one point
 of 17 moved 13 mm at such a seam), and rows alternating between two people defeat the guards.
+Not caught: a three-view point that absorbs a wrong view under ``max_error_px`` is trusted; when
+the same view stays wrong for several frames (a whole-limb error) the predictions follow it.
 
 Measured on ``benchmarks/triangulation.py``'s outlier data (4 cameras, 1 px noise, 10 % missing,
-5 % of views 100-300 px off, 3,000 frames at 60 fps): the inlier views land within 8.4 px of the
+5 % of views 100-300 px off, 3,000 frames at 60 fps): the inlier views land within 8.4 px of the interpolated
 prediction at the 99th percentile (a 2-frame gap; 40 px at the 99.9th), the outliers no nearer than 76 px.
 """
 from __future__ import annotations
@@ -50,9 +53,10 @@ def views_off_neighbours(keypoints, rig, points, trusted, *, window: int, max_st
     trusted : (F, J) bool
         Points whose views agreed well enough to predict their neighbours.
     window : int
-        The trusted neighbour before and the one after must each be at most this many frames away.
+        Frames: the trusted neighbours used must each be at most this far from the row (and, on
+        one side, from each other).
     max_step_m : float
-        Meters per frame between the two neighbours above which they are not one motion.
+        Meters per frame between the two neighbours used above which they are not one motion.
     max_distance_px : float
         Pixels between a view and the projected prediction beyond which the view is off.
     frame_index : (F,) int, optional
@@ -75,7 +79,8 @@ def views_off_neighbours(keypoints, rig, points, trusted, *, window: int, max_st
         motion's (stacked rows): it judges nothing either.
     predicted : (F, J, 3) float64
         World meters: linear interpolation between the nearest trusted point of the joint before
-        and the one after; NaN where there is none within the limits.
+        and the one after; where that fails, constant velocity from the two nearest trusted
+        points before (else after); NaN where there is none within the limits.
     redo : (F, J) bool
         Points with an off view that is not known to be unused (see ``solved``).
 
@@ -116,6 +121,15 @@ def _project_point(c, X, cam, model, pinhole_only):
     return cam[FX, c] * xd + cam[SKEW, c] * yd + cam[CX, c], cam[FY, c] * yd + cam[CY, c]
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _near_step(points, a, b, j, limit):
+    """Whether joint ``j`` moved at most ``limit`` meters from row ``b`` to row ``a``."""
+    d0 = points[a, j, 0] - points[b, j, 0]
+    d1 = points[a, j, 1] - points[b, j, 1]
+    d2 = points[a, j, 2] - points[b, j, 2]
+    return np.sqrt(d0 * d0 + d1 * d1 + d2 * d2) <= limit
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
 def _off_neighbours_kernel(keypoints, points, trusted, solved, check, t, sequence, cam, model, pinhole_only,
                            window, max_step_m, max_distance_px, unused_px, predicted, off, redo):
@@ -123,36 +137,49 @@ def _off_neighbours_kernel(keypoints, points, trusted, solved, check, t, sequenc
     then the frames in parallel, joints inside (the input's memory order)."""
     C = keypoints.shape[0]
     F, J = trusted.shape
-    before = np.empty((F, J), dtype=np.int64)       # nearest trusted row before / after each row
+    # nearest trusted row before / after each row, and the one before / after that
+    before = np.empty((F, J), dtype=np.int64)
+    before2 = np.empty((F, J), dtype=np.int64)
     after = np.empty((F, J), dtype=np.int64)
+    after2 = np.empty((F, J), dtype=np.int64)
     last = np.full(J, -1, dtype=np.int64)
+    last2 = np.full(J, -1, dtype=np.int64)
     for f in range(F):
         for j in range(J):
-            before[f, j] = last[j]
+            before[f, j], before2[f, j] = last[j], last2[j]
             if trusted[f, j]:
-                last[j] = f
+                last2[j], last[j] = last[j], f
     last[:] = F
+    last2[:] = F
     for f in range(F - 1, -1, -1):
         for j in range(J):
-            after[f, j] = last[j]
+            after[f, j], after2[f, j] = last[j], last2[j]
             if trusted[f, j]:
-                last[j] = f
+                last2[j], last[j] = last[j], f
     for f in prange(F):
         X = np.empty(3)
         for j in range(J):
-            b, a = before[f, j], after[f, j]
-            if not check[f, j] or b < 0 or a >= F or sequence[b] != sequence[f] or sequence[a] != sequence[f]:
+            if not check[f, j]:
                 continue
-            if t[f] - t[b] > window or t[a] - t[f] > window:
+            b, a, b2, a2 = before[f, j], after[f, j], before2[f, j], after2[f, j]
+            ok_b = b >= 0 and sequence[b] == sequence[f] and t[f] - t[b] <= window
+            ok_a = a < F and sequence[a] == sequence[f] and t[a] - t[f] <= window
+            if ok_b and ok_a and _near_step(points, a, b, j, max_step_m * max(t[a] - t[b], 1)):
+                share = (t[f] - t[b]) / max(t[a] - t[b], 1)       # both sides: interpolation
+                for k in range(3):
+                    X[k] = points[b, j, k] + share * (points[a, j, k] - points[b, j, k])
+            elif (ok_b and b2 >= 0 and sequence[b2] == sequence[f] and t[b] - t[b2] <= window
+                  and _near_step(points, b, b2, j, max_step_m * max(t[b] - t[b2], 1))):
+                share = (t[f] - t[b]) / max(t[b] - t[b2], 1)      # one side: constant velocity
+                for k in range(3):
+                    X[k] = points[b, j, k] + share * (points[b, j, k] - points[b2, j, k])
+            elif (ok_a and a2 < F and sequence[a2] == sequence[f] and t[a2] - t[a] <= window
+                  and _near_step(points, a2, a, j, max_step_m * max(t[a2] - t[a], 1))):
+                share = (t[a] - t[f]) / max(t[a2] - t[a], 1)
+                for k in range(3):
+                    X[k] = points[a, j, k] + share * (points[a, j, k] - points[a2, j, k])
+            else:
                 continue
-            span = max(t[a] - t[b], 1)
-            d0 = points[a, j, 0] - points[b, j, 0]
-            d1 = points[a, j, 1] - points[b, j, 1]
-            d2 = points[a, j, 2] - points[b, j, 2]
-            if not np.sqrt(d0 * d0 + d1 * d1 + d2 * d2) <= max_step_m * span:
-                continue
-            share = (t[f] - t[b]) / span
-            X[0], X[1], X[2] = points[b, j, 0] + share * d0, points[b, j, 1] + share * d1, points[b, j, 2] + share * d2
             predicted[f, j, 0], predicted[f, j, 1], predicted[f, j, 2] = X[0], X[1], X[2]
             n_off = n_near = 0
             for c in range(C):

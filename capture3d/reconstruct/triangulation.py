@@ -35,7 +35,7 @@ class TriangulationOptions:
     # neighbouring frames are dropped and their points solved again. Rows of F must be frames in
     # time order (``frame_index`` says so when frames are missing); other rows predict nothing.
     temporal: bool = True
-    temporal_window_frames: int = 4     # trusted neighbours at most this far before and after, frames
+    temporal_window_frames: int = 6     # trusted neighbours used at most this far from the point, frames
     temporal_max_step_m: float = 0.1    # neighbours moving more per frame are not one motion, meters
     temporal_error_factor: float = 2.5  # a view is dropped beyond this x max_error_px from the prediction
 

@@ -38,13 +38,17 @@ def test_kernel_matches_numpy_reference(scene, frame_index):
     ref_pred, available = neighbour_predictions_numpy(first.points, trusted, **limits)
     ref_off = views_off_prediction_numpy(bad, rig, ref_pred, available, max_distance_px=50.0)
     assert (np.isfinite(predicted[..., 0]) == available).all()
-    assert 0.9 < available[check].mean() < 1.0                            # measured 0.982 / 0.976
+    assert 0.9 < available[check].mean() < 1.0                            # measured 0.992 / 0.9996
     assert np.abs(predicted[available] - ref_pred[available]).max() < 1e-12  # m
     assert (off == ref_off).all() and off.sum() > 100
     assert (redo == redo_numpy(bad, rig, first.points, first.ok, off, unused_px=30.0)).all()
     assert 0 < redo.sum() < off.any(axis=0).sum()
-    if frame_index is not None:   # nothing predicted from across the break
-        assert not available[[299, 300]].any()
+    if frame_index is not None:   # nothing predicted from across the break: each part alone is the same
+        for part in (slice(0, 300), slice(300, None)):
+            alone = views_off_neighbours(bad[:, part], rig, first.points[part], trusted[part], max_distance_px=50.0,
+                                         solved=first.ok[part], unused_px=30.0, window=4, max_step_m=0.1,
+                                         frame_index=frame_index[part], check=check[part])
+            assert np.array_equal(alone[1], predicted[part], equal_nan=True) and (alone[0] == off[:, part]).all()
 
 
 def test_noise_free_is_exact_and_drops_nothing(scene):
@@ -114,3 +118,22 @@ def test_options_validate():
         capture3d.TriangulationOptions(temporal_window_frames=0)
     opts = capture3d.TriangulationOptions(temporal=False)
     assert capture3d.TriangulationOptions.from_dict(opts.to_dict()) == opts
+
+
+def test_a_limb_wrong_in_two_views_for_several_frames(scene):
+    """Two of four views put the left arm 250 px off for 8 frames (a wrong person's arm): no
+    trusted point after it nearby, so the prediction runs on at constant velocity from before.
+    (At 150 px the three-view shoulder points absorb one wrong view under max_error_px, 457 mm
+    off, stay trusted and carry the error into the predictions: not fixed.)"""
+    rig, motion, exact, _ = scene
+    kp = corrupt_keypoints(exact, noise_px=1.0, seed=3)
+    arm, frames = [5, 7, 9], slice(200, 208)
+    kp[0, frames, arm, 0] += 250.0
+    kp[2, frames, arm, 1] -= 250.0
+    truth = motion.points[frames][:, arm]
+    before = np.linalg.norm(capture3d.triangulate(kp, rig, temporal=False).points[frames][:, arm] - truth, axis=-1)
+    res = capture3d.triangulate(kp, rig)
+    after = np.linalg.norm(res.points[frames][:, arm] - truth, axis=-1) * 1000
+    assert np.isfinite(after).all() and after.max() < 40      # mm; measured 33.5 (two-view shoulders)
+    assert np.isnan(before[:, 0]).all()                        # the per-point test: "views disagree"
+    assert res.temporal["points_gained"] == 8
