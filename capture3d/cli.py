@@ -261,7 +261,8 @@ def _detect_options(args, max_persons):
     from .detect.batch import DetectOptions
 
     return DetectOptions(detector=args.detector, every=args.every, max_frames=args.max_frames,
-                         workers=args.workers, max_persons=max_persons)
+                         workers=args.workers, max_persons=max_persons,
+                         detector_options={"flip": True} if args.flip else {})
 
 
 def _bar_factory():
@@ -363,7 +364,7 @@ def cmd_live(args):
     def progress(seconds, stats):
         print(f"\r{seconds:6.1f} s  {len(stats.latency_ms)} updates", end="", flush=True)
     res = replay(args.session, args.calibration, opts, out_png=args.picture, out_video=args.video,
-                 window=None if args.window else False, seconds=args.seconds, progress=progress)
+                 window=None if args.window else False, seconds=args.seconds, progress=progress, speed=args.speed)
     print()
     print(_live_line(res.stats.summary()))
     print(f"frames played {sum(res.played.values())}, skipped by the players {sum(res.skipped.values())}; "
@@ -575,6 +576,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--every", type=int, default=1, help="use every N-th frame")
         p.add_argument("--max-frames", type=int, help="stop after this many frames per camera")
         p.add_argument("--workers", type=int, help="processes (default: one per core)")
+        p.add_argument("--flip", action="store_true",
+                       help="BlazePose: average each crop's landmarks with the mirrored crop's (twice the landmark cost)")
         if persons:
             p.add_argument("--persons", type=int, help=f"people followed per view (default {persons_default})")
 
@@ -640,6 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--persons", type=int, default=2, help="person slots per camera (default 2)")
     p.add_argument("--rate", type=float, default=15.0, help="updates per second aimed at (default 15)")
     p.add_argument("--seconds", type=float, help="play at most this long")
+    p.add_argument("--speed", type=float, default=1.0, help="times the recorded speed (0.25: slowed down to look at)")
     p.add_argument("--picture", help="refreshed picture (default SESSION/live.png)")
     p.add_argument("--video", help="MP4 of every picture shown")
     p.add_argument("--window", action="store_true", help="show a window when there is a display")

@@ -59,8 +59,8 @@ class _Player:
     MJPEG frames nobody asked for are read as packets and never decoded (about 0.01 ms against
     2-3 ms a 720p frame); other codecs decode every frame (no colour conversion when skipped)."""
 
-    def __init__(self, name, path, fps, t0, max_frames=None):
-        self.name, self.fps, self.t0 = name, fps, t0
+    def __init__(self, name, path, fps, t0, max_frames=None, speed=1.0):
+        self.name, self.fps, self.t0, self.speed = name, fps, t0, speed
         self.cap = cv2.VideoCapture(str(path))
         fourcc = int(self.cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode("latin-1").upper()
         self.packets = fourcc in ("MJPG", "MJPEG") and self.cap.set(cv2.CAP_PROP_FORMAT, -1)
@@ -73,7 +73,7 @@ class _Player:
 
     def due(self) -> Frame | None:
         """The frame due now if it was not handed out yet, else None."""
-        index = min(int((time.monotonic() - self.t0) * self.fps), self.n_frames)
+        index = min(int((time.monotonic() - self.t0) * self.fps * self.speed), self.n_frames)
         if index >= self.n_frames:
             self.finished = True
             return None
@@ -100,7 +100,7 @@ class _Player:
 
 def replay(session, calibration, options: LiveOptions = LiveOptions(), *, picture: bool = True, out_png=None,
            out_video=None, window: bool | None = False, seconds: float | None = None, progress=None,
-           keep_results: bool = False) -> ReplayResult:
+           keep_results: bool = False, speed: float = 1.0) -> ReplayResult:
     """Play ``session``'s videos through live 3D at their frame rate.
 
     Parameters
@@ -118,6 +118,8 @@ def replay(session, calibration, options: LiveOptions = LiveOptions(), *, pictur
         Play at most this long (default: the whole session).
     progress : callable(seconds, LiveStats), optional
         Called twice a second.
+    speed : float
+        Play this many times faster than recorded (0.25: a short take slowed down to look at).
     keep_results : bool
         Keep every update's people with the video frame they come from (``ReplayResult.results``:
         ``[(frame index, {person id: (J, 3) meters})]``), to compare with ``process``.
@@ -129,7 +131,11 @@ def replay(session, calibration, options: LiveOptions = LiveOptions(), *, pictur
     view = None
     out_png = Path(out_png) if out_png is not None else Path(session) / "live.png"
     # no recording to give way to: the live thread keeps its priority
-    runner = LiveRunner(rig, fps, dataclasses.replace(options, niceness=0))
+    if not speed > 0:
+        raise ValueError(f"speed must be > 0, got {speed}")
+    # held 2D is carried forward in wall time: slowed down, the scene moves less per second
+    runner = LiveRunner(rig, fps, dataclasses.replace(options, niceness=0,
+                                                      max_extrapolation_ms=options.max_extrapolation_ms / speed))
     runner.keep_results = keep_results
     if picture:
         from .view import LivePicture
@@ -139,7 +145,7 @@ def replay(session, calibration, options: LiveOptions = LiveOptions(), *, pictur
     max_frames = None if seconds is None else int(seconds * fps)
     runner.start()
     t0 = time.monotonic() + 0.2
-    players = [_Player(n, p, fps, t0, max_frames) for n, p in videos.items() if n in rig.names]
+    players = [_Player(n, p, fps, t0, max_frames, speed) for n, p in videos.items() if n in rig.names]
 
     def pull():
         if all(p.finished for p in players):

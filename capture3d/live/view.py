@@ -24,12 +24,14 @@ log = logging.getLogger("capture3d.live")
 GREY = (150, 150, 150)      # 2D people no live person took (BGR)
 
 
-def capture_volume(rig, height_m: float = 2.0) -> np.ndarray:
+def capture_volume(rig, height_m: float = 2.0, *, centre=None) -> np.ndarray:
     """``(8, 3)`` corners of a box the people are expected in: the middle third of the cameras'
     floor footprint (at least 1.5 m across), from the floor to ``height_m`` (meters, world frame,
-    Z up). The view frames this box, so people are drawn large; cameras may fall outside."""
+    Z up), around ``centre (2,)`` (x, y) when given. The view frames this box, so people are
+    drawn large; cameras may fall outside."""
     xy = np.asarray(rig.centers, float)[:, :2]
-    mid, half = xy.mean(0), np.maximum(0.18 * np.ptp(xy, axis=0), 0.75)
+    mid = xy.mean(0) if centre is None else np.asarray(centre, float)
+    half = np.maximum(0.18 * np.ptp(xy, axis=0), 0.75)
     return np.array([[mid[0] + sx * half[0], mid[1] + sy * half[1], z]
                      for sx in (-1, 1) for sy in (-1, 1) for z in (0.0, height_m)])
 
@@ -73,6 +75,8 @@ class LivePicture:
         self.out_png = Path(out_png) if out_png is not None else None
         self.picture_interval_s, self.trail_frames = picture_interval_s, trail_frames
         self.view = view_camera(capture_volume(rig), size=size_3d)
+        self._aimed = False      # re-aimed once at the first people seen (a world origin need not be the middle)
+        self._view_for = lambda centre: view_camera(capture_volume(rig, centre=centre), size=size_3d)
         self.renderer = None     # made by the thread that draws (an OpenGL context belongs to one thread)
         self._make_renderer = lambda: OffscreenRenderer(self.view, rig=rig)
         cols = 2 if len(rig) <= 4 else -(-len(rig) // 2)
@@ -121,6 +125,12 @@ class LivePicture:
         if self.renderer is None:
             self.renderer = self._make_renderer()
         pts, ids = self.points()
+        if len(ids) and not self._aimed:
+            joints = pts[:, -1][np.isfinite(pts[:, -1]).all(-1)]
+            if len(joints) >= 5:
+                self.view = self._view_for(np.median(joints, axis=0)[:2])
+                self.renderer.view = self.view
+                self._aimed = True
         if len(ids):
             rgb = self.renderer.render(pts, self.joint_names, pts.shape[1] - 1, person_ids=ids,
                                        trail_frames=self.trail_frames)
