@@ -283,7 +283,8 @@ def main():
                 print(f"{n_cams:>4} {label:>9} | {name:>20} {rate:>11,.0f} {share:>6.1%} {np.nanmean(err):>8.2f} "
                       f"{np.nanmedian(err):>9.2f} | {speed} | {same}", flush=True)
                 if kind == "oracle":
-                    print(f"{'':>14} | capture3d against the oracle: mean error {np.nanmean(ours_err) / np.nanmean(err):.3f}x, "
+                    ratio = np.nanmean(ours_err) / np.nanmean(err)
+                    print(f"{'':>14} | capture3d against the oracle: mean error {ratio:.3f}x, "
                           f"share {np.isfinite(ours_err).mean() / share:.2%} of its share", flush=True)
 
     if args.memory:

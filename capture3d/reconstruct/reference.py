@@ -129,10 +129,12 @@ def neighbour_predictions_numpy(points, trusted, *, window: int, max_step_m: flo
     predicted = np.where(both[..., None], p_b + ((tf - t[b]) / span)[..., None] * (p_a - p_b), np.nan)
     # else one side, the earlier first: constant velocity from its two nearest trusted points
     gap_b = np.maximum(t[b] - t[b2], 1)
-    back = ~both & ok_b & ok_b2 & (t[b] - t[b2] <= window) & (np.linalg.norm(p_b - p_b2, axis=-1) <= max_step_m * gap_b)
+    back = (~both & ok_b & ok_b2 & (t[b] - t[b2] <= window)
+            & (np.linalg.norm(p_b - p_b2, axis=-1) <= max_step_m * gap_b))
     predicted = np.where(back[..., None], p_b + ((tf - t[b]) / gap_b)[..., None] * (p_b - p_b2), predicted)
     gap_a = np.maximum(t[a2] - t[a], 1)
-    ahead = ~both & ~back & ok_a & ok_a2 & (t[a2] - t[a] <= window) & (np.linalg.norm(p_a - p_a2, axis=-1) <= max_step_m * gap_a)
+    ahead = (~both & ~back & ok_a & ok_a2 & (t[a2] - t[a] <= window)
+             & (np.linalg.norm(p_a - p_a2, axis=-1) <= max_step_m * gap_a))
     predicted = np.where(ahead[..., None], p_a + ((t[a] - tf) / gap_a)[..., None] * (p_a - p_a2), predicted)
     available = both | back | ahead
     if check is not None:

@@ -6,14 +6,14 @@ views, one outlier among two inliers may leave two pairs that agree equally, or 
 that all three residuals stay under the threshold. The neighbouring frames know better: the same
 joint a few frames before and after, where enough views agreed, says where the point must be now.
 
-This pass predicts each point that fewer than four agreeing views support (four hide no
-outlier from the per-point test) from the *trusted* points of the same joint (status ok, three or
-more views) in the nearest frames before and after (linear interpolation; where one side has
-none, constant velocity from the two nearest on the other: a limb that a view gets wrong for
-several frames leaves no trusted point after it nearby), projects the prediction into every view, and marks off the views that land
-farther than ``temporal_error_factor x max_error_px`` from it. A point with an off view that its
-first solve may have used (or that had no solve) is triangulated again without its off views,
-by the same kernel (its per-point test still applies).
+This pass predicts each point that fewer than four agreeing views support (four hide no outlier
+from the per-point test) from the *trusted* points of the same joint (status ok, three or more
+views) in the nearest frames before and after (linear interpolation; where one side has none,
+constant velocity from the two nearest on the other: a limb that a view gets wrong for several
+frames leaves no trusted point after it nearby), projects the prediction into every view, and marks
+off the views that land farther than ``temporal_error_factor x max_error_px`` from it. A point with
+an off view that its first solve may have used (or that had no solve) is triangulated again without
+its off views, by the same kernel (its per-point test still applies).
 
 Guards against a prediction of something else: the two trusted neighbours must be within
 ``temporal_window_frames`` and have moved less than ``temporal_max_step_m`` per frame between
@@ -26,8 +26,11 @@ Not caught: a three-view point that absorbs a wrong view under ``max_error_px`` 
 the same view stays wrong for several frames (a whole-limb error) the predictions follow it.
 
 Measured on ``benchmarks/triangulation.py``'s outlier data (4 cameras, 1 px noise, 10 % missing,
-5 % of views 100-300 px off, 3,000 frames at 60 fps): the inlier views land within 8.4 px of the interpolated
-prediction at the 99th percentile (a 2-frame gap; 40 px at the 99.9th), the outliers no nearer than 76 px.
+5 % of views 100-300 px off, 60 fps): the inlier views land within 8.4 px of the interpolated
+prediction at the 99th percentile (2-frame gaps; 40 px at the 99.9th), the outliers no nearer than
+76 px. Mean error 5.39 -> 4.26 mm at 3,000 frames (oracle told the outliers: 4.23 mm, same share),
+5.24 -> 4.33 mm at 20,000 (oracle 4.26 mm; share 98.34 -> 98.84 %, the oracle's 98.84 %); with
+whole-limb outliers (``--limbs``) 5.37 -> 4.40 mm against the oracle's 4.21 mm.
 """
 from __future__ import annotations
 

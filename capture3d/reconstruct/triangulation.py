@@ -85,7 +85,8 @@ class TriangulationResult:
     temporal : dict
         What the second pass did: ``used``, points judged against a prediction from their
         neighbours (``predicted``; points with four or more agreeing views are not judged),
-        ``views_off`` (observed views far from the prediction), ``points_redone``, and of those the ones no longer reconstructed
+        ``views_off`` (observed views far from the prediction), ``points_redone``, and of those
+        the ones no longer reconstructed
         (``points_lost``) or newly reconstructed (``points_gained``).
     """
 
