@@ -157,7 +157,7 @@ def cmd_triangulate(args):
                           people=PeopleOptions(max_persons=args.persons), single=args.single,
                           filter=_filter_options(args), sync=args.sync)
     path, rec = triangulate_folder(args.pose2d, args.calibration, args.output, fps=args.fps, options=opts, echo=print)
-    print(f"{len(rec.person_id)} {'person' if len(rec.person_id) == 1 else 'people'}: {rec.raw.tracks.summary()}")
+    print(f"people: {rec.raw.tracks.summary()}")
     raw = rec.raw
     if raw.ok.any():
         print(f"{int(raw.ok.sum())} joints reconstructed, median reprojection error "

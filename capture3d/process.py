@@ -152,7 +152,7 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     raw = rec.raw
     timing["read"] = time.perf_counter() - t - sum(rec.seconds.values())
     timing.update(rec.seconds)
-    echo(f"people: {raw.tracks.summary()}" if not options.single else f"person: {raw.tracks.summary()}")
+    echo(f"{'person' if options.single else 'people'}: {raw.tracks.summary()}")
 
     t = time.perf_counter()
     exports, failed = {}, {}
@@ -236,6 +236,13 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
                        single=options.single), rec
 
 
+def _finite_median(values) -> float | None:
+    """Median of the finite ``values``; None when there are none (a bone never seen whole)."""
+    v = np.array([x for x in values if x is not None], float)
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else None
+
+
 def _fmt(value, spec=".2f") -> str:
     return "-" if value is None or not np.isfinite(value) else format(value, spec)
 
@@ -277,7 +284,7 @@ def _report(session, calibration, names, frames, fps, options, joints, rec, rig,
             "frames_with_all_17_joints": float(np.mean(ok[:, coco].all(axis=1))),
             "median_reprojection_error_px": float(np.median(raw.reprojection_error_px[p][ok])) if ok.any() else None,
             "bone_length_cv": cv,
-            "bone_length_cv_median": float(np.nanmedian(list(cv.values()))) if cv else None,
+            "bone_length_cv_median": _finite_median(cv.values()),
             "swaps_fixed": raw.swaps[p] if raw.swaps else None,
         })
     ok = raw.ok
@@ -289,12 +296,11 @@ def _report(session, calibration, names, frames, fps, options, joints, rec, rig,
         "frames_with_person": float(np.mean(ok.any(axis=(0, 2)))) if len(people) else 0.0,
         "frames_with_all_17_joints": float(np.mean(ok[..., coco].all(axis=-1).any(axis=0))) if len(people) else 0.0,
         "median_reprojection_error_px": float(np.median(raw.reprojection_error_px[ok])) if ok.any() else None,
-        "bone_length_cv": {b: float(np.nanmedian([q["bone_length_cv"].get(b, np.nan) for q in people]))
-                           for b in bones},
+        "bone_length_cv": {b: _finite_median(q["bone_length_cv"].get(b, np.nan) for q in people) for b in bones},
         "people": people,
         "camera_reprojection_error_px": _camera_errors(rec, rig) if len(people) else {},
         "association": raw.tracks.summary(), "seconds": timing, "exports_failed": failed,
-        "steps": {"fix_swaps": bool(raw.swaps)},
+        "steps": {"fix_swaps": bool(raw.swaps), "temporal_views": raw.temporal},
         "triangulation_options": asdict(tri),
     }
 

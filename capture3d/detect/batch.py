@@ -43,8 +43,11 @@ class DetectOptions:
 
     def selection(self) -> dict:
         """What decides whether an existing result can be reused."""
-        return {"detector": self.detector, "every": self.every, "max_frames": self.max_frames,
-                "max_persons": self.max_persons}
+        chosen = {"detector": self.detector, "every": self.every, "max_frames": self.max_frames,
+                  "max_persons": self.max_persons}
+        if self.detector_options:   # (left out when empty, so results made before it stay valid)
+            chosen["detector_options"] = dict(sorted(self.detector_options.items()))
+        return chosen
 
 
 class DetectionError(Capture3DError):

@@ -44,6 +44,16 @@ HEATMAP_KERNEL = 7          # RefineLandmarksFromHeatmapCalculator kernel, heatm
 HEATMAP_MIN_CONFIDENCE = 0.5
 
 
+def _mirror_index(names) -> np.ndarray:
+    """Index that exchanges every left joint with its right twin (``left_eye``, ``mouth_left``...)."""
+    swap = {n: n.replace("left", "\0").replace("right", "left").replace("\0", "right") for n in names}
+    return np.array([names.index(swap[n]) for n in names])
+
+
+#: MediaPipe's 33 landmarks, left and right exchanged (the mirrored crop's labels).
+MIRROR_33 = _mirror_index(list(LAYOUTS["mediapipe33"]))
+
+
 @dataclass(frozen=True)
 class BlazePoseOptions:
     """Options of :class:`BlazePose` (scores in [0, 1])."""
@@ -56,6 +66,8 @@ class BlazePoseOptions:
     same_person_iou: float = 0.5    # two ROIs overlapping this much hold the same person
     tracking_fps: float = 30.0      # frame rate the ROI smoother assumes (mediapipe's Python API: 30)
     threads: int = 1                # TFLite threads (batch work runs one process per core)
+    flip: bool = False              # also run the landmark model on the mirrored crop and average the two
+    #                                 (left and right exchanged back): twice the landmark cost
 
     def __post_init__(self):
         if self.max_persons < 1 or self.redetect_every < 1 or self.threads < 1 or self.tracking_fps <= 0:
@@ -290,24 +302,39 @@ class BlazePose(Detector):
         to_image = lambda p: (p - 0.5) * side + np.array([w / 2, h / 2])  # noqa: E731
         return [(float(s), roi_from_points(to_image(k[0]), to_image(k[1]))) for s, k in zip(scores, keypoints)]
 
-    def landmarks(self, image, roi: Roi):
-        """``(presence, landmarks (39, 3) x, y pixels, visibility)`` of the landmark model in ``roi``."""
-        m = crop_matrix(roi, LANDMARK_SIZE)
-        crop = cv2.warpPerspective(image, m, (LANDMARK_SIZE, LANDMARK_SIZE), flags=cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_REPLICATE)
-        x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255.0)
+    def _landmark_model(self, x):
+        """One run of the landmark model on a crop ``x (256, 256, 3)`` RGB in [0, 1]: presence,
+        ``xy (39, 2)`` crop fractions (heatmap-refined) and ``visibility (39,)`` logits."""
         self._lmk.set_tensor(self._lmk_in, x[None])
         self._lmk.invoke()
         presence = float(self._lmk.get_tensor(self._lmk_flag).ravel()[0])
         raw = self._lmk.get_tensor(self._lmk_points)[0].reshape(39, 5)
         xy = refine_from_heatmap(raw[:, :2] / LANDMARK_SIZE, self._lmk.get_tensor(self._lmk_heatmap)[0])
+        return presence, xy, raw[:, 3]
+
+    def landmarks(self, image, roi: Roi):
+        """``(presence, landmarks (39, 3) x, y pixels, visibility)`` of the landmark model in ``roi``
+        (with ``flip``: the mean of the crop's and the mirrored crop's, left and right exchanged
+        back; the six auxiliary points, which steer the tracking, from the crop alone)."""
+        m = crop_matrix(roi, LANDMARK_SIZE)
+        crop = cv2.warpPerspective(image, m, (LANDMARK_SIZE, LANDMARK_SIZE), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE)
+        x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255.0)
+        presence, xy, logit = self._landmark_model(x)
+        if self.options.flip:
+            p2, xy2, logit2 = self._landmark_model(np.ascontiguousarray(x[:, ::-1]))
+            body = MIRROR_33
+            xy2[:, 0] = 1.0 - xy2[:, 0]
+            xy[:33] = 0.5 * (xy[:33] + xy2[body])
+            logit[:33] = 0.5 * (logit[:33] + logit2[body])
+            presence = 0.5 * (presence + p2)
         # crop fraction -> image pixels: rotate about the crop centre, scale by the ROI side
         c, s = np.cos(roi.rotation), np.sin(roi.rotation)
         u, v = xy[:, 0] - 0.5, xy[:, 1] - 0.5
         out = np.empty((39, 3))
         out[:, 0] = (c * u - s * v) * roi.size + roi.cx
         out[:, 1] = (s * u + c * v) * roi.size + roi.cy
-        out[:, 2] = 1.0 / (1.0 + np.exp(-raw[:, 3]))
+        out[:, 2] = 1.0 / (1.0 + np.exp(-logit))
         return presence, out
 
     # -- the pipeline ---------------------------------------------------------------------

@@ -64,9 +64,11 @@ class PeopleTracks:
         return out
 
     def summary(self) -> str:
+        if not len(self.person_id):
+            return "nobody"
         seen = (self.assignment >= 0).sum(axis=1) >= 2          # (P, F)
         frames = ", ".join(f"p{i}: {int(n)}" for i, n in zip(self.person_id, seen.sum(axis=1)))
-        return f"{len(self.person_id)} people ({frames or 'none'} frames)"
+        return f"{len(self.person_id)} {'person' if len(self.person_id) == 1 else 'people'} ({frames} frames)"
 
 
 def track_people(candidates, rig, *, fps: float = 30.0, joint_names=None,
@@ -150,6 +152,7 @@ class PeopleResult:
     keypoints: np.ndarray
     tracks: PeopleTracks
     swaps: list = field(default_factory=list)     # per person {group: views exchanged}, when fixed
+    temporal: dict = field(default_factory=dict)  # what the triangulation's temporal pass did
 
     @property
     def ok(self) -> np.ndarray:
@@ -194,12 +197,18 @@ def _triangulate_tracks(cand, rig, tracks: PeopleTracks, triangulation, swap_joi
     error, score = np.full((P, F, J), np.nan), np.full((P, F, J), np.nan)
     n_views, status = np.zeros((P, F, J), np.int16), np.ones((P, F, J), np.int8)
     present = (tracks.assignment >= 0).sum(axis=1) >= 2                 # (P, F): triangulate only these
+    temporal = {"used": False}
     if present.any():
         p, f = np.nonzero(present)
-        res = triangulate(kp[p, :, f].transpose(1, 0, 2, 3), rig, options=triangulation or TriangulationOptions())
+        opts = triangulation or TriangulationOptions()
+        # rows are person after person: numbers far apart at each person's start, so that the
+        # temporal pass never predicts one person from another
+        rows = f + p * (F + 2 * opts.temporal_window_frames + 1)
+        res = triangulate(kp[p, :, f].transpose(1, 0, 2, 3), rig, options=opts, frame_index=rows)
+        temporal = res.temporal
         points[p, f], error[p, f], score[p, f] = res.points, res.reprojection_error_px, res.score
         n_views[p, f], status[p, f] = res.n_views, res.status
-    return PeopleResult(points, error, n_views, score, status, tracks.person_id, kp, tracks, swaps)
+    return PeopleResult(points, error, n_views, score, status, tracks.person_id, kp, tracks, swaps, temporal)
 
 
 @dataclass
