@@ -49,7 +49,7 @@ def numpy_svd(kp, rig):
 
 
 def ours(kp, rig):
-    return capture3d.triangulate(kp, rig).points.reshape(-1, 3)
+    return capture3d.triangulate(kp, rig, temporal=True).points.reshape(-1, 3)
 
 
 def ours_per_point(kp, rig):

@@ -53,7 +53,7 @@ def test_kernel_matches_numpy_reference(scene, frame_index):
 
 def test_noise_free_is_exact_and_drops_nothing(scene):
     rig, motion, exact, _ = scene
-    res = capture3d.triangulate(exact, rig)
+    res = capture3d.triangulate(exact, rig, temporal=True)
     assert res.temporal["used"] and res.temporal["views_off"] == 0 and res.temporal["points_redone"] == 0
     assert res.ok.all() and np.abs(res.points - motion.points).max() < 1e-9   # m; measured 1.1e-15
 
@@ -66,7 +66,7 @@ def test_outliers_at_the_oracle(scene):
     inliers = bad.copy()
     inliers[outlier] = np.nan
     oracle = error_mm(capture3d.triangulate(inliers, rig, robust=False, temporal=False), motion.points)
-    res = capture3d.triangulate(bad, rig)
+    res = capture3d.triangulate(bad, rig, temporal=True)
     ours = error_mm(res, motion.points)
     before = error_mm(capture3d.triangulate(bad, rig, temporal=False), motion.points)
     assert np.nanmean(ours) <= 1.05 * np.nanmean(oracle)        # the goal; measured 4.33 / 4.26 mm = 1.016x
@@ -87,7 +87,7 @@ def test_an_epipolar_outlier_of_two_views_is_dropped():
     kp[1, 2, 0, :2] = rig[1].project((C0 + 1.3 * (X - C0))[None])[0]       # same ray of camera 0, deeper
     alone = capture3d.triangulate(kp, rig, temporal=False)
     assert alone.ok[2, 0] and np.linalg.norm(alone.points[2, 0] - X) > 0.2   # m: accepted, wrong
-    res = capture3d.triangulate(kp, rig)
+    res = capture3d.triangulate(kp, rig, temporal=True)
     assert res.status[2, 0] == 1 and res.temporal["points_lost"] == 1    # one view left: too few
     assert np.abs(res.points[[0, 1, 3, 4]] - frames[[0, 1, 3, 4]]).max() < 1e-9
 
@@ -102,8 +102,9 @@ def test_two_people_stacked_lose_nothing_at_the_seam(scene):
                               noise_px=1.0, missing=0.1, outliers=0.05)
     both = np.concatenate([bad[:, :300], other[:, :300]], axis=1)
     truth = np.concatenate([motion.points[:300], motion.points[::-1][:300] + [0.5, 0.3, 0.0]])
-    stacked = capture3d.triangulate(both, rig, frame_index=np.r_[0:300, 0:300])
-    apart = [capture3d.triangulate(both[:, :300], rig), capture3d.triangulate(both[:, 300:], rig)]
+    stacked = capture3d.triangulate(both, rig, frame_index=np.r_[0:300, 0:300], temporal=True)
+    apart = [capture3d.triangulate(both[:, :300], rig, temporal=True),
+             capture3d.triangulate(both[:, 300:], rig, temporal=True)]
     assert (stacked.status == np.concatenate([r.status for r in apart])).all()
     # (the same up to the kernel's block layout: 1e-9 m, as test_block_path_matches_per_point_path)
     assert np.allclose(stacked.points, np.concatenate([r.points for r in apart]), atol=1e-9, rtol=0,
@@ -132,7 +133,7 @@ def test_a_limb_wrong_in_two_views_for_several_frames(scene):
     kp[2, frames, arm, 1] -= 250.0
     truth = motion.points[frames][:, arm]
     before = np.linalg.norm(capture3d.triangulate(kp, rig, temporal=False).points[frames][:, arm] - truth, axis=-1)
-    res = capture3d.triangulate(kp, rig)
+    res = capture3d.triangulate(kp, rig, temporal=True)
     after = np.linalg.norm(res.points[frames][:, arm] - truth, axis=-1) * 1000
     assert np.isfinite(after).all() and after.max() < 40      # mm; measured 33.5 (two-view shoulders)
     assert np.isnan(before[:, 0]).all()                        # the per-point test: "views disagree"
