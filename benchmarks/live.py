@@ -42,11 +42,12 @@ def _cpu() -> float:
 
 
 def _line(name, live, cpu_s, wall_s, extra=""):
+    """One result line; CPU is the whole process's (recording, encoders, start-up included)."""
     per = cpu_s / max(live["updates"], 1)
     print(f"{name}: {live['updates']} updates in {live['seconds']:.1f} s = {live['updates_per_s']:.1f}/s, latency median "
           f"{live['latency_ms_median']} ms, p95 {live['latency_ms_p95']} ms, {live['cameras_detected_per_update']} "
           f"cameras detected per update, {live['persons_median']} people (median); process CPU {cpu_s:.1f} s in "
-          f"{wall_s:.1f} s wall ({per * 1e3:.0f} ms CPU per update); {_load()}{extra}", flush=True)
+          f"{wall_s:.1f} s wall ({per * 1e3:.0f} ms of it per update); {_load()}{extra}", flush=True)
 
 
 def record_live(folder, people, seconds):

@@ -31,6 +31,18 @@ from ..reconstruct.tracking import PeopleTracker, TrackingOptions
 log = logging.getLogger("capture3d.live")
 
 
+class _NoEmptyFrameWarnings(logging.Filter):
+    """Live updates are one frame each: triangulate's "no joint reconstructed" warning would
+    print several times a second (the live statistics say how many people were drawn)."""
+
+    def filter(self, record):
+        return not (record.threadName.startswith("live-")
+                    and str(record.msg).startswith("%d of %d frames have no joint"))
+
+
+logging.getLogger("capture3d.reconstruct").addFilter(_NoEmptyFrameWarnings())
+
+
 @dataclass(frozen=True)
 class LiveOptions:
     """Options of live 3D (:class:`LiveReconstructor`, :class:`capture3d.live.runner.LiveRunner`)."""
