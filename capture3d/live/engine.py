@@ -14,7 +14,9 @@ One update (:meth:`LiveReconstructor.update`):
 
 How many cameras are detected per update follows what detection costs on this machine now
 (measured wall time, so other load counts): as many as keep ``target_rate_hz``, never fewer
-than two. The input resolution is not a lever here: BlazePose warps a 256 px crop out of the
+than two; and all of them when going round every camera takes longer than a held view may be
+used (4 x ``max_extrapolation_ms``): there interleaving would triangulate views of different
+instants. The input resolution is not a lever here: BlazePose warps a 256 px crop out of the
 image whatever its size (measured: 32 ms at 1280x720 against 28-34 ms at 640x360 per frame).
 """
 from __future__ import annotations
@@ -155,6 +157,7 @@ class LiveReconstructor:
         self.joint_names, self._index = canonical_index(first.joint_names)
         self.tracker = PeopleTracker(rig.centers, self.joint_names, self.fps, options.tracking)
         self.history = {name: [] for name in rig.names}      # [(arrival_ns, (S, J, 3))], last two
+        self.max_hold_ns = 4 * options.max_extrapolation_ms * 1e6   # older held views are not used
         self.last_detected_ns = {name: -1 for name in rig.names}
         self.detection_s = None          # smoothed wall time of detection per camera detected, s
         self._pool = None
@@ -197,9 +200,14 @@ class LiveReconstructor:
         """Which of the cameras with an unused frame (``fresh``) to detect now: those detected
         longest ago first, as many as the options or the measured detection time allow."""
         k = self.options.cameras_per_update
+        C = len(self.rig)
         if k == 0:
-            k = len(self.rig) if self.detection_s is None else int(1.0 / (self.options.target_rate_hz * self.detection_s))
-        k = max(min(2, len(self.rig)), min(k, len(self.rig)))
+            k = C if self.detection_s is None else int(1.0 / (self.options.target_rate_hz * self.detection_s))
+            # interleaving pays only while every camera comes round again before its held view is
+            # too old to carry forward; slower than that, all cameras each update (right 3D, lower rate)
+            if self.detection_s is not None and C * self.detection_s > self.max_hold_ns * 1e-9:
+                k = C
+        k = max(min(2, C), min(k, C))
         return sorted(fresh, key=lambda n: self.last_detected_ns[n])[:k]
 
     def detect(self, camera: str, image, arrival_ns: int) -> np.ndarray:
@@ -239,7 +247,7 @@ class LiveReconstructor:
         keypoints = np.full((len(self.rig), S, J, 3), np.nan)
         for c, name in enumerate(self.rig.names):
             kp = _carry_forward(self.history[name], t_ref, max_ns)
-            if kp is not None and t_ref - self.history[name][-1][0] <= 4 * max_ns:
+            if kp is not None and t_ref - self.history[name][-1][0] <= self.max_hold_ns:
                 keypoints[c, :len(kp)] = kp
         # the tracker's clock is the updates (a tentative person must be seen in consecutive
         # updates, however far apart), its rate the measured update rate (speeds, pauses)

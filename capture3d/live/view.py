@@ -127,7 +127,7 @@ class LivePicture:
         pts, ids = self.points()
         if len(ids) and not self._aimed:
             joints = pts[:, -1][np.isfinite(pts[:, -1]).all(-1)]
-            if len(joints) >= 5:
+            if len(joints) >= 12:       # a whole person, not a few stray joints
                 self.view = self._view_for(np.median(joints, axis=0)[:2])
                 self.renderer.view = self.view
                 self._aimed = True
