@@ -23,6 +23,7 @@ bone lengths agree, and drops tracks too short to be a person.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,7 +70,8 @@ class Track:
     hits: int = 1
     confirmed: bool = False
     slots: dict = field(default_factory=dict)     # frame -> (C,) int slot per camera (-1 none)
-    bones: list = field(default_factory=list)     # (B,) bone lengths of recent frames
+    bone_pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))   # (B, 2) joint indices
+    recent: deque = field(default_factory=lambda: deque(maxlen=60))   # (J, 3) joints of the last frames seen
     first_joints: np.ndarray | None = None        # (J, 3) where the track began
 
     def __post_init__(self):
@@ -81,10 +83,13 @@ class Track:
         return self.joints + self.velocity * min(dt, 0.5)   # do not extrapolate a pause far
 
     def bone_lengths(self) -> np.ndarray:
-        """``(B,)`` median bone lengths of the last 60 frames seen (NaN for a bone never seen)."""
-        if not self.bones:
+        """``(B,)`` median bone lengths of the last 60 frames seen (NaN for a bone never seen);
+        computed when asked (a resume, the offline pass), not every frame."""
+        if not self.recent or not len(self.bone_pairs):
             return np.zeros(0)
-        med = nan_median(np.array(self.bones[-60:]).T)
+        pts = np.stack(self.recent)                                    # (n, J, 3)
+        d = pts[:, self.bone_pairs[:, 0]] - pts[:, self.bone_pairs[:, 1]]
+        med = nan_median(np.sqrt((d * d).sum(-1)).T)
         return np.where(np.isfinite(med), med, np.nan)
 
 
@@ -163,8 +168,9 @@ class PeopleTracker:
                               self.opt.matching.min_joints)
         out = []
         for r in np.flatnonzero(ok):
-            views = np.flatnonzero(slots[r] >= 0)
-            free[views, slots[r, views]] = False
+            for c, slot in enumerate(slots[r].tolist()):   # (a Python loop over a few cameras beats fancy indexing)
+                if slot >= 0:
+                    free[c, slot] = False
             out.append((live[r], slots[r], X[r]))
         return out
 
@@ -174,7 +180,7 @@ class PeopleTracker:
         track.hits += 1
         track.confirmed |= track.hits >= self.opt.confirm_frames
         track.slots[frame] = slots.copy()
-        track.bones.append(_bone_vector(X, self.bones))
+        track.recent.append(X)
 
     def _new_people(self, frame, directions, free):
         cams, slots = np.nonzero(free)
@@ -210,9 +216,9 @@ class PeopleTracker:
                 self._update(track, frame, slot_of, X)
             else:
                 track = Track(self._next_id, frame, X.copy(), np.zeros_like(X), frame,
-                              confirmed=self.opt.confirm_frames <= 1)
+                              confirmed=self.opt.confirm_frames <= 1, bone_pairs=self.bones)
                 track.slots[frame] = slot_of
-                track.bones.append(_bone_vector(X, self.bones))
+                track.recent.append(X)
                 self._next_id += 1
                 self.tracks.append(track)
 
@@ -273,7 +279,7 @@ def stitch_tracks(tracks: list[Track], fps: float, options: TrackingOptions = Tr
                 continue
             a, b = tracks[r], tracks[k]
             a.slots.update(b.slots)
-            a.bones.extend(b.bones)
+            a.recent.extend(b.recent)
             a.joints, a.last_frame = b.joints, b.last_frame
             used |= {r, k}
             b.slots = {}
