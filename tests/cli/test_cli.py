@@ -12,6 +12,7 @@ from capture3d.io import load_points3d
 
 def test_demo_records_detects_and_measures_two_people(tmp_path, capsys, blazepose_models):
     # a short demo (45 frames of two people): every stage for real, the figures it prints checked
+    # (measured under load 6-10 on 2 cores: 2 min 5 s wall, 53 s CPU)
     assert main(["demo", str(tmp_path / "d"), "--frames", "45"]) == 0
     out = capsys.readouterr().out
     d = tmp_path / "d"
@@ -24,15 +25,16 @@ def test_demo_records_detects_and_measures_two_people(tmp_path, capsys, blazepos
     def figure(label):
         return float(re.search(label + r"\s+([\d.]+)", out).group(1))
     assert figure(r"recording: frames per camera, dropped") == 45
-    assert figure(r"calibration RMS reprojection error") < 0.5          # px; measured MEASURED_RMS
-    assert figure(r"2D detection error, median \(BlazePose\)") < 20    # px; measured MEASURED_2D
+    assert figure(r"calibration RMS reprojection error") < 0.5          # px; measured 0.223
+    assert figure(r"2D detection error, median \(BlazePose\)") < 16    # px; measured 10.0
     assert re.search(r"association: people found \(true\)\s+2 \(2\)", out)
-    assert figure(r"person-frames found, identity switches") > 90       # %; measured MEASURED_FOUND
+    found, switches = re.search(r"person-frames found, identity switches\s+([\d.]+)%, (\d+)", out).groups()
+    assert float(found) > 90 and int(switches) <= 1                     # measured 100.0 %, 0
     raw = figure(r"3D joint error, triangulated \(median\)")
-    assert raw < 100                                                    # mm; measured MEASURED_RAW
-    assert figure(r"3D joint error, after the skeleton fit") < 120      # mm; measured MEASURED_FIT
+    assert raw < 70                                                     # mm; measured 44
+    assert figure(r"3D joint error, after the skeleton fit") < 75       # mm; measured 48
     data = load_points3d(d / "points3d.npz")
-    assert data["points"].shape[:2] == (2, 45) and list(data["person_id"]) == [0, 1]
+    assert data["points"].shape[0] == 2 and data["points"].shape[1] >= 45 and list(data["person_id"]) == [0, 1]
     assert "stages not yet in the demo" not in out
 
 
