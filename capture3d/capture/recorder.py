@@ -298,6 +298,11 @@ def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *,
             from ..live import check_calibration, load_calibration
             live_rig, source = load_calibration(live_calibration, rig)
             live_rig = check_calibration(live_rig, {c.name: applied[c.name].get("size") for c in cams}, source=source)
+        live = None
+        if live_view or live_rig is not None:     # made here: a detector that cannot load leaves no folder
+            from .live import LiveView
+            fps = next((a["fps"] for a in applied.values() if a.get("fps")), 30.0)
+            live = LiveView(session, [c.name for c in cams], live_rig, fps=fps, options=live_options, video=live_video)
     except Exception:
         for cam in opened:
             cam.close()
@@ -312,13 +317,9 @@ def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *,
                                 args=(c.name, queues[c.name], run, run.ledgers[c.name],
                                       session / "videos" / f"{c.name}.avi", applied[c.name].get("fps") or 30.0))
                for c in cams]
-    live = None
-    if live_view or live_rig is not None:
-        from .live import LiveView
+    if live is not None:
         if isinstance(live_calibration, str) and live_calibration == "rig":
             live_rig.save(session / "calibration.toml")
-        fps = next((a["fps"] for a in applied.values() if a.get("fps")), 30.0)
-        live = LiveView(session, [c.name for c in cams], live_rig, fps=fps, options=live_options, video=live_video)
         live.start()
     grabbers = [threading.Thread(target=_acquire, name=f"grab-{c.name}", daemon=True,
                                  args=(c, queues[c.name], run, run.ledgers[c.name], live)) for c in cams]

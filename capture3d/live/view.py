@@ -83,10 +83,11 @@ class LivePicture:
         rows = -(-len(rig) // cols)
         self.tile = (size_3d[0] // cols, size_3d[1] // rows)
         self.grid = (cols, rows)
-        self.video = None
+        self.video = None        # opened at the first picture: nothing is written before the view runs
+        self._open_video = None
         if out_video is not None:
             from ..video import VideoWriter
-            self.video = VideoWriter(out_video, fps, (size_3d[0] + cols * self.tile[0], size_3d[1]))
+            self._open_video = lambda: VideoWriter(out_video, fps, (size_3d[0] + cols * self.tile[0], size_3d[1]))
         self.history: list[tuple[int, dict]] = []       # (frame, {pid: (J, 3)}) of recent updates
         self.shown = 0
         self.draw_s: list[float] = []
@@ -101,7 +102,7 @@ class LivePicture:
 
     def due(self) -> bool:
         """Whether :meth:`show` would draw now."""
-        return self.window or self.video is not None or (self.out_png is not None and time.monotonic() >= self._next_png)
+        return self.window or self._open_video is not None or (self.out_png is not None and time.monotonic() >= self._next_png)
 
     def add(self, update) -> None:
         """Keep ``update``'s people for the trails (cheap; call for every update)."""
@@ -170,7 +171,9 @@ class LivePicture:
             return False
         picture = self.draw(update, images)
         self.shown += 1
-        if self.video is not None:
+        if self._open_video is not None:
+            if self.video is None:
+                self.video = self._open_video()
             self.video.write(picture)
         if self.window:
             cv2.imshow("capture3d live", picture)
