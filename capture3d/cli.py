@@ -292,7 +292,8 @@ def cmd_process(args):
     slots = max(4, args.persons + 1) if args.persons else 4   # room beside the people kept for the others
     opts = ProcessOptions(detect=_detect_options(args, 1 if args.single else slots), filter=_filter_options(args),
                           exports=tuple(args.export or ("csv", "trc", "c3d", "bvh")), fps=args.fps,
-                          people=PeopleOptions(max_persons=args.persons), single=args.single, sync=args.sync)
+                          people=PeopleOptions(max_persons=args.persons), single=args.single, sync=args.sync,
+                          guided_crops=args.guided_crops)
     process_session(args.session, args.calibration, args.output, opts, make_bar=_bar_factory())
 
 
@@ -601,6 +602,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", action="append", choices=sorted(EXPORTERS),
                    help="export format (repeatable; default all four)")
     detect_args(p, 4, persons=False)
+    p.add_argument("--guided-crops", action="store_true",
+                   help="look again, with BlazePose, where the 3D says a view missed a person (a second pass)")
     _add_people_args(p)
     _add_filter_args(p, smoother="butterworth", despike=0.1)
 

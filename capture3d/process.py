@@ -21,6 +21,7 @@ import numpy as np
 
 from . import io
 from .detect.batch import DetectOptions, detect_session
+from .detect.guided import guided_pass
 from .errors import FileFormatError
 from .reconstruct import FilterOptions, PeopleOptions, TriangulationOptions
 from .reconstruct.association import AssociationOptions
@@ -46,6 +47,8 @@ class ProcessOptions:
     detect: DetectOptions = field(default_factory=lambda: DetectOptions(max_persons=4))
     people: PeopleOptions = field(default_factory=PeopleOptions)   # everyone, offline tracking
     single: bool = False            # follow one person only (associate_person), as before several people
+    guided_crops: bool = False      # a second BlazePose pass where the 3D says a view missed a person (see
+    #                                 capture3d.detect.guided; pose2sim_multiperson: mixed, so off)
     association: AssociationOptions = field(default_factory=AssociationOptions)   # of single
     triangulation: TriangulationOptions | None = None   # None: thresholds from the image size
     filter: FilterOptions = field(default_factory=FilterOptions)
@@ -152,6 +155,21 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     raw = rec.raw
     timing["read"] = time.perf_counter() - t - sum(rec.seconds.values())
     timing.update(rec.seconds)
+    guided = None
+    if options.guided_crops and len(raw.person_id):
+        if sync is not None or frame_map is not None or options.detect.detector != "blazepose":
+            echo("3D-guided crops skipped: they need BlazePose and videos whose frame k is row k")
+        else:
+            t = time.perf_counter()
+            cand, guided = guided_pass(videos, rig, rec.points, raw.tracks.assignment, cand, frames,
+                                       joint_names=joints)
+            rec = reconstruct_people(cand, rig, fps=fps, joint_names=joints, options=options.people,
+                                     single=options.single, association=options.association, triangulation=tri,
+                                     filter=options.filter)
+            raw = rec.raw
+            timing["guided_crops"] = time.perf_counter() - t
+            echo("3D-guided crops: " + ", ".join(f"{c} {a} of {n}" for c, (n, a) in guided.items())
+                 + f" person-frames found again ({timing['guided_crops']:.1f} s)")
     echo(f"{'person' if options.single else 'people'}: {raw.tracks.summary()}")
 
     t = time.perf_counter()
@@ -170,7 +188,7 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
                 log.warning("%s export of %sskipped: %s", fmt, who, reason)
     timing["export"] = time.perf_counter() - t
 
-    report = _report(session, calibration, names, frames, fps, options, joints, rec, rig, tri, timing, failed)
+    report = _report(session, calibration, names, frames, fps, options, joints, rec, rig, tri, timing, failed, guided)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
     if not report["persons"]:
         echo(f"no person found in {len(frames)} frames: nothing to triangulate")
@@ -271,7 +289,7 @@ def _camera_errors(rec, rig) -> dict:
     return out
 
 
-def _report(session, calibration, names, frames, fps, options, joints, rec, rig, tri, timing, failed) -> dict:
+def _report(session, calibration, names, frames, fps, options, joints, rec, rig, tri, timing, failed, guided) -> dict:
     coco = [joints.index(j) for j in COCO17]
     raw = rec.raw
     people = []
@@ -300,7 +318,8 @@ def _report(session, calibration, names, frames, fps, options, joints, rec, rig,
         "people": people,
         "camera_reprojection_error_px": _camera_errors(rec, rig) if len(people) else {},
         "association": raw.tracks.summary(), "seconds": timing, "exports_failed": failed,
-        "steps": {"fix_swaps": bool(raw.swaps), "temporal_views": raw.temporal},
+        "steps": {"fix_swaps": bool(raw.swaps), "temporal_views": raw.temporal,
+                  "guided_crops": {c: {"tried": n, "found": a} for c, (n, a) in (guided or {}).items()}},
         "triangulation_options": asdict(tri),
     }
 

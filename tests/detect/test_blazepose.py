@@ -11,7 +11,6 @@ from capture3d.detect.blazepose import (ANCHORS, Roi, crop_matrix, decode_detect
 from capture3d.reconstruct.association import associate_person
 
 
-FIXTURE = Path(__file__).parent / "data" / "mediapipe_0.10.21_pose.npz"
 
 
 def read_frames(path, wanted):
@@ -80,11 +79,6 @@ def test_an_empty_image_has_no_person(blazepose_models):
     assert out.shape == (2, 33, 3) and np.isnan(out).all()
     with pytest.raises(ValueError, match="BGR uint8"):
         det(np.zeros((480, 640), np.uint8))
-
-
-@pytest.fixture
-def mediapipe_reference(shared_data):
-    return np.load(FIXTURE), shared_data / "pose2sim_multiperson" / "videos"
 
 
 def test_agrees_with_mediapipe_on_still_frames(blazepose_models, mediapipe_reference):
