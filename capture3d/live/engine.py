@@ -59,7 +59,7 @@ class LiveOptions:
     detect_workers: int = 2         # cameras detected at once (TFLite lets go of the GIL while it runs)
     redetect_every: int = 3         # BlazePose: calls between looks for newcomers while a slot is free (each
     #                                 camera is detected a few times a second live, not 30)
-    tracking: TrackingOptions = field(default_factory=lambda: TrackingOptions(confirm_frames=2))
+    tracking: TrackingOptions = field(default_factory=lambda: TrackingOptions(confirm_frames=2))   # a person after 2 updates
 
     def __post_init__(self):
         if self.max_persons < 1 or self.cameras_per_update < 0 or self.trail_frames < 0 or self.detect_workers < 1:

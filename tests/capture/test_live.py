@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from capture3d.capture import Frame, RecordOptions, RigConfig, SyntheticScene, record
+from capture3d.capture import Frame, RecordOptions, RigConfig, record
 from capture3d.cli import main
 from capture3d.errors import FileFormatError
 from capture3d.live import LiveOptions, LiveReconstructor, LiveRunner, check_calibration, rig_calibration
