@@ -240,7 +240,10 @@ def group_detections(origin, directions, cameras, options: MatchingOptions) -> l
     cameras = np.asarray(cameras)
     if len(cameras) < 2:
         return []
-    cost = pair_costs(origin, directions, cameras, options)
+    from .tracking_kernels import pair_costs_kernel   # (numba; pair_costs is its NumPy reference)
+
+    cost = pair_costs_kernel(np.asarray(origin, float), np.ascontiguousarray(directions, dtype=float),
+                             np.asarray(cameras, np.int64), options.min_common_joints)
     people = []
     for members in cluster(cost, cameras, options.max_ray_distance_m):
         members = list(members)

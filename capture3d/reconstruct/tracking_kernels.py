@@ -252,3 +252,47 @@ def update_motion(joints, velocity, points, dt):
             for k in range(3):
                 velocity[j, k] = 0.5 * velocity[j, k] + 0.5 * (points[j, k] - joints[j, k]) / dt if dt < 0.2 else 0.0
         joints[j, :] = points[j, :]
+
+
+@njit(cache=True)
+def _ray_ray(o1, d1, o2, d2):
+    """Closest distance of two rays (unit directions); inf where they meet behind either origin or
+    are parallel. :func:`capture3d.reconstruct.matching.ray_distances` is the reference."""
+    w0, w1, w2 = o2[0] - o1[0], o2[1] - o1[1], o2[2] - o1[2]
+    b = d1[0] * d2[0] + d1[1] * d2[1] + d1[2] * d2[2]
+    d1w = d1[0] * w0 + d1[1] * w1 + d1[2] * w2
+    d2w = d2[0] * w0 + d2[1] * w1 + d2[2] * w2
+    denom = 1.0 - b * b
+    if denom < 1e-9:
+        return np.inf
+    s = (d1w - b * d2w) / denom
+    t = (b * d1w - d2w) / denom
+    if s <= 0 or t <= 0:
+        return np.inf
+    g0 = o1[0] + s * d1[0] - o2[0] - t * d2[0]
+    g1 = o1[1] + s * d1[1] - o2[1] - t * d2[1]
+    g2 = o1[2] + s * d1[2] - o2[2] - t * d2[2]
+    return np.sqrt(g0 * g0 + g1 * g1 + g2 * g2)
+
+
+@njit(cache=True)
+def pair_costs_kernel(origin, directions, cameras, min_count):
+    """``(N, N)`` median ray-to-ray distance over the joints two detections of different cameras
+    share; inf for the same camera or fewer than ``min_count`` shared joints (the reference:
+    :func:`capture3d.reconstruct.matching.pair_costs`)."""
+    N, J, _ = directions.shape
+    out = np.full((N, N), np.inf)
+    buf = np.empty(J)
+    for a in range(N):
+        for b in range(a + 1, N):
+            if cameras[a] == cameras[b]:
+                continue
+            n = 0
+            for j in range(J):
+                if np.isnan(directions[a, j, 0]) or np.isnan(directions[b, j, 0]):
+                    continue
+                buf[n] = _ray_ray(origin[cameras[a]], directions[a, j], origin[cameras[b]], directions[b, j])
+                n += 1
+            if n >= min_count:
+                out[a, b] = out[b, a] = _median(buf, n)
+    return out

@@ -74,3 +74,17 @@ def test_hungarian_total_equals_scipy():
             used = col >= 0
             assert used.sum() == min(n, m) and len(set(col[used])) == used.sum()
             assert np.isclose(cost[np.flatnonzero(used), col[used]].sum(), cost[rows, cols].sum())
+
+
+def test_pair_costs_kernel_equals_numpy():
+    from capture3d.reconstruct.matching import MatchingOptions, pair_costs
+    from capture3d.reconstruct.tracking_kernels import pair_costs_kernel
+
+    for seed in range(4):
+        rng, origin, directions, _ = _frame(seed)
+        C, S, J, _ = directions.shape
+        cameras = np.repeat(np.arange(C), S)
+        flat = directions.reshape(C * S, J, 3)
+        want = pair_costs(origin, flat, cameras, MatchingOptions())
+        got = pair_costs_kernel(origin, np.ascontiguousarray(flat), cameras, MatchingOptions().min_common_joints)
+        assert np.allclose(got, want, rtol=1e-9, atol=1e-12)
