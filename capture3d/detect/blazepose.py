@@ -29,6 +29,7 @@ from itertools import combinations
 
 import cv2
 import numpy as np
+from numba import njit
 
 from ..skeleton import LAYOUTS
 from . import manifest
@@ -189,7 +190,8 @@ def refine_from_heatmap(xy, heatmap):
     """Move each landmark ``xy (L, 2)`` (crop fraction [0, 1]) to the sigmoid-weighted mean of
     the ``HEATMAP_KERNEL``-wide window of its heatmap channel around it, where the window's
     peak is at least ``HEATMAP_MIN_CONFIDENCE`` (mediapipe's RefineLandmarksFromHeatmap).
-    ``heatmap (H, W, L)`` logits."""
+    ``heatmap (H, W, L)`` logits. The numba :func:`_refine_kernel` does the same (2.25 ms of
+    Python a call against microseconds); this is its reference."""
     h, w, n = heatmap.shape
     out = xy.copy()
     half = (HEATMAP_KERNEL - 1) // 2
@@ -204,6 +206,34 @@ def refine_from_heatmap(xy, heatmap):
             rows, cols = np.mgrid[r0:r1, c0:c1]
             out[i] = (cols * conf).sum() / w / total, (rows * conf).sum() / h / total
     return out
+
+
+@njit(cache=True)
+def _refine_kernel(xy, heatmap, kernel, min_confidence):
+    h, w, n = heatmap.shape
+    out = xy.copy()
+    half = (kernel - 1) // 2
+    for i in range(n):
+        col, row = int(xy[i, 0] * w), int(xy[i, 1] * h)
+        if not (0 <= col < w and 0 <= row < h):
+            continue
+        total = peak = sx = sy = 0.0
+        for r in range(max(0, row - half), min(h, row + half + 1)):
+            for c in range(max(0, col - half), min(w, col + half + 1)):
+                conf = 1.0 / (1.0 + np.exp(-np.float64(heatmap[r, c, i])))
+                total += conf
+                peak = max(peak, conf)
+                sx += c * conf
+                sy += r * conf
+        if peak >= min_confidence and total > 0:
+            out[i, 0] = sx / w / total
+            out[i, 1] = sy / h / total
+    return out
+
+
+def refine_landmarks(xy, heatmap):
+    """:func:`refine_from_heatmap` in numba, what the pipeline calls."""
+    return _refine_kernel(np.ascontiguousarray(xy, dtype=np.float64), heatmap, HEATMAP_KERNEL, HEATMAP_MIN_CONFIDENCE)
 
 
 class RoiSmoother:
@@ -309,7 +339,7 @@ class BlazePose(Detector):
         self._lmk.invoke()
         presence = float(self._lmk.get_tensor(self._lmk_flag).ravel()[0])
         raw = self._lmk.get_tensor(self._lmk_points)[0].reshape(39, 5)
-        xy = refine_from_heatmap(raw[:, :2] / LANDMARK_SIZE, self._lmk.get_tensor(self._lmk_heatmap)[0])
+        xy = refine_landmarks(raw[:, :2] / LANDMARK_SIZE, self._lmk.get_tensor(self._lmk_heatmap)[0])
         return presence, xy, raw[:, 3]
 
     def landmarks(self, image, roi: Roi):
@@ -334,7 +364,7 @@ class BlazePose(Detector):
         out = np.empty((39, 3))
         out[:, 0] = (c * u - s * v) * roi.size + roi.cx
         out[:, 1] = (s * u + c * v) * roi.size + roi.cy
-        out[:, 2] = 1.0 / (1.0 + np.exp(-logit))
+        out[:, 2] = 1.0 / (1.0 + np.exp(-np.clip(logit, -60.0, 60.0)))   # (blank images give huge logits)
         return presence, out
 
     # -- the pipeline ---------------------------------------------------------------------

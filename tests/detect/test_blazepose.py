@@ -162,3 +162,13 @@ def test_flip_averaging_stays_on_the_person_with_left_and_right_kept(blazepose_m
     moved = np.concatenate(moved)
     # measured: median 5.4 px on 1088 x 1920 frames (half the two runs' disagreement); every side kept
     assert len(sides) >= 10 and np.median(moved) < 10.0 and np.all(sides)
+
+
+def test_heatmap_refinement_kernel_equals_numpy():
+    from capture3d.detect.blazepose import refine_from_heatmap, refine_landmarks
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        heatmap = (rng.normal(size=(64, 64, 39)) * 3).astype(np.float32)
+        xy = rng.uniform(-0.05, 1.05, (39, 2))              # some outside the crop: left as they are
+        assert np.allclose(refine_landmarks(xy, heatmap), refine_from_heatmap(xy, heatmap), atol=1e-12)
