@@ -74,9 +74,9 @@ def detection_rays(candidates, rig, options: MatchingOptions) -> Rays:
 
 def ray_distances(o1, d1, o2, d2) -> np.ndarray:
     """Closest distance between rays ``o1 + s d1`` and ``o2 + t d2`` (meters), broadcast over the
-    leading axes of ``d1, d2 (..., 3)`` (unit); ``o1, o2 (3,)``. Where the closest points lie
-    behind either camera, or the rays are parallel, the distance from each origin's ray to the
-    other's origin is not meaningful, so the result is ``inf`` there; NaN where a ray is NaN."""
+    leading axes of ``d1, d2 (..., 3)`` (unit); ``o1, o2 (3,)``. ``inf`` where the closest points
+    lie behind either camera or the rays are parallel (they do not meet in front of both, so they
+    cannot see one point); NaN where a ray is NaN."""
     w = o2 - o1
     b = np.einsum("...k,...k->...", d1, d2)
     d1w = d1 @ w
@@ -156,7 +156,8 @@ def point_ray_distances(origin, directions, points) -> np.ndarray:
 
 def pair_costs(origin, directions, cameras, options: MatchingOptions) -> np.ndarray:
     """``(N, N)`` affinities of detections: the median ray-to-ray distance over the joints two
-    detections share (meters); ``inf`` for the same camera or too few shared joints.
+    detections share (meters); ``inf`` for the same camera or too few shared joints. The NumPy
+    reference of the numba ``tracking_kernels.pair_costs_kernel`` that :func:`group_detections` uses.
 
     Parameters
     ----------
