@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import tomllib
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,14 @@ def _save_npz_atomic(path, **arrays) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".part.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path)
+    except BaseException as exc:   # a full disk, Ctrl-C: no half file, under either name
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
+        raise
     return path
 
 
@@ -56,9 +63,9 @@ def save_pose2d(path, keypoints, *, joint_names, image_size, detector: str, fram
 def load_pose2d(path) -> dict:
     path = Path(path)
     try:
-        z = np.load(path)
-        out = {k: z[k] for k in ("keypoints", "frame_index", "joint_names", "image_size", "detector")}
-    except (OSError, ValueError, KeyError) as exc:
+        with open(path, "rb") as fh, np.load(fh) as z:   # (closed even when the archive is broken)
+            out = {k: z[k] for k in ("keypoints", "frame_index", "joint_names", "image_size", "detector")}
+    except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
         raise FileFormatError(path, f"not a capture3d pose2d file ({exc})") from None
     if out["keypoints"].ndim != 4 or out["keypoints"].shape[-1] != 3:
         raise FileFormatError(path, f"keypoints must be (frames, persons, joints, 3), got {out['keypoints'].shape}",
@@ -202,10 +209,10 @@ def load_points3d(path) -> dict:
     """
     path = Path(path)
     try:
-        z = np.load(path)
-        out = {k: z[k] for k in ("points", *POINT_DIAGNOSTICS, "joint_names", "frame_index", "time_s")}
-        out["person_id"] = z["person_id"] if "person_id" in z.files else None
-    except (OSError, ValueError, KeyError) as exc:
+        with open(path, "rb") as fh, np.load(fh) as z:   # (closed even when the archive is broken)
+            out = {k: z[k] for k in ("points", *POINT_DIAGNOSTICS, "joint_names", "frame_index", "time_s")}
+            out["person_id"] = z["person_id"] if "person_id" in z.files else None
+    except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
         raise FileFormatError(path, f"not a capture3d points3d file ({exc})") from None
     pts = out["points"]
     if pts.ndim not in (3, 4) or pts.shape[-1] != 3:

@@ -2,9 +2,12 @@
 folder of videos, or caliscope's ``cam_N.mp4`` + ``timestamps.csv``."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from .errors import FileFormatError
+
+log = logging.getLogger("capture3d.sources")
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v"}
 
@@ -77,8 +80,19 @@ def session_frame_map(folder) -> dict[str, "np.ndarray"] | None:
         by_device_id = triggers_synchronised(c.get("trigger", "off") for c in cameras)
     columns = {}
     for cam, cols in table.items():
-        order = np.argsort(cols["frame_index"])
-        columns[cam] = (cols["device_frame_id"][order], cols["host_timestamp_ns"][order])
+        index, first = np.unique(cols["frame_index"], return_index=True)    # a row listed twice counts once
+        ids, host = cols["device_frame_id"][first], cols["host_timestamp_ns"][first]
+        if len(first) < len(cols["frame_index"]):
+            log.warning("%s: %d duplicated rows of %s ignored", folder / "frames.csv",
+                        len(cols["frame_index"]) - len(first), cam)
+        n = int(index.max()) + 1 if len(index) else 0
+        if len(index) < n:   # rows missing: their numbers come from the neighbours' (one frame per step)
+            log.warning("%s: %s has rows for %d of its %d video frames; the others' numbers are interpolated",
+                        folder / "frames.csv", cam, len(index), n)
+            every = np.arange(n)
+            ids = np.rint(np.interp(every, index, ids)).astype(np.int64) if (ids >= 0).all() else np.full(n, -1)
+            host = np.rint(np.interp(every, index, host)).astype(np.int64)
+        columns[cam] = (ids, host)
     return session_frame_numbers(columns, by_device_id=by_device_id)
 
 

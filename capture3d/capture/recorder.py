@@ -387,10 +387,15 @@ def read_frames_csv(session) -> dict[str, dict[str, np.ndarray]]:
         if tuple(header or ()) != FRAMES_HEADER:
             from ..errors import FileFormatError
             raise FileFormatError(path, f"expected the columns {','.join(FRAMES_HEADER)}")
-        for row in reader:
+        for line, row in enumerate(reader, start=2):
             if len(row) != len(FRAMES_HEADER):
                 continue   # a row cut short by a crash
+            try:
+                values = [int(v) if v else -1 for v in row[1:]]
+            except ValueError:
+                from ..errors import FileFormatError
+                raise FileFormatError(path, f"line {line}: {','.join(row)!r} is not a row of integers") from None
             cols = out.setdefault(row[0], {k: [] for k in FRAMES_HEADER[1:]})
-            for k, v in zip(FRAMES_HEADER[1:], row[1:]):
-                cols[k].append(int(v) if v else -1)
+            for k, v in zip(FRAMES_HEADER[1:], values):
+                cols[k].append(v)
     return {cam: {k: np.asarray(v, np.int64) for k, v in cols.items()} for cam, cols in out.items()}

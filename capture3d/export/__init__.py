@@ -61,7 +61,7 @@ def export_points(fmt: str, path, data: dict) -> ExportResult:
     file names. Data the format cannot hold come back in ``skipped``, never as an exception."""
     if fmt not in EXPORTERS:
         raise ValueError(f"unknown export format {fmt!r} (known: {sorted(EXPORTERS)})")
-    writer = EXPORTERS[fmt]
+    writer = _atomic(EXPORTERS[fmt])
     people = persons(data)
     if people[0][0] is None:  # one person: the writer's own file
         try:
@@ -82,6 +82,26 @@ def export_points(fmt: str, path, data: dict) -> ExportResult:
     if kept:
         written.append(writer(path, _side_by_side(kept)))
     return ExportResult(fmt, tuple(written), tuple(skipped))
+
+
+def _atomic(writer):
+    """``writer`` through a temporary file renamed into place: a full disk or a Ctrl-C never
+    leaves half a file under the real name (nor the temporary one)."""
+    def write(path, data):
+        path = Path(path)
+        folder = path.parent / f".{path.name}.part"      # the file keeps its name: TRC writes it into its header
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / path.name
+        try:
+            writer(tmp, data)
+            tmp.replace(path)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+            folder.rmdir()
+        return path
+    return write
 
 
 def _side_by_side(people) -> dict:

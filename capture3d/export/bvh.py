@@ -317,7 +317,10 @@ def encode(points, joint_names, *, fps: float = 30.0) -> BvhEncoding:
     index = {s[0]: k for k, s in enumerate(spec)}
 
     def median_length(a, b):
-        return float(np.nanmedian(np.linalg.norm(kp[b] - kp[a], axis=-1)))
+        """Median bone length; 0 for a bone never seen whole (its joint then sits on its parent)."""
+        length = np.linalg.norm(kp[b] - kp[a], axis=-1)
+        length = length[np.isfinite(length)]
+        return float(np.median(length)) if length.size else 0.0
 
     F = len(P)
     R = np.zeros((F, len(spec), 3, 3))
@@ -338,7 +341,8 @@ def encode(points, joint_names, *, fps: float = 30.0) -> BvhEncoding:
             R[:, k] = R[:, p]
         if parent == "Face":  # a rigid head: the median position in the face's frame
             local = np.einsum("fji,fj->fi", face_frame, kp[at] - kp["mid_ear"])
-            offsets[k] = np.nanmedian(local, axis=0)
+            local = local[np.isfinite(local).all(-1)]
+            offsets[k] = np.median(local, axis=0) if len(local) else 0.0
         elif p >= 0 and spec[p][2] != at:
             offsets[k] = spec[p][5] * median_length(spec[p][2], at)
 
