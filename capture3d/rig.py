@@ -64,6 +64,17 @@ class Rig:
         """Camera centres, ``(C, 3)`` meters, world frame."""
         return np.array([c.center for c in self.cameras]).reshape(-1, 3)
 
+    def axes_meeting_point(self) -> np.ndarray:
+        """The point nearest, in least squares, to every camera's optical axis, ``(3,)`` world
+        meters: where the rig looks."""
+        A, b = np.zeros((3, 3)), np.zeros(3)
+        for cam in self.cameras:
+            d = cam.rotation[2]
+            P = np.eye(3) - np.outer(d, d)
+            A += P
+            b += P @ cam.center
+        return np.linalg.lstsq(A, b, rcond=None)[0]
+
     # -- geometry --------------------------------------------------------------------------
     def project(self, points) -> np.ndarray:
         """Project world points into every camera.

@@ -134,6 +134,21 @@ def write_intrinsics(batch: IntrinsicsBatch, path) -> dict[str, Path]:
     return {"calibration": path, "coverage": Path(picture)}
 
 
+def detect_session_boards(session, videos: dict, board, *, every: int = 1, make_bar=None) -> dict:
+    """:func:`capture3d.calibrate.detect.detect_board` on every video ``{camera: path}`` of
+    ``session`` (cached in ``SESSION/.capture3d_cache``), one progress bar per camera from
+    ``make_bar(camera)``; ``{camera: BoardObservations}``."""
+    observations = {}
+    for name, path in videos.items():
+        bar = make_bar(name) if make_bar is not None else None
+        observations[name] = detect_board(path, board, camera=name, every=every,
+                                          cache_dir=Path(session) / ".capture3d_cache",
+                                          progress=bar.update if bar is not None else None)
+        if bar is not None:
+            bar.close()
+    return observations
+
+
 def session_board_observations(session, board: Board, *, every: int = 1, allow_unequal: bool = False,
                                make_bar=None, notes: list | None = None) -> dict[str, BoardObservations]:
     """Board detections of every camera of ``session`` (cached in ``SESSION/.capture3d_cache``),
@@ -147,16 +162,10 @@ def session_board_observations(session, board: Board, *, every: int = 1, allow_u
 
     videos = session_videos(session)
     frame_map = session_frame_map(session)   # before detecting: a broken frames.csv fails fast
-    observations = {}
-    for name, path in videos.items():
-        bar = make_bar(name) if make_bar is not None else None
-        observations[name] = detect_board(path, board, camera=name, every=every,
-                                          cache_dir=Path(session) / ".capture3d_cache",
-                                          progress=bar.update if bar is not None else None)
-        if bar is not None:
-            bar.close()
-        if notes is not None and dropped_views(observations[name]):
-            notes.append(dropped_views(observations[name]))
+    observations = detect_session_boards(session, videos, board, every=every, make_bar=make_bar)
+    for obs in observations.values():
+        if notes is not None and dropped_views(obs):
+            notes.append(dropped_views(obs))
     counts = {n: o.frames_read for n, o in observations.items()}
     if frame_map is not None:   # frames.csv or timestamps.csv says which frames belong together
         listing = "frames.csv" if (Path(session) / "frames.csv").is_file() else "timestamps.csv"
@@ -190,6 +199,6 @@ def report_folder(calibration_path) -> Path:
     return p.with_name(p.stem + "_report")
 
 
-__all__ = ["calibration_sources", "dropped_views", "no_views_reason", "describe_intrinsics", "IntrinsicsBatch",
+__all__ = ["calibration_sources", "detect_session_boards", "dropped_views", "no_views_reason", "describe_intrinsics", "IntrinsicsBatch",
            "calibrate_intrinsics_many", "write_intrinsics", "session_board_observations", "intrinsics_from_session",
            "report_folder"]

@@ -337,10 +337,4 @@ def default_volume(rig: Rig, *, top_m: float = 2.0, step_m: float = 0.1) -> Box:
 
 def _axes_meeting_point(rig: Rig) -> np.ndarray:
     """The point nearest, in least squares, to every camera's optical axis, ``(3,)`` meters."""
-    A, b = np.zeros((3, 3)), np.zeros(3)
-    for cam in rig:
-        d = cam.rotation[2]
-        P = np.eye(3) - np.outer(d, d)
-        A += P
-        b += P @ cam.center
-    return np.linalg.lstsq(A, b, rcond=None)[0]
+    return rig.axes_meeting_point()

@@ -188,7 +188,7 @@ def synced_board_observations(session, board, sync: SyncResult, *, every: int = 
     moved to the common instants of ``sync`` (:func:`capture3d.sync.resample_board`): frame ``k``
     is the reference camera's frame ``k`` in every camera, corners interpolated in time; what
     ``calibrate extrinsics`` uses when the session has a ``sync.toml``."""
-    from ..calibrate.detect import detect_board
+    from ..calibrate.sessions import detect_session_boards
     from ..sources import session_videos
     from .resample import resample_board
 
@@ -196,13 +196,6 @@ def synced_board_observations(session, board, sync: SyncResult, *, every: int = 
     missing = [n for n in videos if n not in sync.cameras]
     if missing:
         raise FileFormatError(Path(session) / "sync.toml", f"has no clock for cameras {missing}", camera=missing[0])
-    observations = {}
-    for name, path in videos.items():
-        bar = make_bar(name) if make_bar is not None else None
-        observations[name] = detect_board(path, board, camera=name, every=every,
-                                          cache_dir=Path(session) / ".capture3d_cache",
-                                          progress=bar.update if bar is not None else None)
-        if bar is not None:
-            bar.close()
+    observations = detect_session_boards(session, videos, board, every=every, make_bar=make_bar)
     times = {n: video_frame_times(p) for n, p in videos.items() if sync.cameras[n].timestamps == "container"}
     return resample_board(observations, sync, every=every, container_times=times or None)

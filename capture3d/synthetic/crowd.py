@@ -319,13 +319,7 @@ def capture_area(rig, *, min_views: int = 3, step_m: float = 0.1, extent_m: floa
     (x_min, y_min, x_max, y_max) float
         World meters, for ``make_crowd(area_m=...)``.
     """
-    A, b = np.zeros((3, 3)), np.zeros(3)
-    for cam in rig:
-        d = cam.rotation[2]
-        M = np.eye(3) - np.outer(d, d)
-        A += M
-        b += M @ cam.center
-    middle = np.linalg.lstsq(A, b, rcond=None)[0]
+    middle = rig.axes_meeting_point()
     xs = middle[0] + np.arange(-extent_m / 2, extent_m / 2 + 1e-9, step_m)
     ys = middle[1] + np.arange(-extent_m / 2, extent_m / 2 + 1e-9, step_m)
     X, Y = np.meshgrid(xs, ys)
