@@ -26,6 +26,17 @@ def undistort_any(model, xd, yd, d):
     return pinhole.undistort_point(xd, yd, d)
 
 
+@njit(cache=True, error_model="numpy")
+def _pixel_to_normalized(u, v, fx, skew, cx, fy, cy, d, model, out):
+    if np.isnan(u) or np.isnan(v):
+        out[0] = np.nan
+        out[1] = np.nan
+        return
+    yd = (v - cy) / fy
+    xd = (u - cx - skew * yd) / fx
+    out[0], out[1] = undistort_any(model, xd, yd, d)
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
 def pixels_to_normalized(pixels, K, d, model):
     """``pixels (N, 2)`` -> undistorted normalised ``(N, 2)``; NaN in, NaN out."""
@@ -33,24 +44,25 @@ def pixels_to_normalized(pixels, K, d, model):
     out = np.empty((n, 2))
     fx, skew, cx, fy, cy = K[0, 0], K[0, 1], K[0, 2], K[1, 1], K[1, 2]
     for i in prange(n):
-        v = pixels[i, 1]
-        u = pixels[i, 0]
-        if np.isnan(u) or np.isnan(v):
-            out[i, 0] = np.nan
-            out[i, 1] = np.nan
-            continue
-        yd = (v - cy) / fy
-        xd = (u - cx - skew * yd) / fx
-        x, y = undistort_any(model, xd, yd, d)
-        out[i, 0] = x
-        out[i, 1] = y
+        _pixel_to_normalized(pixels[i, 0], pixels[i, 1], fx, skew, cx, fy, cy, d, model, out[i])
     return out
 
 
-#: The same kernel without threads, for small inputs: a thread pool's launch costs 10 us on an
-#: idle machine but milliseconds while another process holds a core (measured: 13 ms a call for
-#: 7,650 points at load 7), more than the work. :data:`SERIAL_BELOW` points pick it.
-pixels_to_normalized_serial = njit(cache=True, error_model="numpy")(pixels_to_normalized.py_func)
+@njit(cache=True, error_model="numpy")
+def pixels_to_normalized_serial(pixels, K, d, model):
+    """:func:`pixels_to_normalized` without threads, for small inputs: a thread pool's launch
+    costs 10 us on an idle machine but milliseconds while another process holds a core
+    (measured: 13 ms a call for 7,650 points at load 7), more than the work. :data:`SERIAL_BELOW`
+    points pick it. (Its own function, not the threaded one's code compiled twice: numba's cache
+    names entries after the source function, so the two would share one.)"""
+    n = pixels.shape[0]
+    out = np.empty((n, 2))
+    fx, skew, cx, fy, cy = K[0, 0], K[0, 1], K[0, 2], K[1, 1], K[1, 2]
+    for i in range(n):
+        _pixel_to_normalized(pixels[i, 0], pixels[i, 1], fx, skew, cx, fy, cy, d, model, out[i])
+    return out
+
+
 SERIAL_BELOW = 50_000
 
 
