@@ -99,8 +99,13 @@ def test_cluster_losing_a_worker_gives_the_serial_results(three_sessions, tmp_pa
     assert [(r["session"], r["status"], r["persons"]) for r in rows] == [(f"trial_{k}", "ok", "1") for k in range(3)]
     assert rows == [{**r, "seconds": s["seconds"]} for r, s in zip(read_summary(serial / "summary.csv"), rows)]
     for k in range(3):
+        for cam in ("cam01", "cam02", "cam03"):                        # same bits: same 1-thread detector
+            np.testing.assert_array_equal(*(io.load_pose2d(d / f"trial_{k}" / "pose2d" / f"{cam}.npz")["keypoints"]
+                                            for d in (serial, clustered)))
         a, b = (io.load_points3d(d / f"trial_{k}" / "points3d.npz") for d in (serial, clustered))
-        np.testing.assert_array_equal(a["points"], b["points"])        # same bits: same 1-thread detector
+        # the 3D within a rounding error: with a fresh numba cache the serial process and the workers
+        # differed in the last bit of some points (measured 2.2e-16 / 2.8e-16 m), with a warm one not at all
+        np.testing.assert_allclose(a["points"], b["points"], rtol=0, atol=1e-12)
         print(f"trial_{k}: {np.isfinite(a['points']).mean():.2f} of the points reconstructed")
         assert np.isfinite(a["points"]).mean() > 0.5                   # a person, mostly
 
