@@ -19,10 +19,16 @@ full), or free disk space below ``min_free_mb`` end the recording for every came
 the reason in ``session.toml`` and in the returned result: what was recorded is kept.
 
 Drops are counted from the device frame ids: a camera's frames are numbered by its own counter,
-so a missing id is a frame lost (in transfer, incomplete, or dropped by a full queue). Frames are
-matched across cameras as :func:`capture3d.sources.session_frame_numbers` matches them for the
-stages downstream: by device frame id when the triggers are synchronised, else by nearest host
-time.
+so a missing id is a frame lost (in transfer, incomplete, or dropped by a full queue). Cameras on
+one trigger stop after the same trigger: at a stop (duration, ``stop``, Ctrl-C) the newest device
+frame id any camera has grabbed is the last trigger of the take, and every camera keeps grabbing,
+for up to ``drain_timeout_s``, until it has delivered that frame; frames past it are not written.
+Frame ``i`` of every camera is then trigger ``i`` and, without drops, the counts are equal (the
+cameras' acquisition threads otherwise stop wherever each happens to be, a few frames apart). A
+camera that never delivers a trigger of the take, at its start or its end, shows it as a drop.
+Frames are matched across cameras as :func:`capture3d.sources.session_frame_numbers` matches them
+for the stages downstream: by device frame id when the triggers are synchronised, else by nearest
+host time.
 """
 from __future__ import annotations
 
@@ -41,7 +47,7 @@ import numpy as np
 
 from .. import __version__
 from ..sources import session_frame_numbers
-from .base import CameraDisconnected, CameraError, CameraTimeout, SourceFinished
+from .base import CameraDisconnected, CameraError, CameraTimeout, SourceFinished, triggers_synchronised
 from .rigfile import RigConfig
 from .writer import VideoPipe, VideoPipeError
 
@@ -61,6 +67,17 @@ class RecordOptions:
     stall_timeout_s: float = 2.0        # a camera silent this long ends the recording
     min_free_mb: float = 200.0          # stop before the disk is full
     quality: int = 3                    # MJPEG quality scale: 2 (best) .. 31
+    drain_timeout_s: float = 2.0        # at a stop, how long triggered cameras may take to deliver
+                                        # every frame up to the last trigger of the take
+
+    def __post_init__(self):
+        for name in ("grab_timeout_s", "stall_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"RecordOptions.{name} must be > 0 s, got {getattr(self, name)}")
+        if not self.drain_timeout_s >= 0:
+            raise ValueError(f"RecordOptions.drain_timeout_s must be >= 0 s, got {self.drain_timeout_s}")
+        if self.queue_frames < 1:
+            raise ValueError(f"RecordOptions.queue_frames must be >= 1, got {self.queue_frames}")
 
 
 @dataclass
@@ -73,6 +90,7 @@ class CameraLedger:
     queue_drops: int = 0
     ids: list = field(default_factory=list)           # device frame id of each written frame
     host_ns: list = field(default_factory=list)
+    last_grabbed_id: int | None = None                # device frame id of the newest frame grabbed
     stalled: bool = False
     error: str = ""
 
@@ -95,6 +113,11 @@ class _Run:
         self.reason = ""
         self.lock = threading.Lock()
         self.ledgers = {n: CameraLedger(n) for n in names}
+        # a frame is queued and its id noted under grab_lock, so that the last trigger chosen at a
+        # stop is at least every id already queued
+        self.grab_lock = threading.Lock()
+        self.drain_to: int | None = None     # device frame id every camera is drained to at the stop
+        self.drain_until = 0.0               # time.monotonic() at which draining gives up
         self.csv_file = open(session / "frames.csv", "w", newline="")
         self.csv = csv.writer(self.csv_file)
         self.csv.writerow(FRAMES_HEADER)
@@ -106,6 +129,22 @@ class _Run:
                 self.reason = reason
                 log.warning("recording ends: %s", reason)
         self.stop.set()
+
+    def drain_to_last_trigger(self, timeout_s: float) -> int | None:
+        """Choose the last trigger of the take, the newest device frame id any camera has grabbed,
+        for the acquisition threads to deliver up to once :attr:`stop` is set. None (no drain)
+        unless every camera has grabbed a frame with a device frame id."""
+        with self.grab_lock:
+            ids = [L.last_grabbed_id for L in self.ledgers.values()]
+            if ids and all(i is not None for i in ids):
+                self.drain_to = max(ids)
+                self.drain_until = time.monotonic() + timeout_s
+        return self.drain_to
+
+    def owes_frames(self, ledger: CameraLedger) -> bool:
+        """Whether a stopped camera has still to deliver frames up to the last trigger."""
+        return (self.drain_to is not None and not self.reason and time.monotonic() < self.drain_until
+                and (ledger.last_grabbed_id is None or ledger.last_grabbed_id < self.drain_to))
 
     def row(self, camera, index, frame):
         with self.lock:
@@ -130,9 +169,12 @@ def _acquire_loop(cam, q: queue.Queue, run: _Run, ledger: CameraLedger, live):
     last = time.monotonic()
     count = 0
     opts = run.options
-    while not run.stop.is_set():
+    while not run.stop.is_set() or run.owes_frames(ledger):
+        timeout = opts.grab_timeout_s
+        if run.stop.is_set():                   # draining: no longer than the drain may last
+            timeout = max(0.01, min(timeout, run.drain_until - time.monotonic()))
         try:
-            frame = cam.grab(opts.grab_timeout_s)
+            frame = cam.grab(timeout)
         except CameraTimeout:
             if time.monotonic() - last > opts.stall_timeout_s:
                 ledger.stalled = True
@@ -148,11 +190,15 @@ def _acquire_loop(cam, q: queue.Queue, run: _Run, ledger: CameraLedger, live):
         if frame.incomplete:
             ledger.incomplete += 1
             continue
-        try:
-            q.put_nowait(frame)                 # never wait: acquisition must keep up
-        except queue.Full:
-            ledger.queue_drops += 1
-            continue
+        with run.grab_lock:
+            if run.drain_to is not None and (frame.device_frame_id is None or frame.device_frame_id > run.drain_to):
+                break                           # after the last trigger of the take: not recorded
+            ledger.last_grabbed_id = frame.device_frame_id
+            try:
+                q.put_nowait(frame)             # never wait: acquisition must keep up
+            except queue.Full:
+                ledger.queue_drops += 1
+                continue
         if live is not None:
             live.update(cam.name, frame)        # the newest frame only: never queued
         count += 1
@@ -226,30 +272,38 @@ def write_session_toml(path: Path, rig: RigConfig, applied: dict, start: str, st
     tmp.replace(path)
 
 
-def sync_report(ledgers: dict[str, CameraLedger], hardware_synced: bool) -> dict:
+def sync_report(ledgers: dict[str, CameraLedger], hardware_synced: bool, last_trigger: int | None = None) -> dict:
     """Per camera: frames written, drops (missing device frame ids, with the ids), incomplete
     frames, queue drops, stall; across cameras (frames matched as
     :func:`capture3d.sources.session_frame_numbers` matches them downstream): frames present in
-    every camera and the largest skew between the cameras' host timestamps of the same frame."""
+    every camera and the largest skew between the cameras' host timestamps of the same frame.
+
+    When the frames are matched by device frame id, a camera's drops count every trigger of the
+    take it lacks: from the first id of any camera to ``last_trigger`` (the id the cameras were
+    drained to at the stop, see :func:`record`; None: to the camera's own last id)."""
     cams = {}
     columns = {}
     for name, L in ledgers.items():
-        ids = np.array([-1 if i is None else i for i in L.ids], np.int64)
-        columns[name] = (ids, np.asarray(L.host_ns, np.int64))
+        columns[name] = (np.array([-1 if i is None else i for i in L.ids], np.int64), np.asarray(L.host_ns, np.int64))
+    by_device_id = hardware_synced and all((ids >= 0).all() for ids, _ in columns.values())
+    take_first = min((int(ids[0]) for ids, _ in columns.values() if len(ids)), default=0)
+    for name, L in ledgers.items():
+        ids = columns[name][0]
         entry = {"frames": L.written, "incomplete": L.incomplete, "queue_drops": L.queue_drops,
                  "stalled": L.stalled, "error": L.error}
         if len(ids) and (ids >= 0).all():
             first, last = int(ids[0]), int(ids[-1])
-            missing = sorted(set(range(first, last + 1)) - set(ids.tolist()))
+            start, end = (take_first, last if last_trigger is None else max(last, last_trigger)) if by_device_id else (first, last)
+            missing = sorted(set(range(start, end + 1)) - set(ids.tolist()))
             entry.update(first_device_frame_id=first, last_device_frame_id=last,
                          drops=len(missing), dropped_device_frame_ids=missing[:1000])
         else:
             entry.update(drops=None, dropped_device_frame_ids=[],
                          note="no device frame ids: drops are not countable")
         cams[name] = entry
-    by_device_id = hardware_synced and all((ids >= 0).all() for ids, _ in columns.values())
     report = {"cameras": cams, "hardware_synced": hardware_synced,
-              "frames_matched_by": "device frame id" if by_device_id else "nearest host time"}
+              "frames_matched_by": "device frame id" if by_device_id else "nearest host time",
+              "drained_to_device_frame_id": last_trigger}
     if not ledgers:
         return report
     numbers = session_frame_numbers(columns, by_device_id=by_device_id)
@@ -336,6 +390,7 @@ def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *,
     for t in grabbers + helpers:
         t.start()
     t0 = time.monotonic()
+    on_one_trigger = triggers_synchronised(c.settings.trigger for c in cams)
     stopped_by = ""
     try:
         while any(t.is_alive() for t in grabbers):
@@ -351,6 +406,8 @@ def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *,
                 progress(time.monotonic() - t0, {n: L.written for n, L in run.ledgers.items()})
     except KeyboardInterrupt:
         stopped_by = "Ctrl-C"
+    if on_one_trigger and stopped_by and not run.reason:   # a stop asked for drains; a failure stops at once
+        run.drain_to_last_trigger(options.drain_timeout_s)
     run.stop.set()
     for t in grabbers:
         t.join()
@@ -366,7 +423,7 @@ def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *,
     if live is not None:
         live.close()
     stopped_by = run.reason or stopped_by or ("max_frames reached" if options.max_frames else "cameras ended")
-    report = sync_report(run.ledgers, rig.hardware_synced)
+    report = sync_report(run.ledgers, rig.hardware_synced, run.drain_to)
     report.update(duration_s=round(time.monotonic() - t0, 3), stopped_by=stopped_by, start=start)
     if live is not None:
         report["live_view_updates"] = live.updates
