@@ -2,10 +2,11 @@
 colour with its id and trails) beside a mosaic of the cameras' newest frames with their 2D
 people in the same colours.
 
-Headless, the picture is written to ``SESSION/live.png`` at most every ``picture_interval_s``
-(replaced atomically, so an image viewer can watch the file) and, when asked, every shown
-picture goes into an MP4; with a display it is shown in a window. The 3D is drawn only when
-something shows it (a window, the video, or the next picture due): drawing costs 5-15 ms.
+The picture is drawn at a display rate of its own, never more often than ``fps`` pictures a
+second (a window and the MP4) or every ``picture_interval_s`` (headless: ``SESSION/live.png``, replaced
+atomically, so an image viewer can watch the file), however fast the 3D updates come: the 3D
+rate is what detection allows, the picture's what an eye needs. A picture costs about 25 ms
+CPU (the Open3D scene of :mod:`capture3d.live.scene` 11-12 ms, the mosaic the rest).
 """
 from __future__ import annotations
 
@@ -64,11 +65,20 @@ class LivePicture:
         MP4 of every picture shown.
     window : bool, optional
         Show a window (default: when ``DISPLAY`` is set).
+    fps : float
+        Pictures per second at most in the window and the MP4 (the MP4's frame rate).
+    picture_interval_s : float
+        Seconds between two ``out_png`` pictures.
     """
 
     def __init__(self, rig, joint_names, *, out_png=None, out_video=None, window: bool | None = None,
-                 size_3d=(960, 540), fps: float = 15.0, picture_interval_s: float = 0.5, trail_frames: int = 30):
-        from ..viz.render import OffscreenRenderer, view_camera
+                 size_3d=(960, 540), fps: float = 10.0, picture_interval_s: float = 0.5,
+                 trail_frames: int = 30):
+        from ..viz.render import view_camera
+        from .scene import LiveScene
+
+        if not fps > 0 or not picture_interval_s > 0:
+            raise ValueError(f"fps and picture_interval_s must be > 0, got {fps}, {picture_interval_s}")
 
         self.rig, self.joint_names = rig, list(joint_names)
         self.window = bool(os.environ.get("DISPLAY")) if window is None else window
@@ -78,7 +88,9 @@ class LivePicture:
         self._aimed = False      # re-aimed once at the first people seen (a world origin need not be the middle)
         self._view_for = lambda centre: view_camera(capture_volume(rig, centre=centre), size=size_3d)
         self.renderer = None     # made by the thread that draws (an OpenGL context belongs to one thread)
-        self._make_renderer = lambda: OffscreenRenderer(self.view, rig=rig)
+        self._make_renderer = lambda: LiveScene(self.view, rig, self.joint_names)
+        self.display_interval_s = 1.0 / fps
+        self._next_draw = 0.0
         cols = 2 if len(rig) <= 4 else -(-len(rig) // 2)
         rows = -(-len(rig) // cols)
         self.tile = (size_3d[0] // cols, size_3d[1] // rows)
@@ -98,11 +110,13 @@ class LivePicture:
         """Make the renderer and draw once (call from the thread that will draw)."""
         if self.renderer is None:
             self.renderer = self._make_renderer()
-        self.renderer.render(np.full((1, len(self.joint_names), 3), np.nan), self.joint_names)
+        self.renderer.render(np.zeros((0, len(self.joint_names), 3)), [])
 
     def due(self) -> bool:
-        """Whether :meth:`show` would draw now."""
-        return self.window or self._open_video is not None or (self.out_png is not None and time.monotonic() >= self._next_png)
+        """Whether :meth:`show` would draw now (the display rate's next picture, or the PNG's)."""
+        now = time.monotonic()
+        shown = self.window or self._open_video is not None
+        return (shown and now >= self._next_draw) or (self.out_png is not None and now >= self._next_png)
 
     def add(self, update) -> None:
         """Keep ``update``'s people for the trails (cheap; call for every update)."""
@@ -132,11 +146,7 @@ class LivePicture:
                 self.view = self._view_for(np.median(joints, axis=0)[:2])
                 self.renderer.view = self.view
                 self._aimed = True
-        if len(ids):
-            rgb = self.renderer.render(pts, self.joint_names, pts.shape[1] - 1, person_ids=ids,
-                                       trail_frames=self.trail_frames)
-        else:
-            rgb = self.renderer.render(np.full((1, len(self.joint_names), 3), np.nan), self.joint_names)
+        rgb = self.renderer.render(pts[:, -1], ids, pts)
         scene = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         owner = {}
         for pid, s in update.slots.items():
@@ -171,6 +181,7 @@ class LivePicture:
             return False
         picture = self.draw(update, images)
         self.shown += 1
+        self._next_draw = max(self._next_draw + self.display_interval_s, time.monotonic() - self.display_interval_s)
         if self._open_video is not None:
             if self.video is None:
                 self.video = self._open_video()
