@@ -37,6 +37,7 @@ class SyncOptions:
     reference: str | None = None      # camera whose clock is the common one; None: the first that can be
     min_score: float = 0.3            # keypoints / corners below this detector score are not used, [0, 1]
     min_correlation: float = 0.5      # a weaker best correlation is "no shared motion", Pearson r
+    min_significance: float = 1.0     # ... and one less than this above chance (Fisher z, see correlate.Peak)
     min_confidence: float = 0.2       # a camera whose offset is less certain is reported, not written, 0..1
     min_overlap: float = 0.5          # lags must keep this fraction of the shorter signal, 0..1
     window_s: float = 2.0             # window of the fine step; several windows measure the rate, seconds
@@ -188,6 +189,15 @@ def _align(keypoints, times_s, rig, opts, method):
             best = "none" if peak is None else f"{peak.r:.2f}"
             failed[n] = (f"no shared motion with {reference}: best correlation {best} "
                          f"(< {opts.min_correlation}) within +-{max_shift:.2f} s")
+            continue
+        if peak.z - peak.z_chance < opts.min_significance:
+            # a high r over few independent samples: the best of many lags reaches it by chance
+            # (caliscope_4cam without a calibration: r = 0.81 at 20 frames off, on 8 independent
+            # samples of the board seen in 23 frames)
+            failed[n] = (f"too little shared motion with {reference}: the best correlation, {peak.r:.2f} at "
+                         f"{peak.lag_s:+.2f} s, rests on {peak.n_eff:.0f} independent samples and is no better "
+                         f"than chance over the lags searched (z {peak.z:.1f}, chance {peak.z_chance:.1f}); "
+                         "record more motion, or give a calibration (-c)")
             continue
         # grids start at the first mid-time: shift back to first frames
         offsets[n] = peak.lag_s + (speed[reference][1][0] - speed[n][1][0])

@@ -71,11 +71,46 @@ def lagged_pearson(ref, sig, *, min_overlap: int):
 @dataclass
 class Peak:
     """The best lag: ``lag_s`` (ref time = own time + lag_s), its correlation ``r``, and the
-    best correlation at least ``separation`` away (``r_second``; ambiguity of periodic motion)."""
+    best correlation at least ``separation`` away (``r_second``; ambiguity of periodic motion).
+
+    ``z`` is the peak's significance: Fisher's ``atanh(r) sqrt(n_eff - 3)`` over the effective
+    number of independent samples at that lag (smooth signals have far fewer than samples);
+    ``z_chance`` what the best of the lags searched would reach on unrelated signals,
+    ``sqrt(2 ln L_eff)`` for ``L_eff`` independent lags. A peak with ``z <= z_chance`` is no
+    evidence, however high its ``r``."""
 
     lag_s: float
     r: float
     r_second: float
+    z: float = float("inf")
+    z_chance: float = 0.0
+    n_eff: float = float("inf")
+
+
+def _autocorrelation(x, max_lag: int) -> np.ndarray:
+    """NaN-aware autocorrelation of ``x`` at lags ``1..max_lag`` (pairs with a gap left out)."""
+    x = np.asarray(x, float)
+    m = np.isfinite(x)
+    x = np.where(m, x - (x[m].mean() if m.any() else 0.0), 0.0)
+    var = float((x * x).sum() / max(m.sum(), 1))
+    out = np.zeros(max_lag)
+    for k in range(1, max_lag + 1):
+        both = m[k:] & m[:-k]
+        if both.sum() > 2 and var > 0:
+            out[k - 1] = float((x[k:] * x[:-k])[both].mean() / var)
+    return out
+
+
+def effective_samples(ref, sig, n: float) -> float:
+    """Bartlett's effective sample count of a correlation of ``n`` overlapping samples of two
+    autocorrelated series: ``n / (1 + 2 sum_k rho_ref(k) rho_sig(k))``, the sum taken while both
+    autocorrelations stay above their noise level ``2 / sqrt(length)``."""
+    K = max(1, min(len(ref), len(sig)) // 4)
+    a, b = _autocorrelation(ref, K), _autocorrelation(sig, K)
+    noise = 2.0 / np.sqrt(np.array([np.isfinite(ref).sum(), np.isfinite(sig).sum()], float).clip(1))
+    stop = np.flatnonzero((a <= noise[0]) | (b <= noise[1]))
+    prod = (a * b)[: stop[0]] if len(stop) else a * b
+    return float(n / (1.0 + 2.0 * prod.sum()))
 
 
 def best_lag(ref, sig, step_s: float, *, max_lag_s: float, min_overlap: int, separation_s: float,
@@ -83,7 +118,7 @@ def best_lag(ref, sig, step_s: float, *, max_lag_s: float, min_overlap: int, sep
     """The lag of highest correlation within ``+-max_lag_s`` (or within ``+-max_lag_s`` of
     ``around_s``), refined to a fraction of a step by a parabola through the peak; None when no
     lag has enough overlap."""
-    lags, r, _ = lagged_pearson(ref, sig, min_overlap=min_overlap)
+    lags, r, n = lagged_pearson(ref, sig, min_overlap=min_overlap)
     lag_s = lags * step_s
     centre = 0.0 if around_s is None else around_s
     r = np.where(np.abs(lag_s - centre) <= max_lag_s + 1e-12, r, np.nan)
@@ -97,4 +132,10 @@ def best_lag(ref, sig, step_s: float, *, max_lag_s: float, min_overlap: int, sep
             frac = float(np.clip(0.5 * (r[k - 1] - r[k + 1]) / denom, -0.5, 0.5))
     far = np.abs(lag_s - lag_s[k]) > separation_s
     second = float(np.nanmax(r[far])) if np.isfinite(r[far]).any() else float("nan")
-    return Peak(float((lags[k] + frac) * step_s), float(r[k]), second)
+    # significance: independent samples at the peak, and independent lags searched (samples
+    # closer than the signals' correlation length are one sample, lags alike)
+    n_eff = effective_samples(ref, sig, float(n[k]))
+    per_sample = max(float(n[k]) / max(n_eff, 1e-9), 1.0)
+    lags_eff = max(float(np.isfinite(r).sum()) / per_sample, 2.0)
+    z = float(np.arctanh(min(r[k], 0.999999)) * np.sqrt(max(n_eff - 3.0, 0.0)))
+    return Peak(float((lags[k] + frac) * step_s), float(r[k]), second, z, float(np.sqrt(2 * np.log(lags_eff))), n_eff)

@@ -83,6 +83,21 @@ def test_caliscope_board_offsets_against_timestamps(shared_data):
         assert abs(clock.start_s - lag) < 0.04, name
 
 
+def test_caliscope_without_calibration_refuses_the_camera_it_cannot_place(shared_data):
+    """Without a calibration only the corners' image speed is there: 48 frames at 6 fps, cam_3
+    seeing the board in 23. Its best correlation (0.82, 20 frames off) is chance over the lags
+    searched; it is refused with the reason, not written (it was, at confidence 0.77)."""
+    folder = shared_data / "caliscope_4cam"
+    res = estimate_sync(folder / "extrinsic", method="board", board=folder / "charuco.toml")
+    assert list(res.failed) == ["cam_3"], res.message
+    assert "no better than chance" in res.failed["cam_3"] and "independent samples" in res.failed["cam_3"]
+    # the two it keeps are within half a frame (83 ms) of timestamps.csv's mean lags (-0.7 and
+    # -1.0 ms): measured 40.5 and 59.0 ms; with the calibration 4.6-25 ms (the test above)
+    lags = {"cam_1": -0.0007, "cam_2": -0.0010}
+    for name, lag in lags.items():
+        assert abs(res.cameras[name].start_s - lag) < 0.5 / 6, name
+
+
 def test_caliscope_board_corners_at_common_instants(shared_data, tmp_path):
     """What calibrate extrinsics reads with a sync.toml: every camera's corners at cam_0's frames."""
     from capture3d.calibrate.boards import Board
