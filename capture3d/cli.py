@@ -239,7 +239,7 @@ def cmd_overlay(args):
     from .viz.overlay import overlay_session
 
     for out in overlay_session(args.points3d, args.calibration, args.output, pose2d=args.pose2d, videos=args.videos,
-                               cameras=args.camera, make_bar=_bar_factory(), echo=print):
+                               cameras=args.camera, make_bar=_bar_factory(), echo=print, sync=args.sync):
         print(f"wrote {out}")
 
 
@@ -709,6 +709,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pose2d", help="folder of <camera>.npz: draw the detections too")
     p.add_argument("--videos", help="folder (or session) with <camera>.<ext> videos; default: a floor grid")
     p.add_argument("--camera", action="append", help="only this camera (repeatable)")
+    p.add_argument("--sync", help="camera clocks (capture3d sync's sync.toml; default the --videos session's "
+                                  "sync.toml when there): each camera's own frame under each instant")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p = _sub(sub, "plot", "joint trajectories and reprojection error over time (PNG)",
              ["capture3d plot points3d.npz -o plots/"], cmd_plot)

@@ -130,8 +130,9 @@ def overlay_video(out, camera: Camera, points3d, joint_names, keypoints2d=None, 
                   fps: float = 30.0, frame_index=None, max_error_px: float = 15.0, progress=None) -> Path:
     """Write ``out`` (MP4): every frame of ``points3d (F, J, 3)`` (or of several people
     ``(P, F, J, 3)`` with ``person_ids (P,)``) reprojected into ``camera``, over ``video`` (its
-    frames ``frame_index``, default 0..F-1) or the floor grid, with the detections
-    ``keypoints2d (F, J, 3)`` or ``(F, S, J, 3)`` (every person slot) drawn beside."""
+    frames ``frame_index``, default 0..F-1; -1 where the camera was not recording: a black frame)
+    or the floor grid, with the detections ``keypoints2d (F, J, 3)`` or ``(F, S, J, 3)`` (every
+    person slot) drawn beside."""
     pts = np.asarray(points3d, float)
     n_frames = pts.shape[-3]
     frames = np.arange(n_frames) if frame_index is None else np.asarray(frame_index)
@@ -146,7 +147,9 @@ def overlay_video(out, camera: Camera, points3d, joint_names, keypoints2d=None, 
         with VideoWriter(out, fps, camera.size) as writer:
             for k, f in enumerate(frames):
                 background = grid
-                if cap is not None:
+                if f < 0:   # an instant before or after this camera's recording (cameras without a shared clock)
+                    background = np.zeros((camera.size[1], camera.size[0], 3), np.uint8)
+                elif cap is not None:
                     if f != position:
                         cap.set(cv2.CAP_PROP_POS_FRAMES, int(f))
                     ok, background = cap.read()
@@ -155,8 +158,9 @@ def overlay_video(out, camera: Camera, points3d, joint_names, keypoints2d=None, 
                         raise OSError(f"{video}: frame {f} cannot be read (the video is shorter than the data)")
                 kp = None if keypoints2d is None else keypoints2d[k]
                 at = pts[k] if pts.ndim == 3 else pts[:, k]
+                label = f"{camera.name}  frame {f}" if f >= 0 else f"{camera.name}  not recording"
                 writer.write(overlay_frame(background, camera, at, joint_names, kp, person_ids=person_ids,
-                                           max_error_px=max_error_px, label=f"{camera.name}  frame {f}"))
+                                           max_error_px=max_error_px, label=label))
                 if progress is not None:
                     progress.update(1)
     finally:
@@ -173,13 +177,18 @@ def _video_size(path) -> tuple[int, int]:
 
 
 def overlay_session(points3d, calibration, out, *, pose2d=None, videos=None, cameras=None, make_bar=None,
-                    echo=None) -> list[Path]:
+                    echo=None, sync=None) -> list[Path]:
     """``capture3d overlay``: one video per camera of the people of ``points3d`` (a points3d.npz)
     reprojected with ``calibration``, over the session's ``videos`` (a folder or session holding
     ``<camera>.<ext>``; default a floor grid) and, with ``pose2d`` (a folder of ``<camera>.npz``),
     every 2D detection. A video whose image size differs from its camera's is matched by
     :func:`capture3d.camera.image_size.match_image_size`, its line passed to ``echo``.
-    Returns the files written, ``out/<camera>.mp4``."""
+
+    Cameras without a shared clock: with ``sync`` (a sync.toml path or
+    :class:`capture3d.sync.SyncResult`; default ``sync.toml`` of the ``videos`` session when there),
+    instant ``k`` of ``points3d`` (its ``time_s``, common clock) is drawn over each camera's own
+    video frame nearest to it (:func:`capture3d.sync.nearest_frames`), with that frame's
+    detections. Returns the files written, ``out/<camera>.mp4``."""
     from .. import io
     from ..camera.image_size import match_image_size
     from ..errors import FileFormatError
@@ -193,19 +202,9 @@ def overlay_session(points3d, calibration, out, *, pose2d=None, videos=None, cam
     if unknown:
         raise FileFormatError(calibration, f"has no cameras {unknown} ({rig.names})")
     n_frames, n_joints = len(data["frame_index"]), len(data["joint_names"])
+    clocks = _session_clocks(sync, videos, cameras)
     written = []
     for name in cameras:
-        kp = None
-        if pose2d:  # every person slot the detector filled: (F, S, J, 3)
-            path = Path(pose2d) / f"{name}.npz"
-            d = io.load_pose2d(path)
-            if d["keypoints"].shape[2] != n_joints:
-                raise FileFormatError(path, f"{d['keypoints'].shape[2]} joints, {points3d} has {n_joints}")
-            rows = {f: k for k, f in enumerate(d["frame_index"])}
-            kp = np.full((n_frames, d["keypoints"].shape[1], n_joints, 3), np.nan)
-            for k, f in enumerate(data["frame_index"]):
-                if f in rows:
-                    kp[k] = d["keypoints"][rows[f]]
         camera, video = rig[name], None
         if videos:
             found = sorted(Path(videos).glob(f"{name}.*")) or sorted(Path(videos).glob(f"videos/{name}.*"))
@@ -215,10 +214,62 @@ def overlay_session(points3d, calibration, out, *, pose2d=None, videos=None, cam
             camera, note = match_image_size(camera, _video_size(video), path=video)
             if note and echo is not None:
                 echo(note)
+        own_frames = np.asarray(data["frame_index"])        # one clock: instant k is frame k of every camera
+        if clocks is not None:
+            own_frames = _own_frames(clocks, name, data["time_s"], video)
+        kp = None
+        if pose2d:  # every person slot the detector filled: (F, S, J, 3)
+            path = Path(pose2d) / f"{name}.npz"
+            d = io.load_pose2d(path)
+            if d["keypoints"].shape[2] != n_joints:
+                raise FileFormatError(path, f"{d['keypoints'].shape[2]} joints, {points3d} has {n_joints}")
+            rows = {f: k for k, f in enumerate(d["frame_index"])}
+            kp = np.full((n_frames, d["keypoints"].shape[1], n_joints, 3), np.nan)
+            for k, f in enumerate(own_frames):
+                if f in rows:
+                    kp[k] = d["keypoints"][rows[f]]
         bar = make_bar(f"overlay {name}", n_frames) if make_bar else None
         written.append(overlay_video(Path(out) / f"{name}.mp4", camera, data["points"], data["joint_names"], kp,
                                      person_ids=data["person_id"], video=video, fps=fps,
-                                     frame_index=data["frame_index"], progress=bar))
+                                     frame_index=own_frames, progress=bar))
         if bar is not None:
             bar.close()
     return written
+
+
+def _session_clocks(sync, videos, cameras):
+    """The clocks to draw by: ``sync`` itself, the file it names, or the ``videos`` session's
+    ``sync.toml`` (also one level up from a ``videos/`` folder); None: one shared clock."""
+    from ..sync import SyncResult, find_sync
+
+    if isinstance(sync, SyncResult):
+        return sync
+    if sync is not None:
+        return find_sync(None, sync, cameras=cameras)
+    if videos is None:
+        return None
+    folder = Path(videos)
+    for session in (folder, folder.parent) if folder.name == "videos" else (folder,):
+        if (session / "sync.toml").is_file():
+            return find_sync(session, session / "sync.toml", cameras=None)
+    return None
+
+
+def _own_frames(clocks, name, time_s, video) -> np.ndarray:
+    """The camera's own video frame under each common-clock instant, -1 where it was not
+    recording (:func:`capture3d.sync.nearest_frames`)."""
+    from ..errors import FileFormatError
+    from ..sync import nearest_frames
+    from ..sync.signals import video_frame_times
+
+    if name not in clocks.cameras:
+        raise FileFormatError("sync.toml", f"has no clock for camera {name!r} (it has {sorted(clocks.cameras)})",
+                              camera=name)
+    clock = clocks.cameras[name]
+    container = video_frame_times(video) if video is not None and clock.timestamps == "container" else None
+    if video is not None:
+        n_video = len(container) if container is not None else int(cv2.VideoCapture(str(video)).get(
+            cv2.CAP_PROP_FRAME_COUNT))
+    else:
+        n_video = clock.frames or len(time_s)
+    return nearest_frames(clocks, name, np.asarray(time_s, float), n_video, container_times_s=container)

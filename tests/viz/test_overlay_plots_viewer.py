@@ -83,6 +83,44 @@ def test_overlay_command_writes_a_video_per_camera(tmp_path):
                  "-o", str(tmp_path / "ov")]) == 1
 
 
+def test_overlay_of_cameras_without_a_shared_clock_draws_each_cameras_own_frame(tmp_path):
+    """cam02 started 3 frames (0.1 s) after cam01 and recorded 10 frames: instant k is its
+    frame k - 3, before its start a black frame. Each video frame's grey level is its number
+    x 20, read back in a corner the skeleton never reaches."""
+    from tests.sync.helpers import write_video
+
+    rig = make_rig(2, seed=3)
+    rig.save(tmp_path / "c.toml")
+    m = make_motion(12, fps=30, seed=2)
+    save_points3d(tmp_path / "p.npz", m.points, joint_names=m.joint_names, time_s=np.arange(12) / 30)
+    session = tmp_path / "s"
+    (session / "videos").mkdir(parents=True)
+    for cam, n in zip(rig, (12, 10)):
+        W, H = cam.size
+        grey = np.broadcast_to((20 * np.arange(n, dtype=np.uint8))[:, None, None], (n, H, W))
+        write_video(session / "videos" / f"{cam.name}.mp4", np.ascontiguousarray(grey), 30.0)
+    (session / "sync.toml").write_text(
+        '[metadata]\nmethod = "manual"\nreference = "{0}"\n[cameras.{0}]\nstart_s = 0.0\nfps = 30.0\n'
+        '[cameras.{1}]\nstart_s = 0.1\nfps = 30.0\n'.format(*rig.names))
+    assert main(["overlay", str(tmp_path / "p.npz"), "-c", str(tmp_path / "c.toml"), "--videos", str(session),
+                 "-o", str(tmp_path / "ov")]) == 0
+
+    def corner_grey(name):
+        cap = cv2.VideoCapture(str(tmp_path / "ov" / f"{name}.mp4"))
+        grey = []
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return np.array(grey)
+            grey.append(float(np.median(frame[-20:, -20:])))
+
+    first, second = corner_grey(rig.names[0]), corner_grey(rig.names[1])
+    assert len(first) == len(second) == 12
+    assert np.abs(first - 20 * np.arange(12)).max() < 8                        # one clock: frame k
+    expected = np.r_[0, 0, 0, 20 * np.arange(9)]                                 # black, then frames 0..8
+    assert np.abs(second - expected).max() < 8
+
+
 def test_overlay_command_with_several_people_and_every_detection_slot(tmp_path):
     rig = make_rig(2, seed=3)
     rig.save(tmp_path / "c.toml")
