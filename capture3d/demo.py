@@ -113,10 +113,13 @@ def run_demo(out, *, n_cameras: int = 4, n_people: int = 2, n_frames: int = 150,
     say(f"  RMS {ext.rms_px:.3f} px over {ext.n_observations} corners; world: {ext.world}")
 
     say("[3/5] process: BlazePose in every view, people across views, 3D, skeleton fit, exports")
-    # people near each other are lost by BlazePose's tracking now and then: looking for them
-    # again every 2nd frame (not 10th) finds 63 % of the person-views instead of 57 %, and the
-    # 2 people as 2 tracks instead of 4 fragments
-    options = ProcessOptions(detect=DetectOptions(max_persons=n_people, detector_options={"redetect_every": 2}),
+    # several people in a 16:9 view: BlazePose looks for the lost ones every 2nd frame (not 10th),
+    # in square tiles of the image (the whole letterboxed image merges two people near each other
+    # into one detection between them), and takes two crops for one person only when their
+    # centres nearly meet (the 1.5-body-high crops of two people side by side overlap by more than
+    # the IoU 0.5 that took the second for the first)
+    people_options = {"redetect_every": 2, "tiles": True, "same_person_share": 0.12}
+    options = ProcessOptions(detect=DetectOptions(max_persons=n_people, detector_options=people_options),
                              filter=FilterOptions(smoother="skeleton"))
     res = process_session(out / "people_session", out / "calibration.toml", out, options, echo=lambda s: say("  " + s))
     for k, v in res.report["seconds"].items():
