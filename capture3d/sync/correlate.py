@@ -68,6 +68,19 @@ def lagged_pearson(ref, sig, *, min_overlap: int):
     return correlation_lags(len(a), len(b), mode="full"), r, n.astype(np.int64)
 
 
+def parabolic_vertex(values, k: int, *, maximum: bool) -> float:
+    """Where, in samples from ``k`` (-0.5..0.5), the parabola through ``values[k-1..k+1]`` peaks
+    (``maximum``) or bottoms out; 0.0 at an edge, next to a NaN, or when the three samples
+    do not curve that way."""
+    v = np.asarray(values, float)
+    if not (0 < k < len(v) - 1 and np.isfinite(v[k - 1]) and np.isfinite(v[k + 1])):
+        return 0.0
+    curvature = v[k - 1] - 2 * v[k] + v[k + 1]
+    if (curvature >= 0) if maximum else (curvature <= 0):
+        return 0.0
+    return float(np.clip(0.5 * (v[k - 1] - v[k + 1]) / curvature, -0.5, 0.5))
+
+
 @dataclass
 class Peak:
     """The best lag: ``lag_s`` (ref time = own time + lag_s), its correlation ``r``, and the
@@ -125,11 +138,7 @@ def best_lag(ref, sig, step_s: float, *, max_lag_s: float, min_overlap: int, sep
     if not np.isfinite(r).any():
         return None
     k = int(np.nanargmax(r))
-    frac = 0.0
-    if 0 < k < len(r) - 1 and np.isfinite(r[k - 1]) and np.isfinite(r[k + 1]):
-        denom = r[k - 1] - 2 * r[k] + r[k + 1]
-        if denom < 0:
-            frac = float(np.clip(0.5 * (r[k - 1] - r[k + 1]) / denom, -0.5, 0.5))
+    frac = parabolic_vertex(r, k, maximum=True)
     far = np.abs(lag_s - lag_s[k]) > separation_s
     second = float(np.nanmax(r[far])) if np.isfinite(r[far]).any() else float("nan")
     # significance: independent samples at the peak, and independent lags searched (samples

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 from scipy.optimize import linear_sum_assignment, minimize_scalar
 
-from .correlate import best_lag, on_grid
+from .correlate import best_lag, on_grid, parabolic_vertex
 from .resample import resample
 
 
@@ -103,11 +103,7 @@ def coarse_by_reprojection(name, reference, keypoints, times, rig, opts, max_shi
     if not np.isfinite(cost).any():
         return None
     k = int(np.nanargmin(cost))
-    frac = 0.0
-    if 0 < k < len(cost) - 1 and np.isfinite(cost[k - 1]) and np.isfinite(cost[k + 1]):
-        denom = cost[k - 1] - 2 * cost[k] + cost[k + 1]
-        if denom > 0:
-            frac = float(np.clip(0.5 * (cost[k - 1] - cost[k + 1]) / denom, -0.5, 0.5))
+    frac = parabolic_vertex(cost, k, maximum=False)
     typical = float(np.nanmedian(cost))
     confidence = float(np.clip(1.0 - cost[k] / typical, 0.0, 1.0)) if typical > 0 else 0.0
     return float(lags[k] + frac * ref_step), confidence

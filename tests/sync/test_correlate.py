@@ -35,3 +35,14 @@ def test_effective_samples_of_white_and_smooth_noise():
     assert 0.9 * 2000 < effective_samples(white[0], white[1], 2000) <= 2000
     s = _smooth_noise(2000, 4, sigma=5.0)
     assert effective_samples(s, s, 2000) < 2000 / 5    # a sigma of 5 samples: measured 159 of 2000
+
+
+def test_parabolic_vertex_of_a_peak_and_of_a_valley():
+    from capture3d.sync.correlate import parabolic_vertex
+
+    x = np.arange(7.0)
+    assert abs(parabolic_vertex(-(x - 3.3) ** 2, 3, maximum=True) - 0.3) < 1e-12
+    assert abs(parabolic_vertex((x - 2.8) ** 2, 3, maximum=False) + 0.2) < 1e-12
+    assert parabolic_vertex((x - 2.8) ** 2, 3, maximum=True) == 0.0         # a valley is no peak
+    assert parabolic_vertex(x, 0, maximum=True) == 0.0                       # an edge
+    assert parabolic_vertex(np.r_[1.0, np.nan, 3.0, 1.0], 2, maximum=True) == 0.0
