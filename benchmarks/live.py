@@ -42,12 +42,15 @@ def _cpu() -> float:
 
 
 def _line(name, live, cpu_s, wall_s, extra=""):
-    """One result line; CPU is the whole process's (recording, encoders, start-up included)."""
-    per = cpu_s / max(live["updates"], 1)
+    """One result line; process CPU is the whole process's (recording, ffmpeg encoders, start-up
+    included), live 3D's that of its threads (the live thread: tracking, triangulation, picture;
+    the detection threads: decoding a replay's frames, BlazePose)."""
+    n = max(live["updates"], 1)
+    own = live["live_thread_cpu_s"] + live["detection_cpu_s"]
     print(f"{name}: {live['updates']} updates in {live['seconds']:.1f} s = {live['updates_per_s']:.1f}/s, latency median "
-          f"{live['latency_ms_median']} ms, p95 {live['latency_ms_p95']} ms, {live['cameras_detected_per_update']} "
-          f"cameras detected per update, {live['persons_median']} people (median); process CPU {cpu_s:.1f} s in "
-          f"{wall_s:.1f} s wall ({per * 1e3:.0f} ms of it per update); {_load()}{extra}", flush=True)
+          f"{live['latency_ms_median']} ms, p95 {live['latency_ms_p95']} ms, {live['persons_median']} people (median); "
+          f"process CPU {cpu_s:.1f} s in {wall_s:.1f} s wall; live 3D's CPU {own:.1f} s = {own / n * 1e3:.0f} ms per "
+          f"update = {n / max(own, 1e-9):.1f} updates per CPU-second; {_load()}{extra}", flush=True)
 
 
 def record_live(folder, people, seconds):
@@ -135,6 +138,17 @@ def compare(folder, res, people, skip_process):
                 k = np.searchsorted(offline["frame_index"], frame)
                 if k < pts.shape[1] and offline["frame_index"][k] == frame:
                     offline_d.append(_match(points[:J], pts[:, k, :J]))
+    # the other way round: each true person, was a live (or process) person within 0.15 m of them
+    found = [_match(truth_p, np.array([p[:J] for p in persons.values()]).reshape(-1, J, 3)) < 0.15
+             for frame, persons in res.results if frame is not None and frame < len(ids)
+             for truth_p in scene.people_points[:, ids[frame] % scene.n_frames, :J]]
+    line = f"{people} people: true people found live {np.mean(found) * 100:.0f} % of {len(found)} person-updates"
+    if offline is not None:
+        pts = offline["points"] if offline["points"].ndim == 4 else offline["points"][None]
+        off = [_match(truth_p, pts[:, k, :J]) < 0.15 for k, f in enumerate(offline["frame_index"]) if f < len(ids)
+               for truth_p in scene.people_points[:, ids[f] % scene.n_frames, :J]]
+        line += f", by process {np.mean(off) * 100:.0f} % of {len(off)}"
+    print(line, flush=True)
     fmt = lambda d: (f"median {np.nanmedian(d) * 1e3:.1f} mm, p95 {np.nanpercentile(d, 95) * 1e3:.1f} mm over "  # noqa: E731
                      f"{np.isfinite(d).sum()} person-updates") if np.isfinite(d).any() else "no match"
     print(f"{people} people: live vs truth {fmt(np.array(truth_d))}"

@@ -1,28 +1,32 @@
 """Live 3D from the newest frames of every camera: 2D detection, online tracking, triangulation.
 
-One update (:meth:`LiveReconstructor.update`):
+Detection (:meth:`LiveReconstructor.detect`) and reconstruction (:meth:`LiveReconstructor.reconstruct`)
+are separate steps, so that the live thread (:class:`capture3d.live.runner.LiveRunner`) keeps
+``detect_workers`` cameras in detection at once and makes a 3D update as soon as any of them is
+done: cameras are interleaved, one fresh camera per update, and the update rate is the detection
+throughput the machine has left (each camera's detection costs what BlazePose costs: about 32 ms
+CPU a person at 1280 x 720). One update:
 
-1. the cameras whose detection is oldest, among those with a frame not yet used, get a fresh 2D
-   detection on their newest frame (BlazePose follows each person in its crop from frame to
-   frame, so the full-frame person detector runs only when someone is lost or new);
+1. a camera's newest frame gets a fresh 2D detection (BlazePose follows each person in its crop
+   from frame to frame; a person the other views triangulate but this camera does not follow is
+   handed to it as a crop from the 3D (:mod:`capture3d.live.guide`); the full-frame person
+   detector runs only while a slot is free, every ``redetect_every`` calls);
 2. every other camera's last detection is carried forward along its own 2D motion to the time of
-   the fresh frames (at most ``max_extrapolation_ms``), so that interleaved cameras still agree
+   the fresh frame (at most ``max_extrapolation_ms``), so that interleaved cameras still agree
    on where a moving person is;
 3. the online :class:`capture3d.reconstruct.tracking.PeopleTracker` assigns the views' people to
    tracks with stable ids (the same tracker ``process`` runs, without its offline stitching);
 4. each confirmed person is triangulated (:func:`capture3d.triangulate`) from its views.
 
-How many cameras are detected per update follows what detection costs on this machine now
-(measured wall time, so other load counts): as many as keep ``target_rate_hz``, never fewer
-than two; and all of them when going round every camera takes longer than a held view may be
-used (4 x ``max_extrapolation_ms``): there interleaving would triangulate views of different
-instants. The input resolution is not a lever here: BlazePose warps a 256 px crop out of the
-image whatever its size (measured: 32 ms at 1280x720 against 28-34 ms at 640x360 per frame).
+:meth:`LiveReconstructor.update` does all of it for several cameras at once (tests, scripts).
+The input resolution is not a lever here: BlazePose warps a 256 px crop out of the image whatever
+its size (measured: 32 ms at 1280x720 against 28-34 ms at 640x360 per frame).
 """
 from __future__ import annotations
 
 import logging
-import time
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,21 +55,24 @@ class LiveOptions:
 
     detector: str = "blazepose"
     max_persons: int = 2            # person slots of each camera's detector
-    cameras_per_update: int = 0     # cameras detected per update; 0: as many as keep target_rate_hz (>= 2)
-    target_rate_hz: float = 15.0    # updates per second aimed at
+    cameras_per_update: int = 0     # LiveReconstructor.update: cameras detected per call (0: every one given);
+    #                                 the live thread detects one camera per update, detect_workers at once
+    target_rate_hz: float = 15.0    # updates per second aimed at (sets the rate BlazePose's ROI smoother assumes)
     max_extrapolation_ms: float = 150.0   # a held 2D detection is carried forward at most this far, ms
     trail_frames: int = 30          # updates of wrist and ankle trails drawn
-    niceness: int = 5               # added to the live thread's Linux niceness: recording goes first
-    detect_workers: int = 2         # cameras detected at once (TFLite lets go of the GIL while it runs)
+    display_fps: float = 10.0       # pictures per second at most in a window or the MP4 (PNG: twice a second)
+    niceness: int = 5               # added to the live threads' Linux niceness: recording goes first
+    detect_workers: int = 2         # cameras in detection at once (TFLite lets go of the GIL while it runs)
     redetect_every: int = 3         # BlazePose: calls between looks for newcomers while a slot is free (each
     #                                 camera is detected a few times a second live, not 30)
+    guided: bool = True             # BlazePose: hand each camera the crops of people the others triangulate
     tracking: TrackingOptions = field(default_factory=lambda: TrackingOptions(confirm_frames=2))   # a person after 2 updates
 
     def __post_init__(self):
         if self.max_persons < 1 or self.cameras_per_update < 0 or self.trail_frames < 0 or self.detect_workers < 1:
             raise ValueError("max_persons and detect_workers must be >= 1, cameras_per_update and trail_frames >= 0")
-        if self.target_rate_hz <= 0 or self.max_extrapolation_ms < 0:
-            raise ValueError("target_rate_hz must be > 0 and max_extrapolation_ms >= 0")
+        if self.target_rate_hz <= 0 or self.display_fps <= 0 or self.max_extrapolation_ms < 0:
+            raise ValueError("target_rate_hz and display_fps must be > 0, max_extrapolation_ms >= 0")
 
 
 @dataclass
@@ -130,6 +137,9 @@ def _carry_forward(history, t_ns, max_ns) -> np.ndarray | None:
 class LiveReconstructor:
     """Detection, tracking and triangulation for one rig, update by update.
 
+    :meth:`detect` may run for several cameras at once on other threads (one call per camera at
+    a time); :meth:`reconstruct` runs on one thread.
+
     Parameters
     ----------
     rig : Rig
@@ -147,19 +157,27 @@ class LiveReconstructor:
 
         self.rig, self.fps, self.options = rig, float(fps), options
         if detectors is None:
-            extra = {}
-            if options.detector == "blazepose":     # its ROI smoother runs at the rate each camera is detected
-                extra = dict(max_persons=options.max_persons, redetect_every=options.redetect_every,
-                             tracking_fps=max(1.0, options.target_rate_hz * 2 / max(len(rig), 2)))
-            detectors = {name: make_detector(options.detector, **extra) for name in rig.names}
+            # BlazePose's ROI smoother runs at the rate each camera is detected
+            extra = dict(max_persons=options.max_persons, redetect_every=options.redetect_every,
+                         tracking_fps=max(1.0, options.target_rate_hz * 2 / max(len(rig), 2)))
+            if options.detector == "blazepose" and options.guided:
+                from .guide import GuidedBlazePose
+                detectors = {name: GuidedBlazePose(**extra) for name in rig.names}
+            else:
+                extra = extra if options.detector == "blazepose" else {}
+                detectors = {name: make_detector(options.detector, **extra) for name in rig.names}
         self.detectors = detectors
         first = detectors[rig.names[0]]
         self.joint_names, self._index = canonical_index(first.joint_names)
+        self.slots_per_camera = max(d.max_persons for d in detectors.values())
         self.tracker = PeopleTracker(rig.centers, self.joint_names, self.fps, options.tracking)
         self.history = {name: [] for name in rig.names}      # [(arrival_ns, (S, J, 3))], last two
         self.max_hold_ns = 4 * options.max_extrapolation_ms * 1e6   # older held views are not used
         self.last_detected_ns = {name: -1 for name in rig.names}
-        self.detection_s = None          # smoothed wall time of detection per camera detected, s
+        self.guided = {name: 0 for name in rig.names}        # crops from the 3D taken, per camera
+        self._lock = threading.Lock()    # history and the last 3D, shared with the detection threads
+        self._last_persons: dict = {}    # {person id: (J, 3)} of the last update
+        self._last_slots: dict = {}      # {person id: (C,) int}
         self._pool = None
         if options.detect_workers > 1 and len(rig) > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -196,31 +214,56 @@ class LiveReconstructor:
         if self._pool is not None:
             self._pool.shutdown()
 
-    def cameras_to_detect(self, fresh) -> list[str]:
-        """Which of the cameras with an unused frame (``fresh``) to detect now: those detected
-        longest ago first, as many as the options or the measured detection time allow."""
-        k = self.options.cameras_per_update
-        C = len(self.rig)
-        if k == 0:
-            k = C if self.detection_s is None else int(1.0 / (self.options.target_rate_hz * self.detection_s))
-            # interleaving pays only while every camera comes round again before its held view is
-            # too old to carry forward; slower than that, all cameras each update (right 3D, lower rate)
-            if self.detection_s is not None and C * self.detection_s > self.max_hold_ns * 1e-9:
-                k = C
-        k = max(min(2, C), min(k, C))
+    def submit(self, job) -> Future:
+        """Run ``job()`` on a detection thread (at once, on this thread, without them); its future."""
+        if self._pool is not None:
+            return self._pool.submit(job)
+        done = Future()
+        try:
+            done.set_result(job())
+        except Exception as exc:  # noqa: BLE001  (handed over as a thread's would be)
+            done.set_exception(exc)
+        return done
+
+    def cameras_to_detect(self, fresh, k: int | None = None) -> list[str]:
+        """The cameras of ``fresh`` detected longest ago first, at most ``k`` of them."""
         return sorted(fresh, key=lambda n: self.last_detected_ns[n])[:k]
 
+    def _guide(self, camera: str, detector) -> list:
+        """Hand ``detector`` the crops of the people the last update triangulated without this
+        camera; ``[(person id, slot)]`` of the crops it took."""
+        if not hasattr(detector, "follow"):
+            return []
+        from .guide import person_rois
+
+        c = self.rig.names.index(camera)
+        with self._lock:
+            persons, slots = self._last_persons, self._last_slots
+        unseen = [pid for pid, s in slots.items() if s[c] < 0]
+        taken = []
+        for pid, roi in person_rois(self.rig[camera], persons, unseen, self.joint_names):
+            slot = detector.follow(roi)
+            if slot is not None:
+                taken.append((pid, slot))
+        return taken
+
     def detect(self, camera: str, image, arrival_ns: int) -> np.ndarray:
-        """Detect on one camera's image ``(H, W, 3)`` uint8 BGR; keep and return ``(S, J, 3)``."""
-        kp = np.asarray(self.detectors[camera](image), float)[:, self._index]
-        hist = self.history[camera]
-        hist.append((arrival_ns, kp))
-        del hist[:-2]
-        self.last_detected_ns[camera] = arrival_ns
+        """Detect on one camera's image ``(H, W, 3)`` uint8 BGR; keep and return ``(S, J, 3)``
+        (pixels and score, canonical joints)."""
+        detector = self.detectors[camera]
+        taken = self._guide(camera, detector)
+        kp = np.asarray(detector(image), float)[:, self._index]
+        self.guided[camera] += sum(detector.following(slot) for _, slot in taken)
+        with self._lock:
+            hist = self.history[camera]
+            hist.append((arrival_ns, kp))
+            del hist[:-2]
+            self.last_detected_ns[camera] = arrival_ns
         return kp
 
     def update(self, frames: dict, arrivals: dict) -> LiveUpdate:
-        """Detect the cameras :meth:`cameras_to_detect` picks among ``frames``, then track and triangulate.
+        """Detect the ``cameras_per_update`` cameras detected longest ago among ``frames`` (0:
+        all), then track and triangulate.
 
         Parameters
         ----------
@@ -229,25 +272,38 @@ class LiveReconstructor:
         arrivals : dict
             ``{camera: int}`` ``time.monotonic_ns()`` when each of those frames reached the host.
         """
-        from .. import triangulate
-
-        chosen = self.cameras_to_detect(list(frames))
-        start = time.perf_counter()
+        chosen = self.cameras_to_detect(list(frames), self.options.cameras_per_update or None)
         if self._pool is not None and len(chosen) > 1:
             list(self._pool.map(lambda n: self.detect(n, frames[n], arrivals[n]), chosen))
         else:
             for name in chosen:
                 self.detect(name, frames[name], arrivals[name])
-        took = (time.perf_counter() - start) / len(chosen)
-        self.detection_s = took if self.detection_s is None else 0.8 * self.detection_s + 0.2 * took
-        t_ref = max(arrivals[n] for n in chosen)
+        return self.reconstruct(chosen, max(arrivals[n] for n in chosen), min(arrivals[n] for n in chosen))
+
+    def reconstruct(self, detected, t_ref: int, arrival_ns: int) -> LiveUpdate:
+        """Track and triangulate every camera's latest 2D carried forward to ``t_ref`` (ns).
+
+        Parameters
+        ----------
+        detected : list of str
+            The cameras detected afresh since the last update.
+        t_ref : int
+            ``time.monotonic_ns()`` the update stands for (the newest fresh frame's arrival).
+        arrival_ns : int
+            The oldest fresh frame's arrival (the update's latency is counted from it).
+        """
+        from .. import triangulate
+
+        if self._t_last is not None:
+            t_ref = max(t_ref, self._t_last)      # updates may finish out of order: time never runs back
         max_ns = self.options.max_extrapolation_ms * 1e6
-        S = max(d.max_persons for d in self.detectors.values())
         J = len(self.joint_names)
-        keypoints = np.full((len(self.rig), S, J, 3), np.nan)
+        keypoints = np.full((len(self.rig), self.slots_per_camera, J, 3), np.nan)
+        with self._lock:
+            history = {name: list(h) for name, h in self.history.items()}
         for c, name in enumerate(self.rig.names):
-            kp = _carry_forward(self.history[name], t_ref, max_ns)
-            if kp is not None and t_ref - self.history[name][-1][0] <= self.max_hold_ns:
+            kp = _carry_forward(history[name], t_ref, max_ns)
+            if kp is not None and t_ref - history[name][-1][0] <= self.max_hold_ns:
                 keypoints[c, :len(kp)] = kp
         # the tracker's clock is the updates (a tentative person must be seen in consecutive
         # updates, however far apart), its rate the measured update rate (speeds, pauses)
@@ -268,4 +324,6 @@ class LiveReconstructor:
                 views[seen, p] = keypoints[np.nonzero(seen)[0], slots[pid][seen]]
             points = triangulate(views, self.rig).points
             persons = {pid: points[p] for p, pid in enumerate(ids)}
-        return LiveUpdate(self._frame, min(arrivals[n] for n in chosen), persons, keypoints, slots, chosen)
+        with self._lock:
+            self._last_persons, self._last_slots = persons, slots
+        return LiveUpdate(self._frame, arrival_ns, persons, keypoints, slots, list(detected))

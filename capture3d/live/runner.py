@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +33,7 @@ class LiveStats:
     started: float = 0.0                                 # time.monotonic() of the first update
     ended: float = 0.0
     cpu_s: float = 0.0                                   # CPU time of the live thread
+    detect_cpu_s: list = field(default_factory=list)     # CPU time of each detection (its thread's), s
     failed: str = ""
 
     def summary(self) -> dict:
@@ -45,7 +47,8 @@ class LiveStats:
                "latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if n else None,
                "cameras_detected_per_update": round(float(np.mean(self.cameras_detected)), 2) if n else None,
                "persons_median": float(np.median(self.persons)) if n else None,
-               "live_thread_cpu_s": round(self.cpu_s, 2), "seconds": round(span, 2)}
+               "live_thread_cpu_s": round(self.cpu_s, 2), "detection_cpu_s": round(float(np.sum(self.detect_cpu_s)), 2),
+               "seconds": round(span, 2)}
         if self.failed:
             out["failed"] = self.failed
         return out
@@ -82,6 +85,8 @@ class LiveRunner:
         self.latest: dict = {}          # camera -> (Frame, arrival_ns, sequence number)
         self._seq = 0
         self._used = {name: -1 for name in rig.names}
+        self._running: dict = {}        # camera -> (future, Frame, arrival_ns) of its detection under way
+        self.images: dict = {}          # camera -> the image its last detection saw (the mosaic shows it)
         self.stats = LiveStats()
         self.last_update = None
         self.pull = None                # optional () -> {camera: Frame} asked at each update (a replay)
@@ -116,21 +121,43 @@ class LiveRunner:
         return self.stats
 
     def step(self) -> bool:
-        """One update from the frames not used yet; False when there was none."""
+        """Start detecting the cameras with an unused frame (those detected longest ago first,
+        ``detect_workers`` at once) and make one 3D update for each detection that finished;
+        False when there was nothing to do."""
         if self.pull is not None:
             for name, frame in self.pull().items():
                 self.update(name, frame)
         latest = dict(self.latest)
-        fresh = {n: v for n, v in latest.items() if n in self._used and v[2] != self._used[n]}
-        if not fresh or len(latest) < min(2, len(self.rig)):
+        if len(latest) < min(2, len(self.rig)):
             return False
-        images = {n: (v[0].image if v[0].image.ndim == 3 else np.repeat(v[0].image[..., None], 3, 2))
-                  for n, v in fresh.items()}
-        update = self.recon.update(images, {n: v[1] for n, v in fresh.items()})
-        for n in update.detected:
-            self._used[n] = fresh[n][2]
+        fresh = [n for n, v in latest.items() if n in self._used and v[2] != self._used[n] and n not in self._running]
+        free = self.options.detect_workers - len(self._running)
+        for name in self.recon.cameras_to_detect(fresh, max(free, 0)):
+            frame, arrival, seq = latest[name]
+            self._used[name] = seq
+            self._running[name] = (self.recon.submit(lambda n=name, f=frame, t=arrival: self._detect(n, f, t)),
+                                   frame, arrival)
+        if not self._running:
+            return False
+        done, _ = wait([v[0] for v in self._running.values()], timeout=0.005, return_when=FIRST_COMPLETED)
+        for name in [n for n, v in self._running.items() if v[0] in done]:
+            job, frame, arrival = self._running.pop(name)
+            job.result()                          # a detection's error ends the live view
+            self._reconstruct(name, frame, arrival)
+        return True
+
+    def _detect(self, name, frame, arrival):
+        """A detection thread's job: the image (decoded here when it is a replay's), its 2D."""
+        cpu = time.thread_time()
+        image = frame.image if frame.image.ndim == 3 else np.repeat(frame.image[..., None], 3, 2)
+        self.recon.detect(name, image, arrival)
+        self.images[name] = image
+        self.stats.detect_cpu_s.append(time.thread_time() - cpu)     # list.append: safe from several threads
+
+    def _reconstruct(self, name, frame, arrival):
+        update = self.recon.reconstruct([name], arrival, arrival)
         if self.picture is not None:
-            self.picture.show(update, {n: v[0].image for n, v in latest.items()})
+            self.picture.show(update, self.images)
         now = time.monotonic()
         if not self.stats.latency_ms:
             self.stats.started = now
@@ -140,9 +167,7 @@ class LiveRunner:
         self.stats.persons.append(len(update.persons))
         self.last_update = update
         if self.keep_results:
-            newest = max(update.detected, key=lambda n: fresh[n][1])
-            self.results.append((fresh[newest][0].device_frame_id, update.persons))
-        return True
+            self.results.append((frame.device_frame_id, update.persons))
 
     def _run(self):
         lower_priority(self.options.niceness)
@@ -154,6 +179,7 @@ class LiveRunner:
                 finally:
                     self._ready.set()
             self._ready.set()
+            cpu0 = time.thread_time()             # the updates' CPU, not the warm-up's
             while not self.stop.is_set():
                 if not self.step():
                     time.sleep(0.002)
