@@ -3,13 +3,16 @@
 Producers call :meth:`LiveRunner.update` with each camera's newest frame; it only replaces a
 reference, so a producer never waits and nothing is queued: a frame the live thread had no time
 for is simply never looked at. The thread lowers its own scheduling priority (Linux niceness)
-so that grabbing and writing frames win whenever the machine is short of CPU.
+so that grabbing and writing frames win whenever the machine is short of CPU. Detection runs
+on ``detect_workers`` threads, always busy with the cameras detected longest ago that have a new
+frame; an update is made as soon as :meth:`LiveRunner.cameras_per_update` of them are done.
 
 Latency is counted from a frame's arrival on the host (:meth:`update`) to the end of the update
 that used it (3D triangulated, and drawn when something showed it).
 """
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -86,6 +89,8 @@ class LiveRunner:
         self._seq = 0
         self._used = {name: -1 for name in rig.names}
         self._running: dict = {}        # camera -> (future, Frame, arrival_ns) of its detection under way
+        self._fresh: list = []          # (camera, Frame, arrival_ns) detected, not in an update yet
+        self._finished = collections.deque(maxlen=120)   # time.monotonic() of the last detections finished
         self.images: dict = {}          # camera -> the image its last detection saw (the mosaic shows it)
         self.stats = LiveStats()
         self.last_update = None
@@ -122,15 +127,17 @@ class LiveRunner:
 
     def step(self) -> bool:
         """Start detecting the cameras with an unused frame (those detected longest ago first,
-        ``detect_workers`` at once) and make one 3D update for each detection that finished;
-        False when there was nothing to do."""
+        ``detect_workers`` at once) and make a 3D update once :meth:`cameras_per_update` of them
+        have finished; False when there was nothing to do."""
         if self.pull is not None:
             for name, frame in self.pull().items():
                 self.update(name, frame)
         latest = dict(self.latest)
         if len(latest) < min(2, len(self.rig)):
             return False
-        fresh = [n for n, v in latest.items() if n in self._used and v[2] != self._used[n] and n not in self._running]
+        waiting = {n for n, _, _ in self._fresh}
+        fresh = [n for n, v in latest.items()
+                 if n in self._used and v[2] != self._used[n] and n not in self._running and n not in waiting]
         free = self.options.detect_workers - len(self._running)
         for name in self.recon.cameras_to_detect(fresh, max(free, 0)):
             frame, arrival, seq = latest[name]
@@ -138,13 +145,32 @@ class LiveRunner:
             self._running[name] = (self.recon.submit(lambda n=name, f=frame, t=arrival: self._detect(n, f, t)),
                                    frame, arrival)
         if not self._running:
+            if self._fresh:                       # no other camera has a new frame: do not wait for one
+                self._reconstruct(self._fresh)
+                self._fresh = []
+                return True
             return False
         done, _ = wait([v[0] for v in self._running.values()], timeout=0.005, return_when=FIRST_COMPLETED)
         for name in [n for n, v in self._running.items() if v[0] in done]:
             job, frame, arrival = self._running.pop(name)
             job.result()                          # a detection's error ends the live view
-            self._reconstruct(name, frame, arrival)
+            self._finished.append(time.monotonic())
+            self._fresh.append((name, frame, arrival))
+        if len(self._fresh) >= self.cameras_per_update():
+            self._reconstruct(self._fresh)
+            self._fresh = []
         return True
+
+    def cameras_per_update(self) -> int:
+        """Fresh cameras an update waits for: the option, or as many as the detections finished
+        in the last second (or fewer) allow at ``target_rate_hz``, at least one."""
+        if self.options.cameras_per_update:
+            return min(self.options.cameras_per_update, len(self.rig))
+        times = [t for t in self._finished if t >= self._finished[-1] - 1.0] if self._finished else []
+        if len(times) < 4 or times[-1] <= times[0]:
+            return 1
+        throughput = (len(times) - 1) / (times[-1] - times[0])          # cameras detected per second
+        return int(min(max(1, throughput // self.options.target_rate_hz), len(self.rig)))
 
     def _detect(self, name, frame, arrival):
         """A detection thread's job: the image (decoded here when it is a replay's), its 2D."""
@@ -154,8 +180,10 @@ class LiveRunner:
         self.images[name] = image
         self.stats.detect_cpu_s.append(time.thread_time() - cpu)     # list.append: safe from several threads
 
-    def _reconstruct(self, name, frame, arrival):
-        update = self.recon.reconstruct([name], arrival, arrival)
+    def _reconstruct(self, fresh):
+        """One update from ``fresh = [(camera, Frame, arrival_ns)]``, the detections finished since the last."""
+        arrivals = [a for _, _, a in fresh]
+        update = self.recon.reconstruct([n for n, _, _ in fresh], max(arrivals), min(arrivals))
         if self.picture is not None:
             self.picture.show(update, self.images)
         now = time.monotonic()
@@ -167,7 +195,8 @@ class LiveRunner:
         self.stats.persons.append(len(update.persons))
         self.last_update = update
         if self.keep_results:
-            self.results.append((frame.device_frame_id, update.persons))
+            newest = max(fresh, key=lambda f: f[2])[1]
+            self.results.append((newest.device_frame_id, update.persons))
 
     def _run(self):
         lower_priority(self.options.niceness)

@@ -48,7 +48,7 @@ def test_live_people_are_drawn_where_their_3d_points_project(tmp_path):
     rig = make_rig(4, size=(320, 240), seed=0)
     people = _two_walkers(12)
     detectors = {cam.name: TruthDetector(cam, people) for cam in rig}
-    opts = LiveOptions(detect_workers=1)
+    opts = LiveOptions(detect_workers=1, cameras_per_update=1)
     runner = LiveRunner(rig, 30.0, opts, reconstructor=LiveReconstructor(rig, 30.0, opts, detectors=detectors))
     picture = LivePicture(rig, runner.recon.joint_names, out_png=tmp_path / "live.png", window=False,
                           size_3d=(640, 360))
