@@ -78,11 +78,15 @@ def _body(root_xy, heading, t, gait, w_walk, w_jump, w_arms, hop, crouch, airbor
                        f"{side}_shoulder": shoulder, f"{side}_elbow": elbow, f"{side}_wrist": wrist,
                        f"{side}_heel": heel, f"{side}_foot_index": toe})
     neck = pelvis + L["torso"] * up
-    nose = neck + 0.20 * h * up + 0.09 * h * forward
+    # the face of an adult (anthropometric means): ears (tragion) above the shoulders at nearly
+    # eye height, eyes 8 cm and the nose tip 11 cm in front of them, the nose tip 3.5 cm below
+    # the eyes. (Ears 5.5 cm below the eyes and 11 cm behind them, as before, put BlazePose's
+    # face 7 cm behind it.)
+    nose = neck + 0.155 * h * up + 0.11 * h * forward
     joints["nose"] = nose
     for side, sign in (("left", 1.0), ("right", -1.0)):
-        joints[f"{side}_eye"] = nose + 0.035 * h * up + sign * 0.032 * h * left - 0.02 * h * forward
-        joints[f"{side}_ear"] = neck + 0.18 * h * up + sign * 0.075 * h * left - 0.04 * h * forward
+        joints[f"{side}_eye"] = nose + 0.035 * h * up + sign * 0.032 * h * left - 0.03 * h * forward
+        joints[f"{side}_ear"] = neck + 0.175 * h * up + sign * 0.075 * h * left
     # Stand on the floor: lift the body so that the lower heel touches z = 0 (the walking bob
     # and the crouch follow from the legs), then add the jumps' flight.
     lift = -np.minimum(joints["left_heel"][:, 2], joints["right_heel"][:, 2]) + airborne

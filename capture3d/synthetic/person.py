@@ -148,8 +148,10 @@ def render_person(camera: Camera, points, image=None, *, style: int = 0) -> np.n
     capsule("waist", "crotch", 0.12, 0.10, trousers, bias=0.05, lines=False)
     polygon(["left_waist", "right_waist", "right_hip_out", "crotch", "left_hip_out"], trousers, 0.05)
     capsule("left_shoulder", "right_shoulder", 0.06, 0.06, shirt, bias=0.06, lines=False)
-    # behind the collar (the torso), in the chin's shadow: a long bright neck under the hair reads as a face
-    capsule("neck", "neck_top", 0.060, 0.055, _shade(skin, 0.8), bias=0.15)
+    # the neck in the chin's shadow; seen from behind, it stays behind the collar (the torso): a long
+    # bright neck under the hair reads as a face
+    facing = P["nose"][1] < P["head"][1]
+    capsule("neck", "neck_top", 0.060, 0.055, _shade(skin, 0.8), bias=0.03 if facing else 0.15)
     zh = P["head"][1]
     parts.append((zh - 0.02, "head", None))
     order = sorted(parts, key=lambda p: -p[0])
