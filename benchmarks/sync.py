@@ -6,8 +6,13 @@ same keypoints, in one run.
 Synthetic: 4 cameras at 60 fps around one person (capture3d.synthetic, 1 px noise) with known
 starts in frames (whole and fractional), capture3d with and without the calibration. With
 ``--pose2d`` (pose2d/<camera>.npz of real videos re-cut so that they start ``--truth`` frames
-late, e.g. pose2sim_multiperson) and ``--calibration``, the same on real detections. Pose2Sim
-gets the keypoints as OpenPose BODY_25 JSON (capture3d's writer) in a project folder, its GUI
+late, e.g. pose2sim_multiperson) and ``--calibration``, the same on real detections. A lossless
+re-cut keeps the original pixels (frame n of cam02 re-cut by 7 is frame n + 7 of the original)::
+
+    ffmpeg -i cam02.mp4 -vf "select=gte(n\\,7),setpts=N/60/TB" -r 60 -c:v libx264 -qp 0 -pix_fmt yuv420p cut/cam02.mp4
+    capture3d detect cut --persons 3 -o cut/pose2d
+
+Pose2Sim gets the keypoints as OpenPose BODY_25 JSON (capture3d's writer) in a project folder, its GUI
 and plots off, the whole sequence searched; it reports whole frames, relative to the camera
 with the fewest frames, which is converted to starts relative to the first camera here.
 Pose2Sim is optional: ``pip install --no-deps pose2sim==0.10.49 rtoml anytree`` (it needs
