@@ -2,13 +2,16 @@
 
 It records, for every camera's detection and for the session's reconstruction, the stamps of
 the inputs the work read (size and modification time of each file, in nanoseconds) and the
-options it ran with. A re-run redoes a piece of work only when one of these changed, its output
-is gone, or it did not succeed last time. Stamps rather than hashes: hashing every video of a
+options it ran with, and the code: capture3d's version and, for detection, the model manifest
+(the sha256 of every model file). A re-run redoes a piece of work only when one of these
+changed, its output is gone, or it did not succeed last time. A development checkout keeps
+one version number across commits: after changing the code itself, pass ``--force``. Stamps rather than hashes: hashing every video of a
 large batch would take longer than checking it; a file rewritten with the same size within the
 same nanosecond would be missed, which no recorder does.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, is_dataclass
@@ -42,9 +45,28 @@ def options_key(options) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def code_key(*, models: bool) -> dict:
+    """The code a result came from: ``{"capture3d": version}``, with ``models`` also the first
+    16 hex digits of the sha256 of ``models/manifest.toml`` (which holds every model file's
+    sha256, so another model release changes it); None where the manifest cannot be read."""
+    from .. import __version__
+
+    key = {"capture3d": __version__}
+    if models:
+        from ..detect.manifest import models_dir
+
+        try:
+            key["models"] = hashlib.sha256((models_dir() / "manifest.toml").read_bytes()).hexdigest()[:16]
+        except OSError:
+            key["models"] = None
+    return key
+
+
 def detection_stamp(video, options) -> dict:
-    """What a camera's detection depends on: its video and the detection options."""
-    return {"video": str(video), "stamp": file_stamp(video), "options": options_key(options)}
+    """What a camera's detection depends on: its video, the detection options, the code and the
+    model files (:func:`code_key`)."""
+    return {"video": str(video), "stamp": file_stamp(video), "options": options_key(options),
+            "code": code_key(models=True)}
 
 
 def reconstruction_stamp(session, calibration, videos: dict, options) -> dict:
@@ -54,7 +76,7 @@ def reconstruction_stamp(session, calibration, videos: dict, options) -> dict:
     return {"videos": {cam: file_stamp(v) for cam, v in videos.items()},
             "calibration": [str(calibration), file_stamp(calibration)],
             "session_files": {name: file_stamp(session / name) for name in SESSION_FILES},
-            "options": options_key(options)}
+            "options": options_key(options), "code": code_key(models=False)}
 
 
 def load_state(out) -> dict:
@@ -77,4 +99,4 @@ def save_state(out, state: dict) -> Path:
     return out / STATE_FILE
 
 
-__all__ = ["file_stamp", "detection_stamp", "reconstruction_stamp", "load_state", "save_state", "STATE_FILE"]
+__all__ = ["code_key", "file_stamp", "detection_stamp", "reconstruction_stamp", "load_state", "save_state", "STATE_FILE"]

@@ -46,6 +46,25 @@ def test_stamps_follow_content_and_options_not_worker_counts(tmp_path):
     assert options_key(ProcessOptions()) == options_key(ProcessOptions(detect=dataclasses.replace(opts, workers=3)))
 
 
+def test_stamps_follow_the_code_version_and_the_model_files(tmp_path, monkeypatch):
+    import capture3d
+    from capture3d.batch.resume import reconstruction_stamp
+
+    video = tmp_path / "cam01.mp4"
+    video.write_bytes(b"1234")
+    opts = ProcessOptions()
+    det, rec = detection_stamp(video, opts.detect), reconstruction_stamp(tmp_path, video, {"cam01": video}, opts)
+    assert det["code"]["models"] is not None
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "manifest.toml").write_text("[models]\n")           # another model release
+    monkeypatch.setenv("CAPTURE3D_MODELS", str(models))
+    assert detection_stamp(video, opts.detect) != det
+    assert reconstruction_stamp(tmp_path, video, {"cam01": video}, opts) == rec    # the 3D reads no model
+    monkeypatch.setattr(capture3d, "__version__", "9.9.9")
+    assert reconstruction_stamp(tmp_path, video, {"cam01": video}, opts) != rec
+
+
 def test_thread_limits_leave_numba_able_to_compile(tmp_path):
     """numba re-reads NUMBA_NUM_THREADS at each compilation and refuses a change once its threads
     run: limiting threads in a worker where numba already ran must not break the next compilation
