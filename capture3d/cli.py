@@ -436,12 +436,12 @@ def cmd_openpose(args):
 def cmd_plan(args):
     from tqdm import tqdm
 
-    from .plan import PlanOptions, format_summary, load_layout, parse_box, plan, write_plan
+    from .plan import format_summary, load_layout, parse_box, plan, write_plan
 
-    noise = {} if args.pixel_noise is None else {"pixel_noise_px": args.pixel_noise}
-    opts = PlanOptions(grid_step_m=args.grid, body=args.body, **noise)
     layout = load_layout(args.layout, volume=parse_box(args.volume, "--volume") if args.volume else None,
                          room=parse_box(args.room, "--room") if args.room else None)
+    # the planning TOML's [options], the flags given winning
+    opts = layout.plan_options(pixel_noise_px=args.pixel_noise, grid_step_m=args.grid, body=args.body or None)
     with tqdm(total=args.add, desc="adding cameras", unit="camera", leave=False,
               disable=None if args.add else True) as bar:
         result = plan(layout, options=opts, add=args.add, progress=lambda done, total: bar.update(1))
@@ -728,7 +728,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--room", metavar="X0,Y0,Z0,X1,Y1,Z1", help="room walls and ceiling for --add, m (--room=...)")
     p.add_argument("--pixel-noise", type=float, metavar="PX",
                    help="2D keypoint noise, 1 sigma per axis, px (default 7.5: BlazePose on real video)")
-    p.add_argument("--grid", type=float, default=0.1, metavar="M", help="grid spacing, m (default 0.1)")
+    p.add_argument("--grid", type=float, metavar="M", help="grid spacing, m (default: the planning TOML's "
+                                                           "[options], else 0.1)")
     p.add_argument("--body", action="store_true",
                    help="a standing person's body (cylinder) hides joints from cameras behind it")
     p.add_argument("--add", type=int, default=0, metavar="K", help="place K more cameras where they help most")

@@ -18,6 +18,11 @@ The planning TOML (world frame of CONVENTIONS.md: Z up, meters)::
     distortions = [-0.1, 0.02, 0.0, 0.0, 0.0]   # optional, OpenCV order; fisheye: 4 values
     fisheye = false
 
+    [options]                       # optional: any PlanOptions field (command-line flags win)
+    pixel_noise_px = 7.5            # 2D keypoint noise, 1 sigma per axis, px
+    grid_step_m = 0.1
+    body = true                     # also body_radius_m, body_height_m, body_facings
+
     [cameras.cam01]                 # document order is rig order
     position = [-2.9, -2.4, 2.6]
     look_at = [0.0, 0.0, 1.0]       # or yaw_deg, pitch_deg, roll_deg
@@ -30,7 +35,7 @@ camera clockwise as seen from behind it). Square pixels, principal point at the 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +85,9 @@ class Layout:
         Intrinsics (size, matrix, distortion, model) given to cameras that ``--add`` places.
     source : str
         Where the layout came from (a path).
+    options : dict
+        The planning TOML's ``[options]`` (:class:`capture3d.plan.PlanOptions` fields), checked;
+        empty for a calibration file. :meth:`plan_options` merges them with overrides.
     """
 
     rig: Rig
@@ -87,6 +95,14 @@ class Layout:
     room: Box
     lens: Camera
     source: str
+    options: dict = field(default_factory=dict)
+
+    def plan_options(self, **overrides):
+        """:class:`capture3d.plan.PlanOptions` from the file's ``[options]``, ``overrides``
+        (not None) winning: what ``capture3d plan`` uses, flags over the file."""
+        from .predict import PlanOptions
+
+        return PlanOptions(**{**self.options, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 def parse_box(text, name: str) -> Box:
@@ -202,7 +218,25 @@ def read_planning_toml(path) -> Layout:
         cam = _lens_camera(name, spec, path)
         cameras.append(cam.with_pose(rodrigues_from_rotation(R), -R @ position))
     lens = _lens_camera("added", lens_defaults, path) if lens_defaults else cameras[0]
-    return Layout(Rig(cameras, {"source": str(path)}), volume, room, lens, str(path))
+    return Layout(Rig(cameras, {"source": str(path)}), volume, room, lens, str(path), _options(doc, path))
+
+
+def _options(doc, path) -> dict:
+    """The ``[options]`` table, its keys and values checked by :class:`PlanOptions` itself."""
+    from .predict import PlanOptions
+
+    table = doc.get("options", {})
+    if not isinstance(table, dict):
+        raise FileFormatError(path, "expected a table of PlanOptions fields", key="options")
+    known = [f.name for f in fields(PlanOptions)]
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise FileFormatError(path, f"unknown keys {unknown}; known: {known}", key="options")
+    try:
+        PlanOptions(**table)
+    except (TypeError, ValueError) as exc:
+        raise FileFormatError(path, str(exc), key="options") from None
+    return dict(table)
 
 
 def _room_around(rig: Rig | None, volume: Box) -> Box:

@@ -30,3 +30,32 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
     assert main(["plan", str(RIGS / "plan_lab_4cam.toml"), "-o", str(tmp_path), "--volume=1,1,0,1,2,2"]) == 1
     err = capsys.readouterr().err
     assert err == "capture3d: error: --volume: empty box: max must exceed min on every axis (x: 1.0 .. 1.0 m)\n"
+
+
+def test_options_come_from_the_planning_toml_and_flags_win(tmp_path):
+    """plan.json's options are the planning TOML's [options] (so a plan can be made again from
+    its file); a flag given on the command line overrides the file."""
+    layout = tmp_path / "lab.toml"
+    layout.write_text((RIGS / "plan_lab_4cam.toml").read_text()
+                      + "\n[options]\npixel_noise_px = 3.0\ngrid_step_m = 0.5\nbody_facings = 4\n")
+    assert main(["plan", str(layout), "-o", str(tmp_path / "a")]) == 0
+    doc = json.loads((tmp_path / "a" / "plan.json").read_text())
+    assert doc["options"]["pixel_noise_px"] == 3.0 and doc["options"]["grid_step_m"] == 0.5
+    assert doc["options"]["body_facings"] == 4 and doc["options"]["body"] is False
+    assert main(["plan", str(layout), "-o", str(tmp_path / "b"), "--pixel-noise", "2"]) == 0
+    doc_b = json.loads((tmp_path / "b" / "plan.json").read_text())
+    assert doc_b["options"] == {**doc["options"], "pixel_noise_px": 2.0}
+    # halving the noise halves the predicted error (the prediction is linear in it)
+    e_a, e_b = (np.array([v for v in d["error_mm"] if v is not None]) for d in (doc, doc_b))
+    assert np.allclose(e_b, e_a * 2.0 / 3.0, rtol=0, atol=2e-6)    # plan.json keeps 6 decimals (mm)
+
+
+def test_bad_options_table_names_the_key(tmp_path, capsys):
+    layout = tmp_path / "lab.toml"
+    layout.write_text((RIGS / "plan_lab_4cam.toml").read_text() + "\n[options]\ngrid = 0.5\n")
+    assert main(["plan", str(layout), "-o", str(tmp_path / "a")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"capture3d: error: {layout}, key 'options': unknown keys ['grid']")
+    layout.write_text((RIGS / "plan_lab_4cam.toml").read_text() + "\n[options]\ngrid_step_m = -1\n")
+    assert main(["plan", str(layout), "-o", str(tmp_path / "a")]) == 1
+    assert "grid_step_m must be > 0 meters" in capsys.readouterr().err
