@@ -183,6 +183,28 @@ def find_sync(session, path=None, *, cameras=None) -> SyncResult | None:
     return read_sync(path, cameras=cameras)
 
 
+def unequal_lengths_hint(files: dict) -> str | None:
+    """A line for a folder of pose2d files taken as one clock (no ``sync.toml``, no ``frames.csv``)
+    whose cameras recorded different numbers of frames, as cameras started by hand do: frame
+    ``i`` is then taken as the same instant everywhere, silently wrong by the difference. None
+    when the counts agree within 1 % (a dropped frame or two).
+
+    ``files``: ``{camera: pose2d npz path}``; the counts are each file's last frame number + 1."""
+    from ..io import load_pose2d
+
+    counts = {}
+    for name, path in files.items():
+        frames = np.asarray(load_pose2d(path)["frame_index"])
+        counts[name] = int(frames.max()) + 1 if len(frames) else 0
+    lo, hi = min(counts.values(), default=0), max(counts.values(), default=0)
+    if hi - lo <= max(1, 0.01 * hi):
+        return None
+    listed = ", ".join(f"{n} {c}" for n, c in counts.items())
+    return (f"the cameras recorded different numbers of frames ({listed}) and there is no sync.toml: frame i "
+            "is taken as one instant in every camera; if they share no clock (phones, webcams started by "
+            "hand), run capture3d sync first")
+
+
 def synced_board_observations(session, board, sync: SyncResult, *, every: int = 1, make_bar=None) -> dict:
     """Board detections of every camera of ``session`` (cached in ``SESSION/.capture3d_cache``)
     moved to the common instants of ``sync`` (:func:`capture3d.sync.resample_board`): frame ``k``

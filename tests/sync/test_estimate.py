@@ -142,3 +142,21 @@ def test_variable_frame_rate_video_is_timed_by_its_container(tmp_path):
     assert res.ok and res.cameras["cam02"].timestamps == "container"
     assert abs(res.cameras["cam02"].start_s - 0.2) * fps < 0.1   # <= 0.1 frame; measured 0.006
     assert res.cameras["cam02"].fps == pytest.approx(39 / (t[-1] - t[0]), rel=1e-4)   # the mean rate (90 kHz ticks)
+
+
+def test_unequal_frame_counts_without_a_sync_toml_get_a_hint(tmp_path):
+    from capture3d.io import save_pose2d
+    from capture3d.sync import unequal_lengths_hint
+
+    def files(counts):
+        out = {}
+        for n, count in counts.items():
+            kp = np.ones((count, 1, 1, 3))
+            out[n] = save_pose2d(tmp_path / f"{n}_{count}.npz", kp, joint_names=["nose"], image_size=(64, 48),
+                                 detector="t")
+        return out
+
+    hint = unequal_lengths_hint(files({"cam01": 100, "cam02": 93, "cam03": 78}))
+    assert hint.startswith("the cameras recorded different numbers of frames (cam01 100, cam02 93, cam03 78)")
+    assert "run capture3d sync" in hint
+    assert unequal_lengths_hint(files({"cam01": 300, "cam02": 299})) is None   # a dropped frame
