@@ -490,10 +490,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "demo", "the whole path on a synthetic rig, no hardware needed",
              ["capture3d demo", "capture3d demo /tmp/demo --cameras 8 --people 3"], cmd_demo)
     p.add_argument("out", nargs="?", default="capture3d_demo", help="output folder (default: ./capture3d_demo)")
-    p.add_argument("--cameras", type=int, default=4)
+    p.add_argument("--cameras", type=int, default=4, help="synthetic cameras in a ring (default 4)")
     p.add_argument("--people", type=int, default=2, help="people walking in the scene (default 2)")
     p.add_argument("--frames", type=int, default=150, help="frames of the people session (default 150, 5 s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the rig, the scene and the noise (default 0)")
 
     p = _sub(sub, "board", "write a board definition and a printable image at true scale",
              ["capture3d board charuco --squares-x 7 --squares-y 5 --square-mm 40 --name a4_charuco",

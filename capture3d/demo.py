@@ -10,7 +10,8 @@ against the ground truth the synthetic rig knows.
    board (``calibration.toml``);
 3. **process** (:func:`capture3d.process.process_session`, as ``capture3d process`` does) the
    people session: BlazePose in every view (``pose2d/``), people matched across views and
-   tracked, triangulated, then the whole-sequence skeleton fit (``points3d.npz``), exports per
+   tracked (BlazePose looks for people in square tiles of each view, see ``people_options``),
+   triangulated, then the whole-sequence skeleton fit (``points3d.npz``), exports per
    person (``skeleton*.bvh/.csv/.trc/.c3d``); the same without filters in ``triangulated/``;
 4. a picture of everyone (``render.png``), a reprojection overlay video of the first camera
    (``overlay_<camera>.mp4``) and plots (``plots/``). The ground truth is in ``ground_truth/``.
@@ -79,6 +80,9 @@ def run_demo(out, *, n_cameras: int = 4, n_people: int = 2, n_frames: int = 150,
     from .process import ProcessOptions, process_session, reconstruct_session
     from .reconstruct import FilterOptions
 
+    if n_cameras < 2 or n_people < 1 or n_frames < 10 or board_frames < 30:
+        raise ValueError(f"the demo needs 2+ cameras, 1+ people, 10+ frames and 30+ board frames; got "
+                         f"{n_cameras}, {n_people}, {n_frames} and {board_frames}")
     t_start, cpu_start = time.perf_counter(), time.process_time()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
