@@ -7,6 +7,15 @@ projected joint, turned so that the projected body points up, as the landmark mo
 and the landmark model runs there. A pose the model accepts (presence) and that lies where the
 projection says (median distance under ``max_px``) becomes one more candidate slot of that view;
 the association then takes it like any other detection.
+
+A crop can find the wrong thing: on ``pose2sim_multiperson`` cam03 sees the man from behind, half
+hidden by the woman, and the landmarks found there sat 36 px (median) from his projection on
+every joint; with them his 3D moved so that cam01, held out, landed 34.5 -> 66.7 px from it. So
+after the second reconstruction :func:`drop_unhelpful_views` takes each person-view that got
+crops out again when the *other* views' held-out error (see
+:mod:`capture3d.reconstruct.view_agreement`) is lower without them: there it kept the woman's
+crops in cam01 and cam02 (frames with all 17 joints 64 -> 78 %, held-out 20.9 -> 20.2 px) and
+dropped the man's cam03.
 """
 from __future__ import annotations
 
@@ -126,7 +135,7 @@ def guided_candidates(videos: dict, projected: dict, wanted: dict, frame_index, 
 
 
 def guided_pass(videos: dict, rig, points, assignment, candidates, frame_index, *, joint_names,
-                options: GuidedOptions = GuidedOptions(), detector: BlazePose | None = None):
+                options: GuidedOptions = GuidedOptions(), detector: BlazePose | None = None, offsets=None):
     """The second pass of ``process``: every person-frame a view did not detect, looked for again
     where the person's 3D projects.
 
@@ -141,6 +150,9 @@ def guided_pass(videos: dict, rig, points, assignment, candidates, frame_index, 
         The candidate slot of each person per view (-1: not detected there).
     candidates : (C, F, S, J, 3) float
     frame_index : (F,) int
+    offsets : (C, 2) float, optional
+        Pixels the candidates were moved by (:func:`capture3d.reconstruct.view_agreement.apply_view_offsets`):
+        the crops are cut at projection + offset in the video, what they find is moved like the candidates.
 
     Returns
     -------
@@ -149,15 +161,77 @@ def guided_pass(videos: dict, rig, points, assignment, candidates, frame_index, 
     counts : {camera: (tried, accepted)}
     """
     projected, wanted = {}, {}
+    shift = np.zeros((len(rig), 2)) if offsets is None else np.asarray(offsets, float).reshape(len(rig), 2)
     for c, cam in enumerate(rig.cameras):
-        uv = cam.project(points)                                          # (P, F, J, 2)
+        uv = cam.project(points) + shift[c]                               # (P, F, J, 2) video pixels
         w, h = cam.size
         inside = (uv[..., 0] >= 0) & (uv[..., 0] < w) & (uv[..., 1] >= 0) & (uv[..., 1] < h)
         projected[cam.name] = np.where(inside[..., None], uv, np.nan)
         wanted[cam.name] = (assignment[:, c] < 0) & (inside.sum(-1) >= options.min_joints)
     extra, counts = guided_candidates({n: videos[n] for n in rig.names}, projected, wanted, frame_index,
                                       joint_names=joint_names, detector=detector, options=options)
-    return np.concatenate([candidates, np.stack([extra[n] for n in rig.names])], axis=2), counts
+    found = np.stack([extra[n] for n in rig.names])                     # (C, F, P, J, 3)
+    found[..., :2] -= shift[:, None, None, None, :]
+    return np.concatenate([candidates, found], axis=2), counts
 
 
-__all__ = ["GuidedOptions", "guided_roi", "guided_candidates", "guided_pass"]
+def drop_unhelpful_views(candidates, keypoints, assignment, first_guided_slot: int, rig, *,
+                         triangulation=None, tolerance: float = 0.02) -> tuple[np.ndarray, list]:
+    """Take out a person's crops in a view when the other views agree better without them.
+
+    Parameters
+    ----------
+    candidates : (C, F, S, J, 3) float
+        After :func:`guided_pass` (slots from ``first_guided_slot`` on hold crops).
+    keypoints : (P, C, F, J, 3) float
+        The people's keypoints of the reconstruction from ``candidates``.
+    assignment : (P, C, F) int
+        The slot each person took per view and frame (-1: none).
+    first_guided_slot : int
+        ``S`` before :func:`guided_pass`.
+    rig : Rig
+    triangulation : TriangulationOptions, optional
+        Of the held-out triangulations.
+    tolerance : float
+        A person-view keeps its crops unless the other views' median held-out error is more than
+        this share lower without them.
+
+    Returns
+    -------
+    candidates : (C, F, S, J, 3)
+        A copy without the dropped crops.
+    judged : list of dict
+        Per person-view with crops: ``person`` (row), ``camera``, ``frames``, ``with_px``,
+        ``without_px``, ``kept``.
+    """
+    from ..reconstruct.view_agreement import held_out_residuals
+
+    out = np.array(candidates, float, copy=True)
+    kp = np.asarray(keypoints, float)
+    assignment = np.asarray(assignment)
+    from_crops = assignment >= first_guided_slot                         # (P, C, F)
+    judged = []
+
+    def others_error(k, c):
+        r = held_out_residuals(k[None], rig, triangulation=triangulation)[0]   # (C, F, J, 2)
+        d = np.hypot(r[..., 0], r[..., 1])
+        d[c] = np.nan
+        d = d[np.isfinite(d)]
+        return float(np.median(d)) if d.size else np.nan
+
+    for p, c in zip(*np.nonzero(from_crops.any(axis=2))):
+        frames = np.flatnonzero(from_crops[p, c])
+        without = kp[p].copy()
+        without[c, frames] = np.nan
+        a, b = others_error(kp[p], c), others_error(without, c)
+        kept = not (np.isfinite(a) and np.isfinite(b) and a > b * (1 + tolerance))
+        if not kept:
+            out[c, frames, assignment[p, c, frames]] = np.nan
+        judged.append({"person": int(p), "camera": rig.names[c], "frames": int(len(frames)),
+                       "with_px": round(a, 2), "without_px": round(b, 2), "kept": bool(kept)})
+        log.info("guided crops of person %d in %s (%d frames): other views held out %.2f px with them, "
+                 "%.2f without: %s", p, rig.names[c], len(frames), a, b, "kept" if kept else "dropped")
+    return out, judged
+
+
+__all__ = ["GuidedOptions", "guided_roi", "guided_candidates", "guided_pass", "drop_unhelpful_views"]

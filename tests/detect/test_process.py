@@ -34,7 +34,7 @@ def test_process_reconstructs_a_person_from_real_videos(shared_data, blazepose_m
         for pid in (0, 1):
             assert (out / f"skeleton_p{pid}.{fmt}").stat().st_size > 0
     assert (out / "skeleton.c3d").stat().st_size > 0
-    assert set(report["seconds"]) == {"detect", "read", "associate", "triangulate", "filter", "export"}
+    assert set(report["seconds"]) == {"detect", "read", "associate", "triangulate", "filter", "view_offsets", "export"}
     out = capsys.readouterr().out
     assert "p0:" in out and "p1:" in out and "per camera" in out
 
