@@ -72,6 +72,24 @@ def _carry_forward(history, t_ns, max_ns) -> np.ndarray | None:
     return out
 
 
+HELD_FLOOR = 0.3     # a held joint's weight never falls below this: still above triangulate's min_score
+#                      with a good score, so it is down-weighted, not dropped (dropping lost whole people)
+
+
+def _held_weight(history, t_ns, sigma_px) -> np.ndarray | None:
+    """``(S, J)`` weights of a camera's held joints at time ``t_ns``: from 1 down to
+    :data:`HELD_FLOOR` as ``1 / (1 + (e / sigma_px)^2)``, ``e`` pixels the distance the joint
+    moved, at its last speed, since it was detected (a fresh view 1, a still joint 1, a swinging
+    foot held 100 ms far less); None: all 1."""
+    if len(history) < 2 or sigma_px <= 0:
+        return None
+    (t0, kp0), (t1, kp1) = history[-2], history[-1]
+    if t_ns <= t1 or t1 <= t0:
+        return None
+    moved = np.linalg.norm(kp1[..., :2] - kp0[..., :2], axis=-1) * (t_ns - t1) / (t1 - t0)
+    return HELD_FLOOR + (1.0 - HELD_FLOOR) / (1.0 + np.square(np.nan_to_num(moved) / sigma_px))
+
+
 class LiveReconstructor:
     """Detection, tracking and triangulation for one rig, update by update.
 
@@ -241,12 +259,16 @@ class LiveReconstructor:
         max_ns = self.options.max_extrapolation_ms * 1e6
         J = len(self.joint_names)
         keypoints = np.full((len(self.rig), self.slots_per_camera, J, 3), np.nan)
+        weight = np.ones(keypoints.shape[:3])          # of each joint's score in the triangulation
         with self._lock:
             history = {name: list(h) for name, h in self.history.items()}
         for c, name in enumerate(self.rig.names):
             kp = _carry_forward(history[name], t_ref, max_ns)
             if kp is not None and t_ref - history[name][-1][0] <= self.max_hold_ns:
                 keypoints[c, :len(kp)] = kp
+                held = _held_weight(history[name], t_ref, self.options.held_sigma_px)
+                if held is not None:
+                    weight[c, :len(kp)] = held
         # the tracker's clock is the updates (a tentative person must be seen in consecutive
         # updates, however far apart), its rate the measured update rate (speeds, pauses)
         if self._t_last is not None and t_ref > self._t_last:
@@ -264,6 +286,7 @@ class LiveReconstructor:
             for p, pid in enumerate(ids):
                 seen = slots[pid] >= 0
                 views[seen, p] = keypoints[np.nonzero(seen)[0], slots[pid][seen]]
+                views[seen, p, :, 2] *= weight[np.nonzero(seen)[0], slots[pid][seen]]
             points = triangulate(views, self.rig).points
             persons = {pid: points[p] for p, pid in enumerate(ids)}
         with self._lock:
