@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -154,23 +154,28 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     for note in notes:
         echo(note)
     tri = options.triangulation or _triangulation_for(sizes)
+    fit_offsets = options.view_offsets and len(rig) >= 3
+    # with view offsets the first pass only feeds them: no smoother (the skeleton fit costs seconds)
     rec = reconstruct_people(cand, rig, fps=fps, joint_names=joints, options=options.people,
                              single=options.single, association=options.association, triangulation=tri,
-                             filter=options.filter)
+                             filter=replace(options.filter, smoother="none") if fit_offsets else options.filter)
     raw = rec.raw
     timing["read"] = time.perf_counter() - t - sum(rec.seconds.values())
     timing.update(rec.seconds)
     offsets = None
-    if options.view_offsets and len(raw.person_id) and len(rig) >= 3:
+    if fit_offsets:
         t = time.perf_counter()
-        offsets = fit_view_offsets(raw.keypoints, rig, triangulation=tri)
-        if offsets.fitted.any():
-            cand = apply_view_offsets(cand, offsets.offsets)
-            rec = reconstruct_people(cand, rig, fps=fps, joint_names=joints, options=options.people,
-                                     single=options.single, association=options.association, triangulation=tri,
-                                     filter=options.filter)
-            raw = rec.raw
-        timing["view_offsets"] = time.perf_counter() - t
+        if len(raw.person_id):
+            offsets = fit_view_offsets(raw.keypoints, rig, triangulation=tri)
+            if offsets.fitted.any():
+                cand = apply_view_offsets(cand, offsets.offsets)
+        rec = reconstruct_people(cand, rig, fps=fps, joint_names=joints, options=options.people,
+                                 single=options.single, association=options.association, triangulation=tri,
+                                 filter=options.filter)
+        raw = rec.raw
+        timing["view_offsets"] = time.perf_counter() - t - rec.seconds["filter"]
+        timing["filter"] = rec.seconds["filter"]
+    if offsets is not None:
         echo("view offsets: " + ", ".join(f"{n} ({dx:+.1f}, {dy:+.1f}) px" for n, (dx, dy) in
                                           zip(names, offsets.offsets)) + "; held-out error per camera "
              + ", ".join(f"{_fmt(a)} -> {_fmt(b)}" for a, b in zip(offsets.held_out_before_px,
