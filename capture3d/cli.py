@@ -293,7 +293,7 @@ def cmd_process(args):
     opts = ProcessOptions(detect=_detect_options(args, 1 if args.single else slots), filter=_filter_options(args),
                           exports=tuple(args.export or ("csv", "trc", "c3d", "bvh")), fps=args.fps,
                           people=PeopleOptions(max_persons=args.persons), single=args.single, sync=args.sync,
-                          guided_crops=args.guided_crops)
+                          guided_crops=args.guided_crops, view_offsets=not args.no_view_offsets)
     process_session(args.session, args.calibration, args.output, opts, make_bar=_bar_factory())
 
 
@@ -604,6 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect_args(p, 4, persons=False)
     p.add_argument("--guided-crops", action="store_true",
                    help="look again, with BlazePose, where the 3D says a view missed a person (a second pass)")
+    p.add_argument("--no-view-offsets", action="store_true",
+                   help="keep each camera's 2D as detected (default: shifted by the offset the other views measure)")
     _add_people_args(p)
     _add_filter_args(p, smoother="butterworth", despike=0.1)
 
