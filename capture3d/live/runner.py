@@ -95,6 +95,9 @@ class LiveRunner:
         self.stats = LiveStats()
         self.last_update = None
         self.pull = None                # optional () -> {camera: Frame} asked at each update (a replay)
+        self.hold = None                # optional () -> bool: while True no detection is started (a recorder
+        #                                 whose writers fall behind says so: the recording goes first)
+        self.held = 0                   # steps that started nothing because of hold
         self.keep_results = False       # keep (device frame id of the newest frame detected, persons) per update
         self.results: list = []
         self.stop = threading.Event()
@@ -139,6 +142,9 @@ class LiveRunner:
         fresh = [n for n, v in latest.items()
                  if n in self._used and v[2] != self._used[n] and n not in self._running and n not in waiting]
         free = self.options.detect_workers - len(self._running)
+        if self.hold is not None and fresh and free > 0 and self.hold():
+            self.held += 1
+            free = 0
         for name in self.recon.cameras_to_detect(fresh, max(free, 0)):
             frame, arrival, seq = latest[name]
             self._used[name] = seq

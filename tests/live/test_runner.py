@@ -41,3 +41,20 @@ def test_a_replayed_mjpeg_frame_is_decoded_when_looked_at():
     assert frame._image is None and frame.device_frame_id == 7
     assert np.abs(frame.image.astype(int) - image).mean() < 3.0    # grey levels (JPEG ringing at the edge); measured 0.58
     assert frame.image is frame.image                               # decoded once
+
+
+def test_nothing_is_detected_while_the_recording_says_hold():
+    rig = make_rig(4, size=(320, 240), seed=0)
+    opts = LiveOptions(detect_workers=1, cameras_per_update=1)
+    recon = LiveReconstructor(rig, 30.0, opts, detectors={n: NoOneDetector() for n in rig.names})
+    runner = LiveRunner(rig, 30.0, opts, reconstructor=recon)
+    behind = [True]
+    runner.hold = lambda: behind[0]
+    from capture3d.capture import Frame
+    for name in rig.names:
+        runner.update(name, Frame(np.zeros((240, 320, 3), np.uint8), 0, 0, 0))
+    assert not runner.step() and runner.held == 1 and not runner.stats.latency_ms
+    behind[0] = False
+    while runner.step():
+        pass
+    assert runner.stats.cameras_detected == [1, 1, 1, 1]
