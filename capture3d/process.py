@@ -28,7 +28,7 @@ from .reconstruct.association import AssociationOptions
 from .reconstruct.people import reconstruct_people
 from .reconstruct.view_agreement import apply_view_offsets, fit_view_offsets, held_out_residuals
 from .camera.image_size import match_rig_sizes
-from .sync import find_sync, resample_pose2d_files
+from .sync import find_sync, resample_pose2d_files, unequal_lengths_hint
 from .rig import Rig
 from .skeleton import COCO17, bone_length_cv
 from .sources import session_frame_map, session_videos
@@ -144,6 +144,9 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     if sync is None:
         cand, frames, joints, sizes = io.stack_pose2d_files(files, frame_map=frame_map)
         time_s = frames / fps
+        hint = unequal_lengths_hint(files) if frame_map is None else None   # frames.csv: counts may differ
+        if hint:
+            echo(hint)
     else:   # cameras without a shared clock: 2D moved to the reference camera's instants
         cand, frames, time_s, joints, sizes = resample_pose2d_files(files, sync, videos=videos)
         fps = sync.cameras[sync.reference].fps
@@ -272,6 +275,9 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
     if sync is None:
         cand, frames, joints, sizes = io.stack_pose2d_files(files)
         time_s = frames / fps
+        hint = unequal_lengths_hint(files)
+        if hint:
+            (echo or log.warning)(hint)
     else:   # SESSION/sync.toml beside SESSION/pose2d, or options.sync
         cand, frames, time_s, joints, sizes = resample_pose2d_files(files, sync)
         fps = sync.cameras[sync.reference].fps

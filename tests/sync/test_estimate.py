@@ -160,3 +160,21 @@ def test_unequal_frame_counts_without_a_sync_toml_get_a_hint(tmp_path):
     assert hint.startswith("the cameras recorded different numbers of frames (cam01 100, cam02 93, cam03 78)")
     assert "run capture3d sync" in hint
     assert unequal_lengths_hint(files({"cam01": 300, "cam02": 299})) is None   # a dropped frame
+
+
+def test_triangulate_says_when_unequal_cameras_are_taken_as_one_clock(tmp_path, capsys):
+    from capture3d.io import save_pose2d
+    from capture3d.skeleton import COCO17
+    from capture3d.synthetic import make_motion, make_rig, project_keypoints
+
+    rig = make_rig(2, seed=3)
+    rig.save(tmp_path / "c.toml")
+    kp = project_keypoints(make_motion(30, fps=30, seed=2).points, rig)
+    for c, cam in enumerate(rig):
+        n = 30 if c == 0 else 24                       # the second camera started 6 frames late
+        save_pose2d(tmp_path / "pose2d" / f"{cam.name}.npz", kp[c][:n, None], joint_names=COCO17,
+                    image_size=cam.size, detector="synthetic")
+    assert main(["triangulate", str(tmp_path / "pose2d"), "-c", str(tmp_path / "c.toml"),
+                 "-o", str(tmp_path / "p.npz")]) == 0
+    out = capsys.readouterr().out
+    assert f"different numbers of frames ({rig.names[0]} 30, {rig.names[1]} 24)" in out and "capture3d sync" in out
