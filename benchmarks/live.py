@@ -64,7 +64,7 @@ def record_live(folder, people, seconds):
                  live_options=LiveOptions(max_persons=max(1, people)))
     cpu, wall = _cpu() - c0, time.monotonic() - w0
     cams = res.report["cameras"].values()
-    drops = sum(c["drops"] or 0 for c in cams) + sum(c["queue_drops"] for c in cams)
+    drops = sum(c["queue_drops"] if c["drops"] is None else c["drops"] for c in cams)   # drops include queue drops
     frames = [c["frames"] for c in cams]
     _line(f"record + live, {people} people", res.report["live"], cpu, wall,
           f"; frames per camera {frames}, dropped {drops}")
@@ -80,7 +80,7 @@ def record_only(folder, people, seconds):
     c0, w0 = _cpu(), time.monotonic()
     res = record(rig, folder, RecordOptions(duration_s=seconds), cameras=cams)
     cams = res.report["cameras"].values()
-    drops = sum(c["drops"] or 0 for c in cams) + sum(c["queue_drops"] for c in cams)
+    drops = sum(c["queue_drops"] if c["drops"] is None else c["drops"] for c in cams)   # drops include queue drops
     print(f"record alone, {people} people: frames per camera {[c['frames'] for c in cams]}, dropped {drops}; "
           f"process CPU {_cpu() - c0:.1f} s in {time.monotonic() - w0:.1f} s wall; {_load()}", flush=True)
 
