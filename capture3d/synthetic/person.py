@@ -13,9 +13,10 @@ a skull as deep behind the ears as the forehead is ahead of them, a jaw and a no
 the face (the demo's 2D error 10.0 -> 9.6 px against a small skull centred ahead of the ears).
 ``style`` picks one of a few outfits and skin tones, so that two people look different.
 
-Measured on the demo rig (1280 x 720, cameras at 3.5 m): 6.8 ms CPU per image of two people.
-BlazePose finds one person alone with a median error of 11 px (the old flat mannequin without
-feet: 36 px with two people); the demo's figures are in the README.
+Measured on the demo rig (1280 x 720, cameras at 3.5 m): 10.8 ms CPU per image of two people
+(load 2; the last session measured 6.8 ms). BlazePose finds one person alone with a median error
+of 6.7 px (``capture3d demo --people 1 --frames 45``; the old flat mannequin without feet: 36 px
+with two people); the demo's figures are in the README.
 """
 from __future__ import annotations
 
