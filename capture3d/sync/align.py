@@ -46,6 +46,7 @@ class SyncOptions:
     search_frames: float = 1.5        # the fine step searches the coarse offset +- this, frames
     first_search_frames: float = 6.0  # ... and +- this in its first pass with a calibration, frames
     max_error_px: float = 20.0        # reprojection errors are capped here (robust mean), pixels
+    camera_shift: bool = True         # with a calibration, each camera's constant 2D shift is fitted away first
     smooth_s: float = 0.03            # Gaussian sigma applied to the speed signals, seconds
     rounds: int = 4                   # fine passes with a calibration (each uses the others' last estimate)
     audio_rate_hz: int = 48000        # sound tracks are decoded at this rate, Hz
@@ -138,6 +139,30 @@ def _place_by_pairs(names, reference, keypoints, times, rig, opts, max_shift, mi
             return placed
         conf, m, c, off = max(edges)
         placed[c] = (placed[m][0] + off, conf, m)
+
+
+def _agreement(n, synced, clocks, keypoints, speed, reference, rig, opts, fps, r_peak) -> float:
+    """With a calibration, a camera's confidence: how surely its final offset is right to a frame
+    (:func:`refine.offset_agreement` over its whole overlap with the reference, against the
+    cameras its offset was refined with), 0 at chance, 1 when every resample agrees. The
+    pairwise coarse score measures two views only, and misses a camera that only the others'
+    3D can place (pose2sim_multiperson's cam03: coarse 0.19, here 0.94 at 0.35 frame off)."""
+    from .refine import offset_agreement, window_errors
+
+    tau = speed[n][0]
+    start, rate = clocks[n]
+    span = ((speed[reference][0][0] - start) / rate, (speed[reference][0][-1] - start) / rate)
+    window = np.flatnonzero((tau >= max(span[0], 0.0)) & (tau <= min(span[1], tau[-1])))
+    lag_frames = int(max(opts.first_search_frames, 3))
+    weak = {m for m in synced if m != n and r_peak[m] < WEAK_CONFIDENCE}
+    if len(synced) - 1 - len(weak) < 2:
+        weak = set()
+    parts = window_errors(n, window, clocks, keypoints, speed, reference, rig, opts, 1.0 / fps, lag_frames, weak) \
+        if len(window) >= 4 else None
+    if parts is None:
+        return 0.0
+    chance = 3.0 / (2 * lag_frames + 1)
+    return float(np.clip((offset_agreement(parts, 1.0 / fps, lag_frames) - chance) / (1 - chance), 0.0, 1.0))
 
 
 def _align(keypoints, times_s, rig, opts, method):
@@ -267,6 +292,11 @@ def _align(keypoints, times_s, rig, opts, method):
                 clocks[n] = [s_new, r_new]
                 log.debug("%s round %d: start %.5f s, rate %.6f", n, k_round, s_new, r_new)
                 details[n] = {"windows": len(est), "kept": kept}
+    if rig is not None and len(synced) > 1:
+        for n in synced:
+            if n != reference:
+                r_peak[n] = _agreement(n, synced, clocks, keypoints, speed, reference, rig, opts, fps[n], r_peak)
+                details.setdefault(n, {})["agreement"] = r_peak[n]
     out = {}
     for n in synced:
         if n != reference and r_peak[n] < opts.min_confidence:

@@ -155,6 +155,38 @@ def refine_window(name, window, clocks, keypoints, speed, reference, rig, opts, 
         if peak is None:
             return 0.0, float("nan"), 0.0
         return float(mid[m][0]), float(rmid[0] + peak.lag_s), float(m.sum())
+    parts = window_errors(name, window, clocks, keypoints, speed, reference, rig, opts, frame_s, search_frames,
+                          exclude)
+    if parts is None:
+        return 0.0, float("nan"), 0.0
+
+    def cost(delta):
+        sums, counts = parts(delta)
+        return float(sums.sum() / counts.sum()) if counts.sum() >= 3 else float("inf")
+
+    delta = _search(cost, frame_s, search_frames)
+    if not np.isfinite(delta):
+        return 0.0, float("nan"), 0.0
+    # with a rate still a little off, the offset found fits the window's middle best
+    tk = float(0.5 * (tau[window[0]] + tau[window[-1]]))
+    return tk, float(start + delta + rate * tk), float(len(window))
+
+
+def window_errors(name, window, clocks, keypoints, speed, reference, rig, opts, frame_s, search_frames,
+                  exclude=()):
+    """The reprojection errors of camera ``name``'s frames ``window`` for a trial change of its
+    start: a function ``parts(delta_s) -> (sums (F_w,), counts (F_w,))``, per own frame the sum
+    of its joints' errors capped at ``max_error_px`` and their number, or None when the window
+    shares too little with the other cameras. The search covers ``+-search_frames`` frames.
+
+    With two other cameras or more: against the points they triangulate (interpolated in time),
+    each of this camera's people against the nearest triangulated person, and with
+    ``camera_shift`` after taking away the camera's median 2D residual. Otherwise: the two-view
+    reprojection error against the reference camera."""
+    from .. import triangulate
+
+    tau = speed[name][0]
+    start, rate = clocks[name]
     # reference instants covering this window, with a margin for the search
     rtau = speed[reference][0]
     margin = (search_frames + 2) * frame_s
@@ -165,68 +197,93 @@ def refine_window(name, window, clocks, keypoints, speed, reference, rig, opts, 
         s, r = clocks[n]
         T = T[(T >= s + r * speed[n][0][0]) & (T <= s + r * speed[n][0][-1])]
     if len(T) < 4:
-        return 0.0, float("nan"), 0.0
-    from .. import triangulate
-
+        return None
     kp_ref = _at(keypoints[reference], rtau, T)
     raw = np.asarray(keypoints[name], float)[window]
-    # this camera's slots matched to the reference's at its own frames (current estimate)
-    match_self = _match_slots(rig, reference, name, _at(keypoints[reference], rtau, start + rate * tau[window]),
-                              raw, opts)
-    own = _reorder(raw, match_self)
     P, J = kp_ref.shape[1], kp_ref.shape[2]
-    raw_xy = np.where(raw[..., 2:] >= opts.min_score, raw[..., :2], np.nan)   # (F_w, Q, J, 2)
+    cap = opts.max_error_px
 
-    def errors(e):
-        e = e[np.isfinite(e)]
-        return float(np.mean(np.minimum(e, opts.max_error_px))) if len(e) >= 3 else float("inf")
+    def per_frame(e):   # (F_w, ..., J) pixel errors -> capped sums and counts per frame
+        e = e.reshape(len(window), -1)
+        ok = np.isfinite(e)
+        return np.where(ok, np.minimum(e, cap), 0.0).sum(axis=1), ok.sum(axis=1).astype(float)
 
-    if len(others) >= 2:
-        matched = []
-        for n in others:
-            s, r = clocks[n]
-            kp = kp_ref if n == reference else _at(keypoints[n], speed[n][0], (T - s) / r)
-            matched.append(kp if n == reference else _reorder(kp, _match_slots(rig, reference, n, kp_ref, kp, opts)))
-        stack = np.stack(matched).reshape(len(others), len(T) * P, J, 3)
-        X = triangulate(stack, rig.subset(others), min_score=opts.min_score).points.reshape(len(T), P, J, 3)
-        # Smoothed over about a frame, so that interpolating it has the same noise at every
-        # phase between instants; the camera's own 2D is never interpolated (an interpolated
-        # noisy sample is less noisy between frames, which would pull offsets to half frames).
-        X = smooth_along_time(X, 1.0)
-        cam = rig[name]
-
-        def cost(delta):
-            # each of this camera's people against the nearest triangulated person (no slot
-            # matching needed on this side: it sees whom it sees)
-            # both neighbours needed even on an instant exactly (a frame next to a gap would
-            # count at whole-frame offsets only, and favour them: seen on pose2sim_multiperson)
-            Xi = resample(X[None], T[None], start + delta + rate * tau[window], score_last=False, cubic=True,
-                          exact=False)[0]
-            e = np.linalg.norm(raw_xy[:, None] - cam.project(Xi)[:, :, None], axis=-1)   # (F_w, P, Q, J)
-            if e.shape[1] == 1:
-                return errors(e[:, 0])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                med = np.nanmedian(e, axis=-1)
-            med = np.where(np.isfinite(med), med, np.inf)
-            p = np.argmin(med, axis=1)                                                 # (F_w, Q)
-            best = np.take_along_axis(e, p[:, None, :, None], axis=1)[:, 0]            # (F_w, Q, J)
-            return errors(best[np.isfinite(med.min(axis=1))])
-    else:
+    if len(others) < 2:
+        # this camera's slots matched to the reference's at its own frames (current estimate)
+        match_self = _match_slots(rig, reference, name,
+                                  _at(keypoints[reference], rtau, start + rate * tau[window]), raw, opts)
+        own = _reorder(raw, match_self)
         sub = rig.subset([reference, name])
 
-        def cost(delta):
+        def pair_parts(delta):
             ref_i = _at(keypoints[reference], rtau, start + delta + rate * tau[window])
             pair = np.stack([ref_i, own]).reshape(2, len(window) * P, J, 3)
-            return errors(triangulate(pair, sub, robust=False, min_score=opts.min_score, min_ray_angle_deg=0.0,
-                                      refine_iterations=3).reprojection_error_px)
+            return per_frame(triangulate(pair, sub, robust=False, min_score=opts.min_score, min_ray_angle_deg=0.0,
+                                         refine_iterations=3).reprojection_error_px)
 
-    delta = _search(cost, frame_s, search_frames)
-    if not np.isfinite(delta):
-        return 0.0, float("nan"), 0.0
-    # with a rate still a little off, the offset found fits the window's middle best
-    tk = float(0.5 * (tau[window[0]] + tau[window[-1]]))
-    return tk, float(start + delta + rate * tk), float(len(window))
+        return pair_parts
+    raw_xy = np.where(raw[..., 2:] >= opts.min_score, raw[..., :2], np.nan)   # (F_w, Q, J, 2)
+    matched = []
+    for n in others:
+        s, r = clocks[n]
+        kp = kp_ref if n == reference else _at(keypoints[n], speed[n][0], (T - s) / r)
+        matched.append(kp if n == reference else _reorder(kp, _match_slots(rig, reference, n, kp_ref, kp, opts)))
+    stack = np.stack(matched).reshape(len(others), len(T) * P, J, 3)
+    X = triangulate(stack, rig.subset(others), min_score=opts.min_score).points.reshape(len(T), P, J, 3)
+    # Smoothed over about a frame, so that interpolating it has the same noise at every
+    # phase between instants; the camera's own 2D is never interpolated (an interpolated
+    # noisy sample is less noisy between frames, which would pull offsets to half frames).
+    X = smooth_along_time(X, 1.0)
+    cam = rig[name]
+
+    def parts(delta):
+        # each of this camera's people against the nearest triangulated person (no slot
+        # matching needed on this side: it sees whom it sees)
+        # both neighbours needed even on an instant exactly (a frame next to a gap would
+        # count at whole-frame offsets only, and favour them: seen on pose2sim_multiperson)
+        Xi = resample(X[None], T[None], start + delta + rate * tau[window], score_last=False, cubic=True,
+                      exact=False)[0]
+        d = raw_xy[:, None] - cam.project(Xi)[:, :, None]                          # (F_w, P, Q, J, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(np.linalg.norm(d, axis=-1), axis=-1)                # (F_w, P, Q)
+        med = np.where(np.isfinite(med), med, np.inf)
+        p = np.argmin(med, axis=1)                                                 # (F_w, Q)
+        best = np.take_along_axis(d, p[:, None, :, None, None], axis=1)[:, 0]      # (F_w, Q, J, 2)
+        best = np.where(np.isfinite(med.min(axis=1))[:, :, None, None], best, np.nan)
+        if opts.camera_shift and np.isfinite(best).any():
+            # a calibration a fraction of a degree off shifts every keypoint of a camera
+            # alike; left in, that shift outweighs the motion on a slow take and pulls the
+            # offset frames away (pose2sim_multiperson's cam03: best 5 frames off without it,
+            # within 1 with it)
+            best = best - np.nanmedian(best.reshape(-1, 2), axis=0)
+        return per_frame(np.linalg.norm(best, axis=-1))
+
+    return parts
+
+
+def offset_agreement(parts, frame_s: float, lag_frames: int, *, rounds: int = 200, block: int = 10,
+                     seed: int = 0) -> float:
+    """How surely the offset is right to a frame: the share of block-bootstrap resamples of the
+    frames whose least-error whole-frame lag, within ``+-lag_frames`` of the estimate, lies
+    within one frame of the full recording's (``parts`` from :func:`window_errors`, at the
+    estimate). 1.0: every resample agrees; near ``3 / (2 lag_frames + 1)``: chance. Blocks of
+    ``block`` frames keep the motion's own correlation in each resample."""
+    lags = np.arange(-lag_frames, lag_frames + 1)
+    sums, counts = zip(*(parts(k * frame_s) for k in lags))
+    sums, counts = np.array(sums), np.array(counts)                       # (L, F)
+    F = sums.shape[1]
+    if F < 2 * block or counts.sum() == 0:
+        return 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        best = int(np.nanargmin(np.where(counts.sum(1) > 0, sums.sum(1) / counts.sum(1), np.nan)))
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, F - block + 1, size=(rounds, int(np.ceil(F / block))))
+    idx = (starts[:, :, None] + np.arange(block)).reshape(rounds, -1)[:, :F]            # (B, F)
+    s, c = sums[:, idx].sum(axis=2), counts[:, idx].sum(axis=2)                          # (L, B)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cost = np.where(c > 0, s / c, np.inf)
+    return float(np.mean(np.abs(np.argmin(cost, axis=0) - best) <= 1))
 
 
 def smooth_along_time(X, sigma_frames: float) -> np.ndarray:
