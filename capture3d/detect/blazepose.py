@@ -19,7 +19,9 @@ so the graph it runs is written out here, step by step as its ``.pbtxt`` files d
 
 Beyond mediapipe, several people are followed at once (``max_persons`` slots: mediapipe keeps
 only the first detection), which ``capture3d process`` needs to pick the same person in every
-view. Each person keeps its slot while tracked.
+view. Each person keeps its slot while tracked. For several people in a wide view, ``tiles`` runs
+the person detector on three square tiles instead of the letterboxed image, and
+``same_person_share`` tells two people's crops apart by their centres instead of their overlap.
 """
 from __future__ import annotations
 
