@@ -155,7 +155,7 @@ def cmd_triangulate(args):
     opts = ProcessOptions(triangulation=TriangulationOptions(min_score=args.min_score, max_error_px=args.max_error,
                                                              robust=not args.no_robust),
                           people=PeopleOptions(max_persons=args.persons), single=args.single,
-                          filter=_filter_options(args), sync=args.sync)
+                          filter=_filter_options(args), sync=args.sync, view_offsets=args.view_offsets)
     path, rec = triangulate_folder(args.pose2d, args.calibration, args.output, fps=args.fps, options=opts, echo=print)
     print(f"people: {rec.raw.tracks.summary()}")
     raw = rec.raw
@@ -568,6 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-score", type=float, default=0.2)
     p.add_argument("--max-error", type=float, default=20.0, help="view rejection threshold, pixels")
     p.add_argument("--no-robust", action="store_true")
+    p.add_argument("--view-offsets", action="store_true",
+                   help="shift each camera's 2D by the offset the other views measure, as process does "
+                        "(default here: the 2D as given)")
     _add_people_args(p)
     _add_filter_args(p, smoother="none", despike=None)
 

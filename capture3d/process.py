@@ -157,32 +157,13 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     for note in notes:
         echo(note)
     tri = options.triangulation or _triangulation_for(sizes)
-    fit_offsets = options.view_offsets and len(rig) >= 3
-    # with view offsets the first pass only feeds them: no smoother (the skeleton fit costs seconds)
-    rec = reconstruct_people(cand, rig, fps=fps, joint_names=joints, options=options.people,
-                             single=options.single, association=options.association, triangulation=tri,
-                             filter=replace(options.filter, smoother="none") if fit_offsets else options.filter)
+    rec, cand, offsets, seconds = reconstruct_with_view_offsets(cand, rig, fps=fps, joint_names=joints,
+                                                                options=options, triangulation=tri)
     raw = rec.raw
-    timing["read"] = time.perf_counter() - t - sum(rec.seconds.values())
-    timing.update(rec.seconds)
-    offsets = None
-    if fit_offsets:
-        t = time.perf_counter()
-        if len(raw.person_id):
-            offsets = fit_view_offsets(raw.keypoints, rig, triangulation=tri)
-            if offsets.fitted.any():
-                cand = apply_view_offsets(cand, offsets.offsets)
-        rec = reconstruct_people(cand, rig, fps=fps, joint_names=joints, options=options.people,
-                                 single=options.single, association=options.association, triangulation=tri,
-                                 filter=options.filter)
-        raw = rec.raw
-        timing["view_offsets"] = time.perf_counter() - t - rec.seconds["filter"]
-        timing["filter"] = rec.seconds["filter"]
+    timing["read"] = time.perf_counter() - t - sum(seconds.values())
+    timing.update(seconds)
     if offsets is not None:
-        echo("view offsets: " + ", ".join(f"{n} ({dx:+.1f}, {dy:+.1f}) px" for n, (dx, dy) in
-                                          zip(names, offsets.offsets)) + "; held-out error per camera "
-             + ", ".join(f"{_fmt(a)} -> {_fmt(b)}" for a, b in zip(offsets.held_out_before_px,
-                                                                  offsets.held_out_after_px)) + " px")
+        echo(_offsets_line(names, offsets))
     guided = judged = None
     if options.guided_crops and len(raw.person_id):
         if sync is not None or frame_map is not None or options.detect.detector != "blazepose":
@@ -261,7 +242,8 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
                        echo=None) -> tuple[Path | None, object]:
     """``capture3d triangulate``: the pose2d files of a folder (``<camera>.npz`` for every camera
     of ``calibration``) -> everyone in 3D (:func:`reconstruct_people` with ``options.people``,
-    ``single``, ``triangulation`` (default: :class:`TriangulationOptions`) and ``filter``) ->
+    ``single``, ``triangulation`` (default: :class:`TriangulationOptions`), ``filter`` and
+    ``view_offsets`` (:func:`reconstruct_with_view_offsets`; the command turns them off unless asked) ->
     ``output`` (points3d.npz). ``echo(line)`` gets what was assumed about image sizes (default: the
     log). Returns ``(path or None when nobody was found, reconstruction)``."""
     rig = Rig.load(calibration)
@@ -287,11 +269,48 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=files)
     for note in notes:
         (echo or log.warning)(note)
-    rec = reconstruct_people(cand, rig, fps=fps, joint_names=joints, options=options.people, single=options.single,
-                             association=options.association,
-                             triangulation=options.triangulation or TriangulationOptions(), filter=options.filter)
+    rec, _, offsets, _ = reconstruct_with_view_offsets(cand, rig, fps=fps, joint_names=joints, options=options,
+                                                       triangulation=options.triangulation or TriangulationOptions())
+    if offsets is not None:
+        (echo or log.info)(_offsets_line(rig.names, offsets))
     return save_people(output, rec, joint_names=joints, frame_index=frames, time_s=time_s,
                        single=options.single), rec
+
+
+def reconstruct_with_view_offsets(cand, rig, *, fps: float, joint_names, options: ProcessOptions, triangulation):
+    """:func:`reconstruct_people` on ``cand (C, F, S, J, 3)``, with ``options.view_offsets`` (three
+    cameras or more) in two passes: the first, without smoother, finds the people; each camera's
+    2D offset is fitted on their keypoints (:func:`fit_view_offsets`) and taken away from
+    ``cand``; the second reconstructs again with ``options.filter``.
+
+    Returns ``(reconstruction, cand (offsets applied), ViewOffsets or None, seconds)``, seconds per
+    stage (``view_offsets``: fitting it and the second pass's association and triangulation)."""
+    fit = options.view_offsets and len(rig) >= 3
+    again = dict(fps=fps, joint_names=joint_names, options=options.people, single=options.single,
+                 association=options.association, triangulation=triangulation)
+    # with view offsets the first pass only feeds them: no smoother (the skeleton fit costs seconds)
+    rec = reconstruct_people(cand, rig, **again,
+                             filter=replace(options.filter, smoother="none") if fit else options.filter)
+    seconds = dict(rec.seconds)
+    if not fit:
+        return rec, cand, None, seconds
+    t = time.perf_counter()
+    offsets = None
+    if len(rec.raw.person_id):
+        offsets = fit_view_offsets(rec.raw.keypoints, rig, triangulation=triangulation)
+        if offsets.fitted.any():
+            cand = apply_view_offsets(cand, offsets.offsets)
+    rec = reconstruct_people(cand, rig, **again, filter=options.filter)
+    seconds["view_offsets"] = time.perf_counter() - t - rec.seconds["filter"]
+    seconds["filter"] = rec.seconds["filter"]
+    return rec, cand, offsets, seconds
+
+
+def _offsets_line(names, offsets) -> str:
+    return ("view offsets: " + ", ".join(f"{n} ({dx:+.1f}, {dy:+.1f}) px" for n, (dx, dy) in zip(names, offsets.offsets))
+            + "; held-out error per camera " + ", ".join(f"{_fmt(a)} -> {_fmt(b)}" for a, b in
+                                                         zip(offsets.held_out_before_px, offsets.held_out_after_px))
+            + " px")
 
 
 def _finite_median(values) -> float | None:
