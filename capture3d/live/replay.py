@@ -3,9 +3,10 @@ frame rate, as if its cameras were recording now (to test, demo and tune live 3D
 cameras).
 
 Each camera's video runs on the wall clock; when the :class:`~capture3d.live.runner.LiveRunner`
-looks for new frames it gets the frame of each camera due at that moment, decoded then (frames
-it never looks at are skipped, as a camera's newer frames replace older ones, and not decoded
-where the codec allows: MJPEG, what ``record`` writes).
+looks for new frames it gets the frame of each camera due at that moment (frames it never looks
+at are skipped, as a camera's newer frames replace older ones). Where the codec allows (MJPEG,
+what ``record`` writes) a frame is decoded only when a detection thread takes it, never when it
+is skipped or replaced before that.
 """
 from __future__ import annotations
 
