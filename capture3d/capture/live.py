@@ -77,7 +77,7 @@ class LiveView:
             self.runner = LiveRunner(rig, fps, options)
             self.runner.picture = LivePicture(rig, self.runner.recon.joint_names, out_png=self.session / "live.png",
                                               out_video=self.session / "live.mp4" if video else None,
-                                              window=self.window, fps=options.target_rate_hz,
+                                              window=self.window, fps=options.display_fps,
                                               trail_frames=options.trail_frames)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="live-view", daemon=True)
@@ -87,6 +87,12 @@ class LiveView:
             self.runner.update(camera, frame)
         else:
             self.latest[camera] = frame
+
+    def hold_while(self, behind) -> None:
+        """Start no live detection while ``behind()`` is True: the recorder says so when a
+        camera's writer falls behind, so that the recording, not the live view, gets the CPU."""
+        if self.runner is not None:
+            self.runner.hold = behind
 
     def start(self):
         (self.runner.start() if self.runner is not None else self.thread.start())
@@ -105,7 +111,7 @@ class LiveView:
     def summary(self) -> dict:
         """``sync_report.json``'s ``live`` entry: ``{updates, updates_per_s, latency_ms_median, latency_ms_p95, ...}``."""
         if self.runner is not None:
-            return self.runner.stats.summary()
+            return {**self.runner.stats.summary(), "held_for_writers": self.runner.held}
         return {"updates": self.updates, "mosaic_only": True}
 
     def _run(self):

@@ -374,6 +374,9 @@ def record(rig: RigConfig, session, options: RecordOptions = RecordOptions(), *,
     if live is not None:
         if isinstance(live_calibration, str) and live_calibration == "rig":
             live_rig.save(session / "calibration.toml")
+        # a writer queue half full: the encoder is falling behind, and live detection waits
+        # (under load from other jobs, live 3D had made the recorder drop 8-76 of 1200 frames)
+        live.hold_while(lambda: any(q.qsize() > q.maxsize // 2 for q in queues.values()))
         live.start()
     grabbers = [threading.Thread(target=_acquire, name=f"grab-{c.name}", daemon=True,
                                  args=(c, queues[c.name], run, run.ledgers[c.name], live)) for c in cams]

@@ -105,6 +105,7 @@ def test_recording_with_live_3d_loses_no_frame_and_reports_its_rate(tmp_path, bl
     assert all(c["drops"] == 0 and c["queue_drops"] == 0 for c in res.report["cameras"].values())
     live = json.loads((tmp_path / "s" / "sync_report.json").read_text())["live"]
     assert live["updates"] >= 2 and {"updates_per_s", "latency_ms_median", "latency_ms_p95"} <= set(live)
+    assert isinstance(live["held_for_writers"], int)     # the recorder's writers can hold the live view
     assert cv2.imread(str(tmp_path / "s" / "live.png")) is not None
     assert (tmp_path / "s" / "calibration.toml").is_file()       # the rig's own, for the other commands
 
