@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -26,16 +27,8 @@ from capture3d.live import LiveOptions, LiveReconstructor, load_calibration
 from capture3d.skeleton import COCO17
 
 J = len(COCO17)
-
-
-def _match(points, candidates):
-    """Median joint distance (m) of ``points (J, 3)`` to the nearest of ``candidates (P, J, 3)``."""
-    best = np.nan
-    for cand in candidates:
-        d = np.linalg.norm(points - cand, axis=-1)
-        if np.isfinite(d).sum() >= 5:
-            best = np.nanmin([best, float(np.nanmedian(d))])
-    return best
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from live import _match  # noqa: E402  (benchmarks/live.py: the same person matching)
 
 
 def run(session, people, rate, n_frames, offline=None):
