@@ -141,7 +141,21 @@ def _place_by_pairs(names, reference, keypoints, times, rig, opts, max_shift, mi
         placed[c] = (placed[m][0] + off, conf, m)
 
 
-def _agreement(n, synced, clocks, keypoints, speed, reference, rig, opts, fps, r_peak) -> float:
+def _overlap(tau, clock, ref_tau) -> tuple[float, float]:
+    """The part of a camera's recording (own seconds; frame times ``tau``, clock ``(start, rate)``)
+    that the reference camera's (frame times ``ref_tau``) also covers."""
+    start, rate = clock
+    return max((ref_tau[0] - start) / rate, 0.0), min((ref_tau[-1] - start) / rate, tau[-1])
+
+
+def _weak_cameras(n, synced, scores) -> set:
+    """Cameras other than ``n`` whose coarse offset was barely better than chance: they do not
+    make the 3D that ``n`` is refined against, while at least two others remain."""
+    weak = {m for m in synced if m != n and scores[m] < WEAK_CONFIDENCE}
+    return weak if len(synced) - 1 - len(weak) >= 2 else set()
+
+
+def _agreement(n, synced, clocks, keypoints, speed, reference, rig, opts, fps, coarse) -> float:
     """With a calibration, a camera's confidence: how surely its final offset is right to a frame
     (:func:`refine.offset_agreement` over its whole overlap with the reference, against the
     cameras its offset was refined with), 0 at chance, 1 when every resample agrees. The
@@ -150,13 +164,10 @@ def _agreement(n, synced, clocks, keypoints, speed, reference, rig, opts, fps, r
     from .refine import offset_agreement, window_errors
 
     tau = speed[n][0]
-    start, rate = clocks[n]
-    span = ((speed[reference][0][0] - start) / rate, (speed[reference][0][-1] - start) / rate)
-    window = np.flatnonzero((tau >= max(span[0], 0.0)) & (tau <= min(span[1], tau[-1])))
+    span = _overlap(tau, clocks[n], speed[reference][0])
+    window = np.flatnonzero((tau >= span[0]) & (tau <= span[1]))
     lag_frames = int(max(opts.first_search_frames, 3))
-    weak = {m for m in synced if m != n and r_peak[m] < WEAK_CONFIDENCE}
-    if len(synced) - 1 - len(weak) < 2:
-        weak = set()
+    weak = _weak_cameras(n, synced, coarse)
     parts = window_errors(n, window, clocks, keypoints, speed, reference, rig, opts, 1.0 / fps, lag_frames, weak) \
         if len(window) >= 4 else None
     if parts is None:
@@ -255,10 +266,7 @@ def _align(keypoints, times_s, rig, opts, method):
                 tau = speed[n][0]
                 frame_s = 1.0 / fps[n]
                 start, rate = clocks[n]
-                # the part of this camera's recording the reference also covers
-                ref_span = (speed[reference][0][0], speed[reference][0][-1])
-                span = ((ref_span[0] - start) / rate, (ref_span[1] - start) / rate)
-                span = (max(span[0], 0.0), min(span[1], tau[-1]))
+                span = _overlap(tau, clocks[n], speed[reference][0])
                 # several windows measure the rate: with a calibration only (a correlation peak
                 # over a short window is too broad to place to a fraction of a frame)
                 long = rig is not None and span[1] - span[0] >= opts.min_rate_span_s
@@ -268,13 +276,8 @@ def _align(keypoints, times_s, rig, opts, method):
                 # short, slow take can be a few frames off, the other cameras' 3D is sharper
                 search = max(opts.search_frames, opts.first_search_frames) if k_round == 0 and rig is not None \
                     else opts.search_frames
-                # cameras whose coarse offset was barely better than chance do not make the 3D
-                # the others are refined against, while enough remain
-                weak = {m for m in synced if m != n and r_peak[m] < WEAK_CONFIDENCE}
-                if len(synced) - 1 - len(weak) < 2:
-                    weak = set()
                 est = [refine_window(n, w, clocks, keypoints, speed, reference, rig, opts, frame_s, step, search,
-                                     weak) for w in wins]
+                                     _weak_cameras(n, synced, r_peak)) for w in wins]
                 est = [(tk, yk, wk) for tk, yk, wk in est if np.isfinite(yk)]
                 if not est:
                     continue
@@ -293,9 +296,10 @@ def _align(keypoints, times_s, rig, opts, method):
                 log.debug("%s round %d: start %.5f s, rate %.6f", n, k_round, s_new, r_new)
                 details[n] = {"windows": len(est), "kept": kept}
     if rig is not None and len(synced) > 1:
+        coarse = dict(r_peak)   # every camera judged against the cameras it was refined with
         for n in synced:
             if n != reference:
-                r_peak[n] = _agreement(n, synced, clocks, keypoints, speed, reference, rig, opts, fps[n], r_peak)
+                r_peak[n] = _agreement(n, synced, clocks, keypoints, speed, reference, rig, opts, fps[n], coarse)
                 details.setdefault(n, {})["agreement"] = r_peak[n]
     out = {}
     for n in synced:

@@ -169,11 +169,13 @@ def overlay_video(out, camera: Camera, points3d, joint_names, keypoints2d=None, 
     return Path(out)
 
 
-def _video_size(path) -> tuple[int, int]:
+def _video_info(path) -> tuple[tuple[int, int], int]:
+    """``((width, height), frame count)`` of a video, from its container."""
     cap = cv2.VideoCapture(str(path))
     size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
-    return size
+    return size, frames
 
 
 def overlay_session(points3d, calibration, out, *, pose2d=None, videos=None, cameras=None, make_bar=None,
@@ -205,18 +207,19 @@ def overlay_session(points3d, calibration, out, *, pose2d=None, videos=None, cam
     clocks = _session_clocks(sync, videos, cameras)
     written = []
     for name in cameras:
-        camera, video = rig[name], None
+        camera, video, video_frames = rig[name], None, None
         if videos:
             found = sorted(Path(videos).glob(f"{name}.*")) or sorted(Path(videos).glob(f"videos/{name}.*"))
             if not found:
                 raise FileFormatError(videos, f"no video named {name}.*")
             video = found[0]
-            camera, note = match_image_size(camera, _video_size(video), path=video)
+            size, video_frames = _video_info(video)
+            camera, note = match_image_size(camera, size, path=video)
             if note and echo is not None:
                 echo(note)
         own_frames = np.asarray(data["frame_index"])        # one clock: instant k is frame k of every camera
         if clocks is not None:
-            own_frames = _own_frames(clocks, name, data["time_s"], video)
+            own_frames = _own_frames(clocks, name, data["time_s"], video, video_frames)
         kp = None
         if pose2d:  # every person slot the detector filled: (F, S, J, 3)
             path = Path(pose2d) / f"{name}.npz"
@@ -255,9 +258,10 @@ def _session_clocks(sync, videos, cameras):
     return None
 
 
-def _own_frames(clocks, name, time_s, video) -> np.ndarray:
+def _own_frames(clocks, name, time_s, video, video_frames) -> np.ndarray:
     """The camera's own video frame under each common-clock instant, -1 where it was not
-    recording (:func:`capture3d.sync.nearest_frames`)."""
+    recording (:func:`capture3d.sync.nearest_frames`); ``video_frames`` the container's frame
+    count of ``video`` (None without a video)."""
     from ..errors import FileFormatError
     from ..sync import nearest_frames
     from ..sync.signals import video_frame_times
@@ -268,8 +272,7 @@ def _own_frames(clocks, name, time_s, video) -> np.ndarray:
     clock = clocks.cameras[name]
     container = video_frame_times(video) if video is not None and clock.timestamps == "container" else None
     if video is not None:
-        n_video = len(container) if container is not None else int(cv2.VideoCapture(str(video)).get(
-            cv2.CAP_PROP_FRAME_COUNT))
+        n_video = len(container) if container is not None else video_frames
     else:
         n_video = clock.frames or len(time_s)
     return nearest_frames(clocks, name, np.asarray(time_s, float), n_video, container_times_s=container)
