@@ -3,7 +3,8 @@
 ```
 SESSION/
   session.toml       rig, cameras (name, serial, backend, size, fps, trigger), start, status
-  videos/<cam>.avi   MJPEG, written by an ffmpeg child process (see writer.py)
+  videos/<cam>.avi   MJPEG (frames JPEG-encoded by the writer threads, the AVI written by an
+                     ffmpeg child process: see writer.py)
   frames.csv         camera, frame_index, device_frame_id, device_timestamp_ns, host_timestamp_ns
   sync_report.json   per camera: frames, drops (from device frame ids), stall; skew between cameras
 ```
@@ -66,7 +67,7 @@ class RecordOptions:
     grab_timeout_s: float = 0.5
     stall_timeout_s: float = 2.0        # a camera silent this long ends the recording
     min_free_mb: float = 200.0          # stop before the disk is full
-    quality: int = 3                    # MJPEG quality scale: 2 (best) .. 31
+    jpeg_quality: int = 90              # JPEG quality of the MJPEG frames: 1 .. 100 (best)
     drain_timeout_s: float = 2.0        # at a stop, how long triggered cameras may take to deliver
                                         # every frame up to the last trigger of the take
 
@@ -76,6 +77,8 @@ class RecordOptions:
                 raise ValueError(f"RecordOptions.{name} must be > 0 s, got {getattr(self, name)}")
         if not self.drain_timeout_s >= 0:
             raise ValueError(f"RecordOptions.drain_timeout_s must be >= 0 s, got {self.drain_timeout_s}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"RecordOptions.jpeg_quality must be 1..100, got {self.jpeg_quality}")
         if self.queue_frames < 1:
             raise ValueError(f"RecordOptions.queue_frames must be >= 1, got {self.queue_frames}")
 
@@ -215,7 +218,7 @@ def _write(cam_name, q: queue.Queue, run: _Run, ledger: CameraLedger, video_path
                 break
             if writer is None:
                 h, w = frame.image.shape[:2]
-                writer = VideoPipe(video_path, fps, (w, h), quality=run.options.quality)
+                writer = VideoPipe(video_path, fps, (w, h), jpeg_quality=run.options.jpeg_quality)
             writer.write(frame.image)
             run.row(cam_name, ledger.written, frame)      # the row follows its frame
             ledger.written += 1
