@@ -11,6 +11,7 @@ same nanosecond would be missed, which no recorder does.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -55,11 +56,19 @@ def code_key(*, models: bool) -> dict:
     if models:
         from ..detect.manifest import models_dir
 
-        try:
-            key["models"] = hashlib.sha256((models_dir() / "manifest.toml").read_bytes()).hexdigest()[:16]
-        except OSError:
-            key["models"] = None
+        manifest = models_dir() / "manifest.toml"
+        key["models"] = _file_digest(str(manifest), tuple(file_stamp(manifest) or ()))
     return key
+
+
+@functools.lru_cache(maxsize=8)
+def _file_digest(path: str, stamp: tuple) -> str | None:
+    """First 16 hex digits of a file's sha256, read once per ``stamp`` (a batch stamps every
+    camera); None where the file cannot be read."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
 
 
 def detection_stamp(video, options) -> dict:
