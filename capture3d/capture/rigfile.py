@@ -24,6 +24,8 @@ frames = 90               # played in a loop
 cameras = 4
 seed = 0
 people = 1                # walkers in the person scenes (2+: crossing paths)
+radius_m = 3.5            # meters from the volume's centre to the ring of cameras
+board = "board.toml"      # the board the board scenes show (default: the demo's 7 x 5 ChArUco)
 ```
 
 Any key of :class:`capture3d.capture.base.CameraSettings` may appear at the top (a default) or
@@ -99,10 +101,15 @@ class RigConfig:
                 if scene is None:
                     o = self.synthetic
                     fps = s.fps or 30.0
+                    board = None
+                    if "board" in o:      # a board file, relative to the rig file
+                        from ..calibrate.boards import Board
+                        board = Board.load((self.path.parent if self.path else Path()) / o["board"])
                     scene = SyntheticScene(int(o.get("cameras", len(self.cameras))), kind=o.get("scene", "board"),
                                            n_frames=int(o.get("frames", 90)), fps=fps,
                                            size=tuple(s.size or o.get("size", (640, 480))), seed=int(o.get("seed", 0)),
-                                           people=int(o.get("people", 1)))
+                                           people=int(o.get("people", 1)), radius_m=float(o.get("radius_m", 3.5)),
+                                           board=board)
                     self.scene = scene
                 if s.trigger == "off":
                     cam_clock = SyntheticClock(s.fps or scene.fps, offset_ns=int(i * 0.37e9 / (s.fps or scene.fps)))

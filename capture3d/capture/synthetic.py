@@ -58,12 +58,13 @@ class SyntheticScene:
     truth: ``rig``). Images are rendered on first use and kept; ``rendered`` counts them."""
 
     def __init__(self, n_cameras: int = 4, *, kind: str = "board", n_frames: int = 90, fps: float = 30.0,
-                 size=(640, 480), board: Board | None = None, seed: int = 0, people: int = 1):
+                 size=(640, 480), board: Board | None = None, seed: int = 0, people: int = 1,
+                 radius_m: float = 3.5):
         if kind not in ("board", "person", "board+person"):
             raise ValueError(f"synthetic scene must be board, person or board+person, got {kind!r}")
         from ..demo import DEMO_BOARD
         self.kind, self.n_frames, self.fps = kind, int(n_frames), float(fps)
-        self.rig = synthetic.make_rig(n_cameras, radius_m=3.5, height_m=2.2, size=tuple(size), seed=seed)
+        self.rig = synthetic.make_rig(n_cameras, radius_m=float(radius_m), height_m=2.2, size=tuple(size), seed=seed)
         self.board = board or DEMO_BOARD
         self.motion = synthetic.make_motion(self.n_frames, fps=self.fps, kind="walk", seed=seed, feet=True)
         # (P, F, J, 3) meters, COCO-17 + feet: one walker, or several crossing paths where half
