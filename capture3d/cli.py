@@ -155,7 +155,8 @@ def cmd_triangulate(args):
     opts = ProcessOptions(triangulation=TriangulationOptions(min_score=args.min_score, max_error_px=args.max_error,
                                                              robust=not args.no_robust),
                           people=PeopleOptions(max_persons=args.persons), single=args.single,
-                          filter=_filter_options(args), sync=args.sync, view_offsets=args.view_offsets)
+                          filter=_filter_options(args), sync=args.sync, view_offsets=args.view_offsets,
+                          self_calibration=_self_calibration(args))
     path, rec = triangulate_folder(args.pose2d, args.calibration, args.output, fps=args.fps, options=opts, echo=print)
     print(f"people: {rec.raw.tracks.summary()}")
     raw = rec.raw
@@ -166,6 +167,18 @@ def cmd_triangulate(args):
         for pid, post in zip(rec.person_id, rec.post):
             print(f"p{pid}: {args.smoother} smoothing: {post.summary()}")
     print(f"wrote {path}" if path else "no person found: nothing written")
+
+
+def _self_calibration(args):
+    from .reconstruct.self_calibration import SelfCalibrationOptions
+
+    return SelfCalibrationOptions() if args.self_calibrate else None
+
+
+def _add_self_calibration_arg(p):
+    p.add_argument("--self-calibrate", action="store_true",
+                   help="refine each camera's rotation on the people before triangulating again; the refined "
+                        "calibration is written beside the results (calibration_refined.toml), the given one is untouched")
 
 
 def _add_people_args(p):
@@ -293,7 +306,8 @@ def cmd_process(args):
     opts = ProcessOptions(detect=_detect_options(args, 1 if args.single else slots), filter=_filter_options(args),
                           exports=tuple(args.export or ("csv", "trc", "c3d", "bvh")), fps=args.fps,
                           people=PeopleOptions(max_persons=args.persons), single=args.single, sync=args.sync,
-                          guided_crops=args.guided_crops, view_offsets=not args.no_view_offsets)
+                          guided_crops=args.guided_crops, view_offsets=not args.no_view_offsets,
+                          self_calibration=_self_calibration(args))
     process_session(args.session, args.calibration, args.output, opts, make_bar=_bar_factory())
 
 
@@ -571,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--view-offsets", action="store_true",
                    help="shift each camera's 2D by the offset the other views measure, as process does "
                         "(default here: the 2D as given)")
+    _add_self_calibration_arg(p)
     _add_people_args(p)
     _add_filter_args(p, smoother="none", despike=None)
 
@@ -609,6 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="look again, with BlazePose, where the 3D says a view missed a person (a second pass)")
     p.add_argument("--no-view-offsets", action="store_true",
                    help="keep each camera's 2D as detected (default: shifted by the offset the other views measure)")
+    _add_self_calibration_arg(p)
     _add_people_args(p)
     _add_filter_args(p, smoother="butterworth", despike=0.1)
 

@@ -26,6 +26,7 @@ from .errors import FileFormatError
 from .reconstruct import FilterOptions, PeopleOptions, TriangulationOptions
 from .reconstruct.association import AssociationOptions
 from .reconstruct.people import reconstruct_people
+from .reconstruct.self_calibration import SelfCalibrationOptions, refine_extrinsics
 from .reconstruct.view_agreement import apply_view_offsets, fit_view_offsets, held_out_residuals
 from .camera.image_size import match_rig_sizes
 from .sync import find_sync, resample_pose2d_files, unequal_lengths_hint
@@ -51,6 +52,11 @@ class ProcessOptions:
     view_offsets: bool = True       # one 2D offset per camera from the views' agreement, then reconstruct again
     #                                 (capture3d.reconstruct.view_agreement; pose2sim_multiperson: reprojection
     #                                 error 7.45 / 13.27 -> 5.97 / 10.49 px, held out 17.5 / 27.3 -> 12.9 / 20.9 px)
+    self_calibration: SelfCalibrationOptions | None = None   # None: the calibration as given; else each
+    #                                 camera's rotation refined on the people (capture3d.reconstruct.
+    #                                 self_calibration) before the view offsets, written to OUT/calibration_refined.toml;
+    #                                 pose2sim_multiperson, held out on frames it was not fitted on: 4.4-6.6 % below
+    #                                 the view offsets alone (4 splits; README, issue 22)
     guided_crops: bool = False      # a second BlazePose pass where the 3D says a view missed a person, each
     #                                 person-view's crops kept only if the other views agree better with them
     #                                 (capture3d.detect.guided); it reads the videos again
@@ -157,9 +163,16 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     for note in notes:
         echo(note)
     tri = options.triangulation or _triangulation_for(sizes)
-    rec, cand, offsets, seconds = reconstruct_with_view_offsets(cand, rig, fps=fps, joint_names=joints,
-                                                                options=options, triangulation=tri)
+    rec, cand, offsets, seconds, calib = reconstruct_with_view_offsets(cand, rig, fps=fps, joint_names=joints,
+                                                                       options=options, triangulation=tri)
     raw = rec.raw
+    refined_path = None
+    if calib is not None:
+        echo(_calibration_line(names, calib))
+        if calib.ok:
+            rig = calib.rig
+            refined_path = rig.save(out / "calibration_refined.toml")
+            echo(f"refined calibration written to {refined_path} ({calibration} is unchanged)")
     timing["read"] = time.perf_counter() - t - sum(seconds.values())
     timing.update(seconds)
     if offsets is not None:
@@ -206,7 +219,7 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     timing["export"] = time.perf_counter() - t
 
     report = _report(session, calibration, names, frames, fps, options, joints, rec, rig, tri, timing, failed, guided,
-                     offsets, judged)
+                     offsets, judged, calib, refined_path)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
     if not report["persons"]:
         echo(f"no person found in {len(frames)} frames: nothing to triangulate")
@@ -243,8 +256,9 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
     """``capture3d triangulate``: the pose2d files of a folder (``<camera>.npz`` for every camera
     of ``calibration``) -> everyone in 3D (:func:`reconstruct_people` with ``options.people``,
     ``single``, ``triangulation`` (default: :class:`TriangulationOptions`), ``filter`` and
-    ``view_offsets`` (:func:`reconstruct_with_view_offsets`; the command turns them off unless asked) ->
-    ``output`` (points3d.npz). ``echo(line)`` gets what was assumed about image sizes (default: the
+    ``view_offsets`` and ``self_calibration`` (:func:`reconstruct_with_view_offsets`; the command turns
+    them off unless asked) -> ``output`` (points3d.npz; a refined calibration goes beside it as
+    ``calibration_refined.toml``). ``echo(line)`` gets what was assumed about image sizes (default: the
     log). Returns ``(path or None when nobody was found, reconstruction)``."""
     rig = Rig.load(calibration)
     folder = Path(pose2d)
@@ -269,8 +283,13 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=files)
     for note in notes:
         (echo or log.warning)(note)
-    rec, _, offsets, _ = reconstruct_with_view_offsets(cand, rig, fps=fps, joint_names=joints, options=options,
-                                                       triangulation=options.triangulation or TriangulationOptions())
+    rec, _, offsets, _, calib = reconstruct_with_view_offsets(cand, rig, fps=fps, joint_names=joints, options=options,
+                                                              triangulation=options.triangulation or TriangulationOptions())
+    if calib is not None:
+        (echo or log.info)(_calibration_line(rig.names, calib))
+        if calib.ok:
+            path = calib.rig.save(Path(output).with_name("calibration_refined.toml"))
+            (echo or log.info)(f"refined calibration written to {path} ({calibration} is unchanged)")
     if offsets is not None:
         (echo or log.info)(_offsets_line(rig.names, offsets))
     return save_people(output, rec, joint_names=joints, frame_index=frames, time_s=time_s,
@@ -278,32 +297,57 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
 
 
 def reconstruct_with_view_offsets(cand, rig, *, fps: float, joint_names, options: ProcessOptions, triangulation):
-    """:func:`reconstruct_people` on ``cand (C, F, S, J, 3)``, with ``options.view_offsets`` (three
-    cameras or more) in two passes: the first, without smoother, finds the people; each camera's
-    2D offset is fitted on their keypoints (:func:`fit_view_offsets`) and taken away from
-    ``cand``; the second reconstructs again with ``options.filter``.
+    """:func:`reconstruct_people` on ``cand (C, F, S, J, 3)``, with ``options.self_calibration``
+    and ``options.view_offsets`` (three cameras or more) in two passes: the first, without
+    smoother, finds the people; on their keypoints each camera's rotation is refined
+    (:func:`~capture3d.reconstruct.self_calibration.refine_extrinsics`), then each camera's 2D
+    offset is fitted against that rig (:func:`fit_view_offsets`) and taken away from ``cand``;
+    the second reconstructs again, with the refined rig, and ``options.filter``.
 
-    Returns ``(reconstruction, cand (offsets applied), ViewOffsets or None, seconds)``, seconds per
-    stage (``view_offsets``: fitting it and the second pass's association and triangulation)."""
-    fit = options.view_offsets and len(rig) >= 3
+    Returns ``(reconstruction, cand (offsets applied), ViewOffsets or None, seconds, SelfCalibration
+    or None)``; seconds per stage (``view_offsets``: fitting them and the second pass's association
+    and triangulation; ``self_calibration``: the refinement). The rig to use with the result is
+    the refinement's when its ``ok`` is True."""
+    refine = options.self_calibration is not None and len(rig) >= 3
+    offsets_on = options.view_offsets and len(rig) >= 3
+    fit = refine or offsets_on
     again = dict(fps=fps, joint_names=joint_names, options=options.people, single=options.single,
                  association=options.association, triangulation=triangulation)
-    # with view offsets the first pass only feeds them: no smoother (the skeleton fit costs seconds)
+    # with a second pass the first only feeds it: no smoother (the skeleton fit costs seconds)
     rec = reconstruct_people(cand, rig, **again,
                              filter=replace(options.filter, smoother="none") if fit else options.filter)
     seconds = dict(rec.seconds)
     if not fit:
-        return rec, cand, None, seconds
+        return rec, cand, None, seconds, None
+    offsets = calib = None
+    if len(rec.raw.person_id) and refine:
+        t = time.perf_counter()
+        calib = refine_extrinsics(rec.raw.keypoints, rig, triangulation=triangulation,
+                                  options=options.self_calibration)
+        if calib.ok:
+            rig = calib.rig
+        seconds["self_calibration"] = time.perf_counter() - t
     t = time.perf_counter()
-    offsets = None
-    if len(rec.raw.person_id):
+    if len(rec.raw.person_id) and offsets_on:
         offsets = fit_view_offsets(rec.raw.keypoints, rig, triangulation=triangulation)
         if offsets.fitted.any():
             cand = apply_view_offsets(cand, offsets.offsets)
     rec = reconstruct_people(cand, rig, **again, filter=options.filter)
-    seconds["view_offsets"] = time.perf_counter() - t - rec.seconds["filter"]
+    seconds["view_offsets" if offsets_on else "second_pass"] = time.perf_counter() - t - rec.seconds["filter"]
     seconds["filter"] = rec.seconds["filter"]
-    return rec, cand, offsets, seconds
+    return rec, cand, offsets, seconds, calib
+
+
+def _calibration_line(names, calib) -> str:
+    if not calib.ok:
+        return f"calibration not refined: {calib.message}"
+    return ("calibration refined on the people: rotations " + ", ".join(
+        f"{n} {calib.rotation_change_deg[c]:.2f} deg" for c, n in enumerate(names))
+            + (", centres " + ", ".join(f"{n} {1000 * calib.center_shift_m[c]:.0f} mm" for c, n in enumerate(names))
+               if calib.center_shift_m.any() else "")
+            + "; median residual per camera " + ", ".join(f"{_fmt(a)} -> {_fmt(b)}" for a, b in
+                                                          zip(calib.residual_before_px, calib.residual_after_px))
+            + f" px ({calib.points} points)" + (f"; {calib.message}" if calib.message else ""))
 
 
 def _offsets_line(names, offsets) -> str:
@@ -349,7 +393,7 @@ def _camera_errors(rec, rig) -> dict:
 
 
 def _report(session, calibration, names, frames, fps, options, joints, rec, rig, tri, timing, failed, guided,
-            offsets=None, judged=None) -> dict:
+            offsets=None, judged=None, calib=None, refined_path=None) -> dict:
     coco = [joints.index(j) for j in COCO17]
     raw = rec.raw
     people = []
@@ -385,6 +429,9 @@ def _report(session, calibration, names, frames, fps, options, joints, rec, rig,
         "association": raw.tracks.summary(), "seconds": timing, "exports_failed": failed,
         "steps": {"fix_swaps": bool(raw.swaps), "temporal_views": raw.temporal,
                   "view_offsets": offsets.to_dict(names) if offsets is not None else None,
+                  "self_calibration": None if calib is None else {**calib.to_dict(names),
+                                                                  "written": None if refined_path is None
+                                                                  else str(refined_path)},
                   "guided_crops": {c: {"tried": n, "found": a} for c, (n, a) in (guided or {}).items()},
                   "guided_views_judged": judged},
         "triangulation_options": asdict(tri),
