@@ -13,8 +13,9 @@ from .events import align_audio, align_flash
 from .resample import (camera_times, nearest_frames, reference_instants, resample, resample_board,
                        resample_keypoints, resample_pose2d_files)
 from .signals import video_frame_times
+from .slots import link_person_slots
 
 __all__ = ["estimate_sync", "find_sync", "synced_board_observations", "SyncOptions", "SyncResult", "CameraClock",
            "read_sync", "write_sync", "plot_sync", "align_keypoints", "align_audio", "align_flash", "resample",
            "resample_keypoints", "resample_board", "resample_pose2d_files", "camera_times", "reference_instants",
-           "video_frame_times", "nearest_frames", "unequal_lengths_hint"]
+           "video_frame_times", "nearest_frames", "unequal_lengths_hint", "link_person_slots"]

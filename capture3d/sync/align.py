@@ -19,6 +19,7 @@ import numpy as np
 from .clock import CameraClock, SyncResult
 from .correlate import best_lag, on_grid
 from .signals import is_variable_rate, keypoint_speed, nominal_fps
+from .slots import link_person_slots
 
 log = logging.getLogger("capture3d.sync")
 # Each camera is refined against points the other cameras triangulate; those still carry their
@@ -108,6 +109,8 @@ def align_keypoints(keypoints: dict, times_s: dict, *, rig=None, options: SyncOp
     from .refine import coarse_by_reprojection, refine_window
 
     opts = options or SyncOptions()
+    if method == "motion":   # sub-frame interpolation needs each slot to be one person over time
+        keypoints = {n: link_person_slots(kp, min_score=opts.min_score) for n, kp in keypoints.items()}
     quiet = logging.getLogger("capture3d.reconstruct")
     level = quiet.level
     quiet.setLevel(logging.ERROR)   # trial offsets leave many points unreconstructed: expected

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import InputShapeError, check_array
 from .clock import SyncResult
+from .slots import link_person_slots
 
 
 def _tangents(tc, vc):
@@ -137,6 +138,9 @@ def resample_keypoints(keypoints, frame_index, sync: SyncResult, cameras, *, n_i
     n = int(frames.max()) + 1 if len(frames) else 0
     dense = np.full((kp.shape[0], n) + kp.shape[2:], np.nan)
     dense[:, frames] = kp
+    # interpolation between a camera's frames blends slot p with slot p: the same person only
+    # where the detector keeps its slots in order
+    dense = np.stack([link_person_slots(camera) for camera in dense]) if len(dense) else dense
     times = camera_times(sync, cameras, [n] * len(cameras), container_times)
     target = reference_instants(sync, n_instants or n)
     return resample(dense, times, target), target
