@@ -90,7 +90,7 @@ def test_a_rig_that_agrees_is_left_nearly_alone_and_limits_refuse():
     truth = make_rig(4, seed=1)
     kp = _people(truth, 2.0, n_frames=60)
     same = refine_extrinsics(kp, truth, triangulation=TRI)
-    assert same.ok and same.rotation_change_deg.max() < 0.05    # degrees; measured 0.02
+    assert same.ok and same.rotation_change_deg.max() < 0.05    # degrees; measured 0.027
     far = refine_extrinsics(kp, _perturbed(truth), triangulation=TRI,
                             options=SelfCalibrationOptions(max_rotation_deg=0.1))
     assert not far.ok and "beyond the limits" in far.message
