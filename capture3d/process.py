@@ -309,6 +309,8 @@ def reconstruct_with_view_offsets(cand, rig, *, fps: float, joint_names, options
     and triangulation; ``self_calibration``: the refinement). The rig to use with the result is
     the refinement's when its ``ok`` is True."""
     refine = options.self_calibration is not None and len(rig) >= 3
+    if options.self_calibration is not None and not refine:
+        log.warning("self-calibration skipped: it needs 3 cameras or more (two views always agree), got %d", len(rig))
     offsets_on = options.view_offsets and len(rig) >= 3
     fit = refine or offsets_on
     again = dict(fps=fps, joint_names=joint_names, options=options.people, single=options.single,

@@ -127,3 +127,19 @@ def test_triangulate_writes_the_refined_calibration_beside_the_points(tmp_path):
     assert back.names == truth.names
     assert max(_angle_deg(back[c], truth[c]) for c in range(4)) < 0.06   # degrees; measured 0.01
     assert len(rec.person_id) == 2
+
+
+def test_two_cameras_skip_the_refinement_with_a_warning(tmp_path, caplog):
+    truth = make_rig(2, seed=1)
+    kp = _people(truth, 1.0, n_frames=20)
+    pose2d = tmp_path / "pose2d"
+    pose2d.mkdir()
+    for c, cam in enumerate(truth):
+        io.save_pose2d(pose2d / f"{cam.name}.npz", kp[:, c].transpose(1, 0, 2, 3), joint_names=list(COCO17),
+                       image_size=cam.size, detector="synthetic")
+    calib = truth.save(tmp_path / "calibration.toml")
+    opts = ProcessOptions(view_offsets=False, triangulation=TRI, self_calibration=SelfCalibrationOptions())
+    path, _ = triangulate_folder(pose2d, calib, tmp_path / "out" / "points3d.npz", fps=60.0, options=opts,
+                                 echo=lambda line: None)
+    assert path.exists() and not (tmp_path / "out" / "calibration_refined.toml").exists()
+    assert "needs 3 cameras" in caplog.text
