@@ -2,19 +2,25 @@
 against the ground truth the synthetic rig knows.
 
 1. **record** (:func:`capture3d.capture.record`, as ``capture3d record`` does) from the
-   synthetic cameras of ``rig.toml`` (``--cameras`` of them, 1280 x 720 at 30 fps, one hardware
-   trigger): a ChArUco board lying on the floor, then moving through the volume
-   (``board_session/``); then ``--people`` people walking across the volume, their paths
-   crossing (``people_session/``: videos, frames.csv, sync_report.json);
+   synthetic cameras of ``rig.toml`` (``--cameras`` of them in a ring of 4.5 m radius, 1280 x 720
+   at 30 fps, one hardware trigger): a 1.05 x 0.75 m ChArUco board lying on the floor, then
+   moving through the volume (``board_session/``); then ``--people`` people walking across the
+   volume, their paths crossing (``people_session/``: videos, frames.csv, sync_report.json);
 2. **calibrate** intrinsics and extrinsics from the board session, world frame from the floor
    board (``calibration.toml``);
-3. **process** (:func:`capture3d.process.process_session`, as ``capture3d process`` does) the
+3. **process** (:func:`capture3d.process.process_session`'s two steps, detection then
+   :func:`capture3d.process.reconstruct_session`, as ``capture3d process`` does) the
    people session: BlazePose in every view (``pose2d/``), people matched across views and
    tracked (BlazePose looks for people in square tiles of each view, see ``people_options``),
    triangulated, then the whole-sequence skeleton fit (``points3d.npz``), exports per
    person (``skeleton*.bvh/.csv/.trc/.c3d``); the same without filters in ``triangulated/``;
 4. a picture of everyone (``render.png``), a reprojection overlay video of the first camera
    (``overlay_<camera>.mp4``) and plots (``plots/``). The ground truth is in ``ground_truth/``.
+
+Meanwhile a second process compiles the numba kernels of step 3 into numba's cache
+(:func:`warm_up_kernels`, on the true people's projections), so that on a fresh checkout their
+compilation (about 40 s here) uses the core that recording, calibration and detection leave idle;
+step 3's reconstruction waits for it.
 """
 from __future__ import annotations
 
@@ -64,6 +70,40 @@ def write_demo_rig(path, *, n_cameras: int, n_people: int, seed: int, radius_m: 
     return path
 
 
+def warm_up_kernels(n_cameras: int, n_people: int, seed: int, radius_m: float) -> None:
+    """Compile (into numba's cache) the kernels that process runs, on 20 frames of the demo's
+    true people projected into its true cameras: run in a second process while the main one
+    records and calibrates, which leave the other core mostly idle. On a fresh checkout the
+    first process otherwise compiles them in its own time (about 40 s on this machine)."""
+    from . import synthetic
+    from .process import ProcessOptions, _triangulation_for, reconstruct_with_view_offsets
+    from .reconstruct import FilterOptions
+
+    logging.getLogger("capture3d").setLevel(logging.ERROR)
+    rig = synthetic.make_rig(n_cameras, radius_m=radius_m, height_m=2.2, size=SIZE, seed=seed)
+    people = synthetic.make_crowd(max(2, n_people), 20, fps=FPS, seed=seed, feet=True,
+                                  area_m=synthetic.capture_area(rig, min_views=max(2, n_cameras // 2))).points
+    uv = rig.project(people)                                          # (C, P, F, J, 2)
+    cand = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], -1).transpose(0, 2, 1, 3, 4)
+    cand = np.ascontiguousarray(cand + np.random.default_rng(seed).normal(0, 2.0, cand.shape) * [1, 1, 0])
+    options = ProcessOptions(filter=FilterOptions(smoother="skeleton"))
+    reconstruct_with_view_offsets(cand, rig, fps=FPS, joint_names=COCO17 + FEET, options=options,
+                                  triangulation=_triangulation_for({c.name: c.size for c in rig}))
+
+
+def _start_warm_up(*args):
+    """:func:`warm_up_kernels` in a spawned process (None when one cannot be started)."""
+    import multiprocessing as mp
+
+    try:
+        proc = mp.get_context("spawn").Process(target=warm_up_kernels, args=args, daemon=True)
+        proc.start()
+        return proc
+    except (OSError, RuntimeError) as exc:     # e.g. no more processes: process compiles them itself
+        log.info("kernel warm-up not started: %s", exc)
+        return None
+
+
 def _record(rig_path, scene: str, n_frames: int, session: Path, seed: int):
     """One recording of the synthetic rig showing ``scene`` for ``n_frames``: ``(result, scene)``."""
     from .capture import RecordOptions, RigConfig, record
@@ -88,8 +128,8 @@ def run_demo(out, *, n_cameras: int = 4, n_people: int = 2, n_frames: int = 150,
     from .calibrate.extrinsics import calibrate_extrinsics
     from .calibrate.sessions import intrinsics_from_session, session_board_observations
     from .demo_measure import calibration_errors
-    from .detect.batch import DetectOptions
-    from .process import ProcessOptions, process_session, reconstruct_session
+    from .detect.batch import DetectOptions, detect_session
+    from .process import ProcessOptions, reconstruct_session, session_rig
     from .reconstruct import FilterOptions
 
     if n_cameras < 2 or n_people < 1 or n_frames < 10 or board_frames < 30:
@@ -101,6 +141,7 @@ def run_demo(out, *, n_cameras: int = 4, n_people: int = 2, n_frames: int = 150,
     m, seconds = {}, {}
     rig_path = write_demo_rig(out / "rig.toml", n_cameras=n_cameras, n_people=n_people, seed=seed,
                               radius_m=radius_m)
+    warm_up = _start_warm_up(n_cameras, n_people, seed, radius_m)
     say(f"[1/5] recording {n_cameras} synthetic cameras {SIZE[0]}x{SIZE[1]} at {FPS:g} fps ({rig_path})")
     t = time.perf_counter()
     board_rec, board_scene = _record(rig_path, "board", board_frames, out / "board_session", seed)
@@ -137,7 +178,19 @@ def run_demo(out, *, n_cameras: int = 4, n_people: int = 2, n_frames: int = 150,
     people_options = {"redetect_every": 2, "tiles": True, "same_person_share": 0.12}
     options = ProcessOptions(detect=DetectOptions(max_persons=n_people, detector_options=people_options),
                              filter=FilterOptions(smoother="skeleton"))
-    res = process_session(out / "people_session", out / "calibration.toml", out, options, echo=lambda s: say("  " + s))
+    # process_session's two steps, with the kernel warm-up awaited between them
+    t = time.perf_counter()
+    session, calibration = out / "people_session", out / "calibration.toml"
+    _, videos = session_rig(session, calibration)
+    pose2d = detect_session(videos, out / "pose2d", options.detect)
+    detect_s = time.perf_counter() - t
+    say(f"  2D keypoints of {len(pose2d)} cameras in {out / 'pose2d'} ({detect_s:.1f} s)")
+    t = time.perf_counter()
+    if warm_up is not None:
+        warm_up.join()
+    seconds["waiting_for_kernels"] = time.perf_counter() - t
+    res = reconstruct_session(session, calibration, out, options, pose2d=pose2d, echo=lambda s: say("  " + s),
+                              timing={"detect": detect_s})
     for k, v in res.report["seconds"].items():
         seconds[k] = v
     t = time.perf_counter()
@@ -266,4 +319,5 @@ def _print_table(m, written, say):
     for p in written:
         say(f"  {p}")
     say(f"done in {m['seconds_total']:.0f} s ({m['cpu_seconds']:.0f} s CPU in this process; detection runs in "
-        "worker processes)")
+        f"worker processes; {s['waiting_for_kernels']:.0f} s waiting for the numba kernels compiled beside "
+        "recording and detection)")
