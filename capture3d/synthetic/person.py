@@ -15,8 +15,9 @@ the face (the demo's 2D error 10.0 -> 9.6 px against a small skull centred ahead
 
 Measured on the demo rig (1280 x 720, cameras at 3.5 m): 10.8 ms CPU per image of two people
 (load 2; the last session measured 6.8 ms). BlazePose finds one person alone with a median error
-of 6.7 px (``capture3d demo --people 1 --frames 45``; the old flat mannequin without feet: 36 px
-with two people); the demo's figures are in the README.
+of 5.2 px with the demo's cameras at 4.5 m (``capture3d demo --people 1 --frames 60``; 6.7 px at
+3.5 m before the face of :data:`FACE_AHEAD`; the old flat mannequin without feet: 36 px with two
+people); the demo's figures are in the README.
 """
 from __future__ import annotations
 
