@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputShapeError, check_array
+from .association import _quiet
 from .triangulation import TriangulationOptions, triangulate
 
 log = logging.getLogger("capture3d.reconstruct")
@@ -122,7 +123,8 @@ def held_out_residuals(keypoints, rig, *, triangulation: TriangulationOptions | 
             continue
         others = kp[p, :, f].transpose(1, 0, 2, 3).copy()                # (C, N, J, 3)
         others[c] = np.nan
-        res = triangulate(others, rig, options=tri, temporal=False)
+        with _quiet(log):   # a person-frame the other views alone cannot place is expected here
+            res = triangulate(others, rig, options=tri, temporal=False)
         uv = rig[name].project(res.points)                                # (N, J, 2)
         out[p, c, f] = np.where(judged[p, f][..., None], kp[p, c, f, :, :2] - uv, np.nan)
     return out
