@@ -28,6 +28,10 @@ log = logging.getLogger("capture3d.sync")
 # 0.005 frame left after 4 such rounds, 0.03 after 3 plain ones).
 OVER_RELAX = 1.5
 WEAK_CONFIDENCE = 0.25   # under min_confidence (refused anyway) with a margin
+# A camera placed through a pair whose best lag has a rival this close (refine.Rival.margin) is
+# refused: a repeating motion. Measured margins: 0.01-0.04 on a motion repeated every 2 s; 0.40-0.91
+# on pose2sim_multiperson's pairs; 0.81-0.92 on the synthetic walk of tests/sync/test_align.py.
+MIN_RIVAL_MARGIN = 0.2
 
 
 @dataclass(frozen=True)
@@ -124,8 +128,10 @@ def _place_by_pairs(names, reference, keypoints, times, rig, opts, max_shift, mi
     """Coarse starts with a calibration: every pair's offset by reprojection
     (:func:`refine.coarse_by_reprojection`), then cameras placed from the reference outwards,
     each through the placed camera it agrees with most (a camera that shares little with the
-    reference, e.g. sees one person of two, is placed through one that sees what it sees).
-    Returns ``{camera: (start_s, confidence, through)}``."""
+    reference, e.g. sees one person of two, is placed through one that sees what it sees),
+    preferring pairs whose best lag has no rival (:class:`refine.Rival`).
+    Returns ``{camera: (start_s, confidence, through, rival)}``, ``rival`` the weakest
+    placement on the way: ``(start_s of its rival on the common clock, margin)``."""
     from .refine import coarse_by_reprojection
 
     pair = {}
@@ -133,15 +139,21 @@ def _place_by_pairs(names, reference, keypoints, times, rig, opts, max_shift, mi
         for b in names[i + 1:]:
             found = coarse_by_reprojection(b, a, keypoints, times, rig, opts, max_shift)
             if found is not None and found[1] >= min_confidence:
-                pair[(a, b)] = found                     # start of b on a's clock
-                pair[(b, a)] = (-found[0], found[1])
-    placed = {reference: (0.0, 1.0, reference)}
+                off, conf, rival = found
+                pair[(a, b)] = (off, conf, rival.rival_s, rival.margin)      # start of b on a's clock
+                pair[(b, a)] = (-off, conf, -rival.rival_s, rival.margin)
+    placed = {reference: (0.0, 1.0, reference, (float("nan"), 1.0))}
     while True:
-        edges = [(conf, m, c, off) for (m, c), (off, conf) in pair.items() if m in placed and c not in placed]
+        edges = [(margin >= MIN_RIVAL_MARGIN, conf, m, c, off, rival, margin)
+                 for (m, c), (off, conf, rival, margin) in pair.items() if m in placed and c not in placed]
         if not edges:
             return placed
-        conf, m, c, off = max(edges)
-        placed[c] = (placed[m][0] + off, conf, m)
+        _, conf, m, c, off, rival, margin = max(edges, key=lambda e: e[:2])
+        start = placed[m][0] + off
+        # the weakest placement on the way decides: this pair's rival, or the one m was placed with
+        weakest = (placed[m][0] + rival, margin) if margin < placed[m][3][1] else \
+            (placed[m][3][0] + off, placed[m][3][1])
+        placed[c] = (start, conf, m, weakest)
 
 
 def _overlap(tau, clock, ref_tau) -> tuple[float, float]:
@@ -254,7 +266,13 @@ def _align(keypoints, times_s, rig, opts, method):
                 failed[n] = (f"no shared motion: no offset within +-{max_shift:.2f} s makes its keypoints agree "
                              "with another camera's through the calibration")
                 continue
-            offsets[n], r_peak[n], via = placed[n]
+            start, conf, via, (rival_s, margin) = placed[n]
+            if margin < MIN_RIVAL_MARGIN:
+                failed[n] = (f"its motion repeats: a start of {rival_s:+.3f} s fits almost as well as "
+                             f"{start:+.3f} s (placed against {via}; margin {margin:.2f} < "
+                             f"{MIN_RIVAL_MARGIN}); record motion that does not repeat, or search less (--max-shift)")
+                continue
+            offsets[n], r_peak[n] = start, conf
             log.info("%s: coarse start %.4f s by reprojection against %s (confidence %.2f)", n, offsets[n], via,
                      r_peak[n])
     synced = [n for n in usable if n in offsets]

@@ -10,13 +10,19 @@ peak on a grid of a tenth of a frame.
 """
 from __future__ import annotations
 
+import logging
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment, minimize_scalar
 
 from .correlate import best_lag, on_grid, parabolic_vertex
 from .resample import resample
+
+log = logging.getLogger("capture3d.sync")
+#: Lags closer than this to the best one are its own peak, not a rival (seconds).
+RIVAL_SEPARATION_S = 0.25
 
 
 def _at(keypoints, tau, target_tau) -> np.ndarray:
@@ -106,7 +112,27 @@ def coarse_by_reprojection(name, reference, keypoints, times, rig, opts, max_shi
     frac = parabolic_vertex(cost, k, maximum=False)
     typical = float(np.nanmedian(cost))
     confidence = float(np.clip(1.0 - cost[k] / typical, 0.0, 1.0)) if typical > 0 else 0.0
-    return float(lags[k] + frac * ref_step), confidence
+    # a motion that repeats (a treadmill, a looped scene) fits as well one period away: the
+    # best lag must stand out from every lag farther than RIVAL_SEPARATION_S from it
+    far = np.abs(lags - lags[k]) > RIVAL_SEPARATION_S
+    rival = Rival(float(lags[k] + frac * ref_step), float("nan"), 1.0)
+    if np.isfinite(cost[far]).any() and typical > cost[k]:
+        j = int(np.nanargmin(np.where(far, cost, np.nan)))
+        rival = Rival(rival.best_s, float(lags[j]), float((cost[j] - cost[k]) / (typical - cost[k])))
+    log.debug("%s vs %s: best %.3f s, rival %.3f s, margin %.2f (cost %.2f, typical %.2f)", name, reference,
+             rival.best_s, rival.rival_s, rival.margin, cost[k], typical)
+    return float(lags[k] + frac * ref_step), confidence, rival
+
+
+@dataclass(frozen=True)
+class Rival:
+    """The best lag of a pair and its strongest rival at least ``RIVAL_SEPARATION_S`` away:
+    ``margin`` is the rival's cost above the best's as a share of the way from the best to the
+    typical lag's (1: no lag far away comes close; 0: one fits as well)."""
+
+    best_s: float
+    rival_s: float
+    margin: float
 
 
 def _reorder(kp, match) -> np.ndarray:

@@ -93,3 +93,18 @@ def test_a_camera_whose_keypoints_sit_off_to_one_side_is_still_placed():
         assert abs(clock.start_s - starts[k]) * 30 < 0.25
     plain = align_keypoints(kps, times, rig=rig, options=SyncOptions(max_shift_s=1.2, camera_shift=False))
     assert abs(plain.cameras["cam03"].start_s - starts[2]) * 30 > 2.0
+
+
+def test_a_motion_that_repeats_within_the_shift_searched_is_refused_not_guessed():
+    # 2 s of motion played 4 times (a treadmill, a looped scene): a start one period off fits as well
+    starts = [0.0, 7 / 60, 13 / 60, 22 / 60]
+    rig, _, kps, _ = unsynced_session(starts, [60.0] * 4, [2.0] * 4, noise_px=1.0)
+    looped = {n: np.concatenate([k] * 4) for n, k in kps.items()}
+    times = {n: np.arange(len(k)) / 60.0 for n, k in looped.items()}
+    res = align_keypoints(looped, times, rig=rig, options=SyncOptions(max_shift_s=3.0))
+    assert set(res.failed) == {"cam02", "cam03", "cam04"} and list(res.cameras) == ["cam01"]
+    assert all("motion repeats" in why for why in res.failed.values()), res.failed
+    # searched within less than a period, the same recording is synchronised
+    res = align_keypoints(looped, times, rig=rig, options=SyncOptions(max_shift_s=0.8))
+    assert res.ok
+    assert max(abs(res.cameras[n].start_s - s) * 60 for n, s in zip(rig.names, starts)) < 0.1
