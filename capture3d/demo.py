@@ -8,8 +8,7 @@ against the ground truth the synthetic rig knows.
    volume, their paths crossing (``people_session/``: videos, frames.csv, sync_report.json);
 2. **calibrate** intrinsics and extrinsics from the board session, world frame from the floor
    board (``calibration.toml``);
-3. **process** (:func:`capture3d.process.process_session`'s two steps, detection then
-   :func:`capture3d.process.reconstruct_session`, as ``capture3d process`` does) the
+3. **process** (:func:`capture3d.process.process_session`, as ``capture3d process`` does) the
    people session: BlazePose in every view (``pose2d/``), people matched across views and
    tracked (BlazePose looks for people in square tiles of each view, see ``people_options``),
    triangulated, then the whole-sequence skeleton fit (``points3d.npz``), exports per
@@ -20,7 +19,7 @@ against the ground truth the synthetic rig knows.
 Meanwhile a second process compiles the numba kernels of step 3 into numba's cache
 (:func:`warm_up_kernels`, on the true people's projections), so that on a fresh checkout their
 compilation (about 40 s here) uses the core that recording, calibration and detection leave idle;
-step 3's reconstruction waits for it.
+step 3's reconstruction waits for it (``process_session(after_detection=...)``).
 """
 from __future__ import annotations
 
@@ -128,8 +127,8 @@ def run_demo(out, *, n_cameras: int = 4, n_people: int = 2, n_frames: int = 150,
     from .calibrate.extrinsics import calibrate_extrinsics
     from .calibrate.sessions import intrinsics_from_session, session_board_observations
     from .demo_measure import calibration_errors
-    from .detect.batch import DetectOptions, detect_session
-    from .process import ProcessOptions, reconstruct_session, session_rig
+    from .detect.batch import DetectOptions
+    from .process import ProcessOptions, process_session, reconstruct_session
     from .reconstruct import FilterOptions
 
     if n_cameras < 2 or n_people < 1 or n_frames < 10 or board_frames < 30:
@@ -178,19 +177,15 @@ def run_demo(out, *, n_cameras: int = 4, n_people: int = 2, n_frames: int = 150,
     people_options = {"redetect_every": 2, "tiles": True, "same_person_share": 0.12}
     options = ProcessOptions(detect=DetectOptions(max_persons=n_people, detector_options=people_options),
                              filter=FilterOptions(smoother="skeleton"))
-    # process_session's two steps, with the kernel warm-up awaited between them
-    t = time.perf_counter()
-    session, calibration = out / "people_session", out / "calibration.toml"
-    _, videos = session_rig(session, calibration)
-    pose2d = detect_session(videos, out / "pose2d", options.detect)
-    detect_s = time.perf_counter() - t
-    say(f"  2D keypoints of {len(pose2d)} cameras in {out / 'pose2d'} ({detect_s:.1f} s)")
-    t = time.perf_counter()
-    if warm_up is not None:
-        warm_up.join()
-    seconds["waiting_for_kernels"] = time.perf_counter() - t
-    res = reconstruct_session(session, calibration, out, options, pose2d=pose2d, echo=lambda s: say("  " + s),
-                              timing={"detect": detect_s})
+
+    def wait_for_kernels():
+        t = time.perf_counter()
+        if warm_up is not None:
+            warm_up.join()
+        seconds["waiting_for_kernels"] = time.perf_counter() - t
+
+    res = process_session(out / "people_session", out / "calibration.toml", out, options, echo=lambda s: say("  " + s),
+                          after_detection=wait_for_kernels)
     for k, v in res.report["seconds"].items():
         seconds[k] = v
     t = time.perf_counter()

@@ -111,11 +111,12 @@ def session_rig(session, calibration) -> tuple[Rig, dict[str, Path]]:
 
 
 def process_session(session, calibration, out, options: ProcessOptions = ProcessOptions(), *,
-                    make_bar=None, echo=print) -> ProcessResult:
+                    make_bar=None, echo=print, after_detection=None) -> ProcessResult:
     """Run the whole path on ``session`` (folder of videos, see CONVENTIONS.md) with the rig of
     ``calibration``; write everything under ``out``: :func:`capture3d.detect.batch.detect_session`
     into ``out/pose2d``, then :func:`reconstruct_session`. ``make_bar(label, total)`` makes
-    progress bars, ``echo`` prints one line per stage."""
+    progress bars, ``echo`` prints one line per stage; ``after_detection()``, when given, is
+    called between the two (the demo waits there for the kernels it compiles beside detection)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rig, videos = session_rig(session, calibration)
@@ -124,6 +125,8 @@ def process_session(session, calibration, out, options: ProcessOptions = Process
     pose2d = detect_session(videos, out / "pose2d", options.detect, make_bar=make_bar)
     seconds = time.perf_counter() - t
     echo(f"2D keypoints of {len(pose2d)} cameras in {out / 'pose2d'} ({seconds:.1f} s)")
+    if after_detection is not None:
+        after_detection()
     return reconstruct_session(session, calibration, out, options, pose2d=pose2d, echo=echo,
                                timing={"detect": seconds})
 
@@ -166,13 +169,9 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     rec, cand, offsets, seconds, calib = reconstruct_with_view_offsets(cand, rig, fps=fps, joint_names=joints,
                                                                        options=options, triangulation=tri)
     raw = rec.raw
-    refined_path = None
-    if calib is not None:
-        echo(_calibration_line(names, calib))
-        if calib.ok:
-            rig = calib.rig
-            refined_path = rig.save(out / "calibration_refined.toml")
-            echo(f"refined calibration written to {refined_path} ({calibration} is unchanged)")
+    refined_path = _save_refined_calibration(calib, names, out / "calibration_refined.toml", calibration, echo)
+    if refined_path is not None:
+        rig = calib.rig
     timing["read"] = time.perf_counter() - t - sum(seconds.values())
     timing.update(seconds)
     if offsets is not None:
@@ -285,11 +284,8 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
         (echo or log.warning)(note)
     rec, _, offsets, _, calib = reconstruct_with_view_offsets(cand, rig, fps=fps, joint_names=joints, options=options,
                                                               triangulation=options.triangulation or TriangulationOptions())
-    if calib is not None:
-        (echo or log.info)(_calibration_line(rig.names, calib))
-        if calib.ok:
-            path = calib.rig.save(Path(output).with_name("calibration_refined.toml"))
-            (echo or log.info)(f"refined calibration written to {path} ({calibration} is unchanged)")
+    _save_refined_calibration(calib, rig.names, Path(output).with_name("calibration_refined.toml"), calibration,
+                              echo or log.info)
     if offsets is not None:
         (echo or log.info)(_offsets_line(rig.names, offsets))
     return save_people(output, rec, joint_names=joints, frame_index=frames, time_s=time_s,
@@ -338,6 +334,20 @@ def reconstruct_with_view_offsets(cand, rig, *, fps: float, joint_names, options
     seconds["view_offsets" if offsets_on else "second_pass"] = time.perf_counter() - t - rec.seconds["filter"]
     seconds["filter"] = rec.seconds["filter"]
     return rec, cand, offsets, seconds, calib
+
+
+def _save_refined_calibration(calib, names, path, calibration, echo) -> Path | None:
+    """Say what the self-calibration did (``calib``, None when it did not run) and write the rig it
+    refined to ``path``, beside the results (the user's ``calibration`` is untouched); the path
+    written, or None."""
+    if calib is None:
+        return None
+    echo(_calibration_line(names, calib))
+    if not calib.ok:
+        return None
+    written = calib.rig.save(path)
+    echo(f"refined calibration written to {written} ({calibration} is unchanged)")
+    return written
 
 
 def _calibration_line(names, calib) -> str:

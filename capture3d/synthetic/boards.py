@@ -75,6 +75,7 @@ class BoardRenderer:
         low = cv2.resize(rng.uniform(60, 160, (h // 40 + 2, w // 40 + 2)).astype(np.float32), (w, h),
                          interpolation=cv2.INTER_CUBIC)
         self.background = np.clip(low + rng.normal(0, 6, (h, w)), 0, 255).astype(np.float32)
+        self._noise_key, self._noise_image = None, None    # the fixed noise of renders without rng
 
     def _board_window(self, world_from_board) -> tuple[slice, slice]:
         """Rows and columns of the image that can show the board (its printed outline, margin
@@ -143,7 +144,7 @@ class BoardRenderer:
         """The sensor noise drawn when no ``rng`` is given: ``default_rng(0)``'s, the same in every
         frame, so it is drawn once per renderer (a third of a render's time at 1280 x 720)."""
         key = (float(noise_std), tuple(shape))
-        if getattr(self, "_noise_key", None) != key:
+        if self._noise_key != key:
             self._noise_key = key
             self._noise_image = np.random.default_rng(0).normal(0, noise_std, shape).astype(np.float32)
         return self._noise_image
