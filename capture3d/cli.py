@@ -275,7 +275,8 @@ def _detect_options(args, max_persons):
 
     return DetectOptions(detector=args.detector, every=args.every, max_frames=args.max_frames,
                          workers=args.workers, max_persons=max_persons,
-                         detector_options={"flip": True} if args.flip else {})
+                         detector_options={**({"flip": True} if args.flip else {}),
+                                           **({"smooth_roi": False} if args.no_roi_smoothing else {})})
 
 
 def _bar_factory():
@@ -597,6 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--workers", type=int, help="processes (default: one per core)")
         p.add_argument("--flip", action="store_true",
                        help="BlazePose: average each crop's landmarks with the mirrored crop's (twice the landmark cost)")
+        p.add_argument("--no-roi-smoothing", action="store_true",
+                       help="BlazePose: each frame's crop from the last frame's landmarks, unfiltered "
+                            "(the 2D then does not depend on the frame a video starts at)")
         if persons:
             p.add_argument("--persons", type=int, help=f"people followed per view (default {persons_default})")
 

@@ -78,6 +78,10 @@ class BlazePoseOptions:
     #                                 runs instead of 1 (on the demo's 1280 x 720 views: 109 of 120
     #                                 people found instead of 77)
     tracking_fps: float = 30.0      # frame rate the ROI smoother assumes (mediapipe's Python API: 30)
+    smooth_roi: bool = True         # mediapipe's one-euro filter on the tracked ROI. Its 0.01 Hz cut-off
+    #                                 remembers hundreds of frames, so the crops (and landmarks) of a video
+    #                                 depend on the frame it starts at; False: the next ROI is this frame's
+    #                                 landmarks' own
     threads: int = 1                # TFLite threads (batch work runs one process per core)
     flip: bool = False              # also run the landmark model on the mirrored crop and average the two
     #                                 (left and right exchanged back): twice the landmark cost
@@ -432,9 +436,12 @@ class BlazePose(Detector):
                 lost.append(slot)
                 continue
             out[slot] = lm[:33]
-            if self._smoothers[slot] is None:
-                self._smoothers[slot] = RoiSmoother(o.tracking_fps)
-            centre, scale_point = self._smoothers[slot](lm[33:35, :2])
+            if not o.smooth_roi:
+                centre, scale_point = lm[33, :2], lm[34, :2]
+            else:
+                if self._smoothers[slot] is None:
+                    self._smoothers[slot] = RoiSmoother(o.tracking_fps)
+                centre, scale_point = self._smoothers[slot](lm[33:35, :2])
             self._tracks[slot] = roi_from_points(centre, scale_point)
         self._drop_duplicates(out)
         self._lost_last = lost

@@ -109,6 +109,28 @@ def test_agrees_with_mediapipe_when_tracking(blazepose_models, mediapipe_referen
     assert np.median(errors) < 8.0
 
 
+def test_without_roi_smoothing_the_next_crop_is_this_frames_own(blazepose_models, mediapipe_reference):
+    """``smooth_roi=False``: the next frame's ROI is built from this frame's auxiliary landmarks
+    as found, so no filter state carries the video's history; with it, mediapipe's filter moves it."""
+    ref, videos = mediapipe_reference
+    frames = read_frames(videos / f"{ref['video_camera']}.mp4", list(range(8)))
+    gap = {}
+    for smooth in (True, False):
+        det, gaps = BlazePose(BlazePoseOptions(smooth_roi=smooth)), []
+        for image in frames:
+            roi = det._tracks[0]
+            det(image)
+            if roi is None or det._tracks[0] is None:
+                continue
+            _, lm = det.landmarks(image, roi)           # the same crop again: the raw landmarks
+            own = roi_from_points(lm[33, :2], lm[34, :2])
+            now = det._tracks[0]
+            gaps.append(max(abs(now.cx - own.cx), abs(now.cy - own.cy), abs(now.size - own.size)))
+        assert len(gaps) >= 5
+        gap[smooth] = max(gaps)
+    assert gap[False] < 1e-6 and gap[True] > 0.05, gap
+
+
 def test_keypoints_fall_on_the_person_the_other_views_see(blazepose_models, shared_data):
     """Per camera: the person box that the other three views' triangulation reprojects to holds
     this camera's own detections."""
