@@ -270,12 +270,12 @@ def cmd_plot(args):
         print(f"wrote {path}")
 
 
-def _detect_options(args, max_persons):
+def _detect_options(args, max_persons, *, flip=True):
     from .detect.batch import DetectOptions
 
     return DetectOptions(detector=args.detector, every=args.every, max_frames=args.max_frames,
                          workers=args.workers, max_persons=max_persons,
-                         detector_options={**({"flip": True} if args.flip else {}),
+                         detector_options={**({"flip": True} if flip and args.flip else {}),
                                            **({"smooth_roi": False} if args.no_roi_smoothing else {})})
 
 
@@ -304,7 +304,9 @@ def cmd_process(args):
     from .reconstruct import PeopleOptions
 
     slots = max(4, args.persons + 1) if args.persons else 4   # room beside the people kept for the others
-    opts = ProcessOptions(detect=_detect_options(args, 1 if args.single else slots), filter=_filter_options(args),
+    # --flip: a second detection with it, judged per person-view (ProcessOptions.flip), not in place of the first
+    opts = ProcessOptions(detect=_detect_options(args, 1 if args.single else slots, flip=False),
+                          filter=_filter_options(args), flip=args.flip,
                           exports=tuple(args.export or ("csv", "trc", "c3d", "bvh")), fps=args.fps,
                           people=PeopleOptions(max_persons=args.persons), single=args.single, sync=args.sync,
                           guided_crops=args.guided_crops, view_offsets=not args.no_view_offsets,
@@ -591,13 +593,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filter_args(p, smoother="none", despike=None)
 
 
-    def detect_args(p, persons_default, persons=True):
+    def detect_args(p, persons_default, persons=True, flip_help=None):
         p.add_argument("--detector", default="blazepose", help="blazepose (default) or a models/manifest.toml entry")
         p.add_argument("--every", type=int, default=1, help="use every N-th frame")
         p.add_argument("--max-frames", type=int, help="stop after this many frames per camera")
         p.add_argument("--workers", type=int, help="processes (default: one per core)")
-        p.add_argument("--flip", action="store_true",
-                       help="BlazePose: average each crop's landmarks with the mirrored crop's (twice the landmark cost)")
+        p.add_argument("--flip", action="store_true", help=flip_help or
+                       "BlazePose: average each crop's landmarks with the mirrored crop's (twice the landmark cost)")
         p.add_argument("--no-roi-smoothing", action="store_true",
                        help="BlazePose: each frame's crop from the last frame's landmarks, unfiltered "
                             "(the 2D then does not depend on the frame a video starts at)")
@@ -623,7 +625,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, help="frame rate (default: the videos')")
     p.add_argument("--export", action="append", choices=sorted(EXPORTERS),
                    help="export format (repeatable; default all four)")
-    detect_args(p, 4, persons=False)
+    detect_args(p, 4, persons=False,
+                flip_help="BlazePose: detect again with flip averaging (OUT/pose2d_flip) and use it in each "
+                          "person-view where the other views agree better with it (a second detection, 1.5x the first)")
     p.add_argument("--guided-crops", action="store_true",
                    help="look again, with BlazePose, where the 3D says a view missed a person (a second pass)")
     p.add_argument("--no-view-offsets", action="store_true",

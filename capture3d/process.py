@@ -27,7 +27,7 @@ from .reconstruct import FilterOptions, PeopleOptions, TriangulationOptions
 from .reconstruct.association import AssociationOptions
 from .reconstruct.people import reconstruct_people
 from .reconstruct.self_calibration import SelfCalibrationOptions, refine_extrinsics
-from .reconstruct.view_agreement import apply_view_offsets, fit_view_offsets, held_out_residuals
+from .reconstruct.view_agreement import apply_view_offsets, choose_views, fit_view_offsets, held_out_residuals
 from .camera.image_size import match_rig_sizes
 from .sync import find_sync, resample_pose2d_files, unequal_lengths_hint
 from .rig import Rig
@@ -60,6 +60,9 @@ class ProcessOptions:
     guided_crops: bool = False      # a second BlazePose pass where the 3D says a view missed a person, each
     #                                 person-view's crops kept only if the other views agree better with them
     #                                 (capture3d.detect.guided); it reads the videos again
+    flip: bool = False              # BlazePose a second time with flip averaging (OUT/pose2d_flip), its 2D
+    #                                 used per person-view only where that view's held-out error is lower
+    #                                 with it (view_agreement.choose_views); a second detection, 1.5x the first
     association: AssociationOptions = field(default_factory=AssociationOptions)   # of single
     triangulation: TriangulationOptions | None = None   # None: thresholds from the image size
     filter: FilterOptions = field(default_factory=FilterOptions)
@@ -125,18 +128,31 @@ def process_session(session, calibration, out, options: ProcessOptions = Process
     pose2d = detect_session(videos, out / "pose2d", options.detect, make_bar=make_bar)
     seconds = time.perf_counter() - t
     echo(f"2D keypoints of {len(pose2d)} cameras in {out / 'pose2d'} ({seconds:.1f} s)")
+    timing = {"detect": seconds}
+    pose2d_flip = None
+    if options.flip and options.detect.detector != "blazepose":
+        echo(f"flip averaging skipped: it is BlazePose's, not {options.detect.detector}'s")
+    elif options.flip:
+        t = time.perf_counter()
+        flipped = replace(options.detect, detector_options={**options.detect.detector_options, "flip": True})
+        pose2d_flip = detect_session(videos, out / "pose2d_flip", flipped, make_bar=make_bar)
+        timing["detect_flip"] = time.perf_counter() - t
+        echo(f"2D keypoints with flip averaging in {out / 'pose2d_flip'} ({timing['detect_flip']:.1f} s)")
     if after_detection is not None:
         after_detection()
-    return reconstruct_session(session, calibration, out, options, pose2d=pose2d, echo=echo,
-                               timing={"detect": seconds})
+    return reconstruct_session(session, calibration, out, options, pose2d=pose2d, pose2d_flip=pose2d_flip,
+                               echo=echo, timing=timing)
 
 
 def reconstruct_session(session, calibration, out, options: ProcessOptions = ProcessOptions(), *,
-                        pose2d: dict | None = None, echo=print, timing: dict | None = None) -> ProcessResult:
+                        pose2d: dict | None = None, pose2d_flip: dict | None = None, echo=print,
+                        timing: dict | None = None) -> ProcessResult:
     """Everything after detection: the session's ``pose2d`` files (``{camera: npz}``; default
     ``out/pose2d/<camera>.npz``) -> people -> triangulation -> filters -> ``out/points3d.npz``,
     the exports and ``out/report.json``. ``session`` gives the videos' frame rate and frame
-    numbering (``frames.csv``); ``timing`` holds seconds of earlier stages for the report."""
+    numbering (``frames.csv``); ``timing`` holds seconds of earlier stages for the report. With
+    ``options.flip``, ``pose2d_flip`` (default ``out/pose2d_flip/<camera>.npz``) holds the same
+    detection with flip averaging."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     timing = dict(timing or {})
@@ -150,24 +166,60 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     t = time.perf_counter()
     sync = find_sync(session, options.sync, cameras=names)
     files = {n: pose2d[n] for n in names}
+
+    def read(files):
+        if sync is None:
+            cand, frames, joints, sizes = io.stack_pose2d_files(files, frame_map=frame_map)
+            return cand, frames, frames / fps, joints, sizes
+        return resample_pose2d_files(files, sync, videos=videos)
+
+    cand, frames, time_s, joints, sizes = read(files)
     if sync is None:
-        cand, frames, joints, sizes = io.stack_pose2d_files(files, frame_map=frame_map)
-        time_s = frames / fps
         hint = unequal_lengths_hint(files) if frame_map is None else None   # frames.csv: counts may differ
         if hint:
             echo(hint)
     else:   # cameras without a shared clock: 2D moved to the reference camera's instants
-        cand, frames, time_s, joints, sizes = resample_pose2d_files(files, sync, videos=videos)
         fps = sync.cameras[sync.reference].fps
         echo(f"clocks from {options.sync or Path(session) / 'sync.toml'} ({sync.method}): 2D keypoints "
              f"interpolated to {sync.reference}'s {len(frames)} frames")
+    cand_flip = None
+    if options.flip:
+        flip_files = pose2d_flip or {n: out / "pose2d_flip" / f"{n}.npz" for n in names}
+        missing = [str(f) for f in flip_files.values() if not Path(f).is_file()]
+        if missing:
+            echo(f"flip averaging skipped: no {missing[0]} (process --flip detects it)")
+        else:
+            cand_flip = read({n: flip_files[n] for n in names})[0]
+            if cand_flip.shape != cand.shape:
+                echo(f"flip averaging skipped: {Path(flip_files[names[0]]).parent} holds {cand_flip.shape[:3]} "
+                     f"cameras, frames and slots, {Path(files[names[0]]).parent} {cand.shape[:3]}")
+                cand_flip = None
     _warn_uneven_lengths(cand, names, pose2d)
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=pose2d)
     for note in notes:
         echo(note)
     tri = options.triangulation or _triangulation_for(sizes)
+    given = cand
     rec, cand, offsets, seconds, calib = reconstruct_with_view_offsets(cand, rig, fps=fps, joint_names=joints,
                                                                        options=options, triangulation=tri)
+    flip_judged = None
+    if cand_flip is not None and len(rec.raw.person_id) and len(rig) >= 3:
+        started = time.perf_counter()
+        ids = rec.raw.person_id
+        moved = cand_flip if offsets is None else apply_view_offsets(cand_flip, offsets.offsets)
+        use, flip_judged = choose_views(cand, moved, rec.raw.keypoints, rec.raw.tracks.assignment,
+                                        calib.rig if calib is not None and calib.ok else rig, triangulation=tri)
+        for j in flip_judged:
+            j["person_id"] = int(ids[j["person"]])
+        seconds["flip_judged"] = time.perf_counter() - started
+        if use.any():   # everything after the detection again, on the chosen 2D
+            rec, cand, offsets, again, calib = reconstruct_with_view_offsets(
+                np.where(use[..., None, None], cand_flip, given), rig, fps=fps, joint_names=joints,
+                options=options, triangulation=tri)
+            seconds = {k: seconds.get(k, 0.0) + again.get(k, 0.0) for k in {**seconds, **again}}
+        echo("flip averaging, judged per person-view (the view held out, px without -> with): "
+             + ", ".join(f"p{j['person_id']} {j['camera']} {j['held_out_px']} -> {j['alternative_px']}"
+                         f"{' taken' if j['chosen'] else ''}" for j in flip_judged))
     raw = rec.raw
     refined_path = _save_refined_calibration(calib, names, out / "calibration_refined.toml", calibration, echo)
     if refined_path is not None:
@@ -218,7 +270,7 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     timing["export"] = time.perf_counter() - t
 
     report = _report(session, calibration, names, frames, fps, options, joints, rec, rig, tri, timing, failed, guided,
-                     offsets, judged, calib, refined_path)
+                     offsets, judged, calib, refined_path, flip_judged)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
     if not report["persons"]:
         echo(f"no person found in {len(frames)} frames: nothing to triangulate")
@@ -405,7 +457,7 @@ def _camera_errors(rec, rig) -> dict:
 
 
 def _report(session, calibration, names, frames, fps, options, joints, rec, rig, tri, timing, failed, guided,
-            offsets=None, judged=None, calib=None, refined_path=None) -> dict:
+            offsets=None, judged=None, calib=None, refined_path=None, flip_judged=None) -> dict:
     coco = [joints.index(j) for j in COCO17]
     raw = rec.raw
     people = []
@@ -445,7 +497,8 @@ def _report(session, calibration, names, frames, fps, options, joints, rec, rig,
                                                                   "written": None if refined_path is None
                                                                   else str(refined_path)},
                   "guided_crops": {c: {"tried": n, "found": a} for c, (n, a) in (guided or {}).items()},
-                  "guided_views_judged": judged},
+                  "guided_views_judged": judged,
+                  "flip_views_judged": flip_judged},
         "triangulation_options": asdict(tri),
     }
 

@@ -383,19 +383,21 @@ class BlazePose(Detector):
     def landmarks(self, image, roi: Roi):
         """``(presence, landmarks (39, 3) x, y pixels, visibility)`` of the landmark model in ``roi``
         (with ``flip``: the mean of the crop's and the mirrored crop's, left and right exchanged
-        back; the six auxiliary points, which steer the tracking, from the crop alone)."""
+        back; the presence and the six auxiliary points, which steer the tracking, from the crop
+        alone, so that the tracking is the same with and without)."""
         m = crop_matrix(roi, LANDMARK_SIZE)
         crop = cv2.warpPerspective(image, m, (LANDMARK_SIZE, LANDMARK_SIZE), flags=cv2.INTER_LINEAR,
                                    borderMode=cv2.BORDER_REPLICATE)
         x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255.0)
         presence, xy, logit = self._landmark_model(x)
         if self.options.flip:
-            p2, xy2, logit2 = self._landmark_model(np.ascontiguousarray(x[:, ::-1]))
+            _, xy2, logit2 = self._landmark_model(np.ascontiguousarray(x[:, ::-1]))
             body = MIRROR_33
             xy2[:, 0] = 1.0 - xy2[:, 0]
             xy[:33] = 0.5 * (xy[:33] + xy2[body])
             logit[:33] = 0.5 * (logit[:33] + logit2[body])
-            presence = 0.5 * (presence + p2)
+            # presence, like the auxiliary points, from the crop alone: the tracking, and so the
+            # slots, stay those of a run without flip, which process --flip compares it with
         # crop fraction -> image pixels: rotate about the crop centre, scale by the ROI side
         c, s = np.cos(roi.rotation), np.sin(roi.rotation)
         u, v = xy[:, 0] - 0.5, xy[:, 1] - 0.5

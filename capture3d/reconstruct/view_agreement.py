@@ -26,6 +26,7 @@ reprojection error inside the triangulation 7.4 -> 5.8 / 14.5 -> 13.4 px (first 
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -203,4 +204,76 @@ def apply_view_offsets(candidates, offsets) -> np.ndarray:
     return out
 
 
-__all__ = ["OffsetOptions", "ViewOffsets", "held_out_residuals", "fit_view_offsets", "apply_view_offsets"]
+def choose_views(candidates, alternative, keypoints, assignment, rig, *,
+                 triangulation: TriangulationOptions | None = None, tolerance: float = 0.0,
+                 max_share: float = 0.15) -> tuple[np.ndarray, list]:
+    """Per person and view, the 2D of ``alternative`` where that view agrees better with the others.
+
+    Two detections of the same crops (e.g. BlazePose with and without flip averaging) can each be
+    better in some views: for every person-view, this view's held-out error (its keypoints against
+    the point the *other* views triangulate, :func:`held_out_residuals`) is measured with its
+    keypoints from ``candidates`` and from ``alternative``, the other views as they are; the
+    alternative is chosen where it is lower by more than ``tolerance`` (a share). The judge is
+    the other views, never the view itself, so a choice cannot flatter itself.
+
+    Parameters
+    ----------
+    candidates, alternative : (C, F, S, J, 3) float
+        The same slots (the same people, frames and crops) from two detections, distorted pixels
+        and score; an alternative slot is only used where it is within ``max_share`` of the
+        candidate's box diagonal (median over joints) of the candidate, i.e. the same person.
+    keypoints : (P, C, F, J, 3) float
+        The people's keypoints of the reconstruction from ``candidates``.
+    assignment : (P, C, F) int
+        The slot each person took per view and frame (-1: none).
+    rig : Rig
+
+    Returns
+    -------
+    use : (C, F, S) bool
+        Slots to take from ``alternative``.
+    judged : list of dict
+        Per person-view: ``person`` (row), ``camera``, ``frames``, ``held_out_px`` (with the
+        candidates), ``alternative_px``, ``chosen`` (True: the alternative).
+    """
+    cand = check_array(candidates, "candidates", (len(rig), None, None, None, 3))
+    alt = check_array(alternative, "alternative", cand.shape)
+    kp = check_array(keypoints, "keypoints", (None, len(rig), cand.shape[1], cand.shape[3], 3))
+    assignment = np.asarray(assignment)
+    if assignment.shape != kp.shape[:3]:
+        raise InputShapeError(f"assignment must be {kp.shape[:3]}, got {assignment.shape}")
+    # the same person in both: the alternative's joints near the candidate's
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN slots
+        gap = np.nanmedian(np.hypot(*np.moveaxis(alt[..., :2] - cand[..., :2], -1, 0)), axis=-1)   # (C, F, S)
+        diagonal = np.hypot(*np.moveaxis(np.nanmax(cand[..., :2], axis=-2) - np.nanmin(cand[..., :2], axis=-2),
+                                         -1, 0))
+    same = gap < max_share * diagonal
+    use = np.zeros(cand.shape[:3], bool)
+    judged = []
+
+    def view_error(k, c):
+        r = held_out_residuals(k[None], rig, triangulation=triangulation)[0, c]
+        d = np.hypot(r[..., 0], r[..., 1])
+        d = d[np.isfinite(d)]
+        return float(np.median(d)) if d.size else np.nan
+
+    for p, c in zip(*np.nonzero((assignment >= 0).any(axis=2))):
+        frames = np.flatnonzero(assignment[p, c] >= 0)
+        slots = assignment[p, c, frames]
+        ok = same[c, frames, slots]
+        if not ok.any():
+            continue
+        other = kp[p].copy()
+        other[c, frames[ok]] = alt[c, frames[ok], slots[ok]]
+        a, b = view_error(kp[p], c), view_error(other, c)
+        chosen = bool(np.isfinite(a) and np.isfinite(b) and b < a * (1 - tolerance))
+        if chosen:
+            use[c, frames[ok], slots[ok]] = True
+        judged.append({"person": int(p), "camera": rig.names[c], "frames": int(ok.sum()),
+                       "held_out_px": _num(a), "alternative_px": _num(b), "chosen": chosen})
+    return use, judged
+
+
+__all__ = ["OffsetOptions", "ViewOffsets", "held_out_residuals", "fit_view_offsets", "apply_view_offsets",
+           "choose_views"]

@@ -51,6 +51,29 @@ def test_process_single_keeps_one_person(shared_data, blazepose_models, tmp_path
     assert (out / "skeleton.csv").stat().st_size > 0
 
 
+def test_process_flip_detects_again_and_takes_it_where_the_other_views_agree_better(shared_data, blazepose_models,
+                                                                                  tmp_path, capsys):
+    folder = shared_data / "pose2sim_multiperson"
+    out = tmp_path / "out"
+    code = main(["process", str(folder / "videos"), "-c", str(folder / "Calib.qca.txt"), "-o", str(out),
+                 "--max-frames", "12", "--workers", "2", "--flip", "--export", "csv"])
+    assert code == 0, capsys.readouterr().err
+    for cam in ("cam01", "cam02", "cam03", "cam04"):
+        plain = io.load_pose2d(out / "pose2d" / f"{cam}.npz")
+        flipped = io.load_pose2d(out / "pose2d_flip" / f"{cam}.npz")
+        assert "'flip': True" in flipped["detector"] and "flip" not in plain["detector"]
+        # the same crops (presence and tracking from the crop alone): the same slots, points a few px apart
+        a, b = plain["keypoints"], flipped["keypoints"]
+        assert np.array_equal(np.isfinite(a[..., 0]), np.isfinite(b[..., 0]))
+        assert 0.0 < np.nanmedian(np.linalg.norm(a[..., :2] - b[..., :2], axis=-1)) < 15.0
+    report = json.loads((out / "report.json").read_text())
+    judged = report["steps"]["flip_views_judged"]
+    assert len(judged) >= 4 and {"detect_flip", "flip_judged"} <= set(report["seconds"])
+    for j in judged:   # taken exactly where the view, held out, agrees better with it
+        assert j["chosen"] == (j["alternative_px"] < j["held_out_px"])
+    assert "flip averaging, judged per person-view" in capsys.readouterr().out
+
+
 def test_cameras_the_calibration_does_not_know_are_named(shared_data, tmp_path, capsys):
     folder = shared_data / "pose2sim_multiperson"
     session = tmp_path / "session"

@@ -4,8 +4,8 @@ import pytest
 
 from capture3d.errors import InputShapeError
 from capture3d.reconstruct import TriangulationOptions
-from capture3d.reconstruct.view_agreement import (OffsetOptions, apply_view_offsets, fit_view_offsets,
-                                                  held_out_residuals)
+from capture3d.reconstruct.view_agreement import (OffsetOptions, apply_view_offsets, choose_views,
+                                                  fit_view_offsets, held_out_residuals)
 from capture3d.synthetic import make_motion, make_rig
 from capture3d.synthetic.observe import project_keypoints
 
@@ -65,3 +65,33 @@ def test_a_camera_without_enough_points_gets_no_offset_and_two_cameras_are_refus
         fit_view_offsets(kp[:, :2], rig.subset(rig.names[:2]))
     with pytest.raises(ValueError, match="step"):
         OffsetOptions(step=0.0)
+
+
+def test_choose_views_takes_the_alternative_where_the_other_views_agree_better_with_it():
+    """Two detections of the same slots: cam0's alternative is the cleaner one for person 0, cam1's
+    the noisier; person 1's alternative in cam2 is another person and is never taken."""
+    rig = make_rig(4, seed=1)
+    rng = np.random.default_rng(3)
+    truth, _ = _people(rig, 0.0)                                      # (P, C, F, J, 3)
+    plain = truth.copy()
+    plain[..., :2] += rng.normal(0.0, 1.0, plain[..., :2].shape)
+    plain[0, 0, ..., :2] += rng.normal(0.0, 6.0, plain[0, 0, ..., :2].shape)   # person 0 badly seen in cam0
+    alternative = truth.copy()
+    alternative[..., :2] += rng.normal(0.0, 1.0, alternative[..., :2].shape)
+    alternative[0, 1, ..., :2] += rng.normal(0.0, 6.0, alternative[0, 1, ..., :2].shape)   # worse in cam1
+    alternative[1, 2, ..., :2] += 300.0                                # cam2's slot 1: someone 300 px away
+    cand, alt = (np.transpose(a, (1, 2, 0, 3, 4)) for a in (plain, alternative))    # (C, F, S=P, J, 3)
+    P, C, F = plain.shape[:3]
+    assignment = np.broadcast_to(np.arange(P)[:, None, None], (P, C, F)).copy()
+    tri = TriangulationOptions(max_error_px=40.0, max_error_two_views_px=20.0)
+    use, judged = choose_views(cand, alt, plain, assignment, rig, triangulation=tri)
+    assert use.shape == (C, F, P)
+    chosen = {(j["person"], j["camera"]): j["chosen"] for j in judged}
+    names = rig.names
+    assert chosen[(0, names[0])] and use[0, :, 0].all()               # the cleaner 2D taken
+    assert not chosen[(0, names[1])] and not use[1, :, 0].any()       # the noisier one not
+    assert (1, names[2]) not in chosen and not use[2, :, 1].any()     # another person: not even judged
+    j = next(j for j in judged if j["person"] == 0 and j["camera"] == names[0])
+    assert j["alternative_px"] < 0.5 * j["held_out_px"]               # measured 1.4 against 7.1 px
+    with pytest.raises(InputShapeError):
+        choose_views(cand, alt[:, :-1], plain, assignment, rig)
