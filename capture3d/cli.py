@@ -276,7 +276,8 @@ def _detect_options(args, max_persons, *, flip=True):
     return DetectOptions(detector=args.detector, every=args.every, max_frames=args.max_frames,
                          workers=args.workers, max_persons=max_persons,
                          detector_options={**({"flip": True} if flip and args.flip else {}),
-                                           **({"smooth_roi": False} if args.no_roi_smoothing else {})})
+                                           **({"smooth_roi": False} if args.no_roi_smoothing else {}),
+                                           **({"roi_grid": args.roi_grid} if args.roi_grid else {})})
 
 
 def _bar_factory():
@@ -317,14 +318,16 @@ def cmd_process(args):
 def cmd_sync(args):
     from .sync import SyncOptions, estimate_sync, plot_sync, write_sync
 
-    opts = SyncOptions(max_shift_s=args.max_shift, reference=args.reference)
+    opts = SyncOptions(max_shift_s=args.max_shift, reference=args.reference, whole_frames=args.whole_frames)
     print(f"synchronising {args.session} ({args.method})", flush=True)
     res = estimate_sync(args.session, calibration=args.calibration, method=args.method, options=opts,
                         pose2d=args.pose2d, board=args.board, make_bar=_bar_factory())
     if not res.ok:
         raise Capture3DError(f"{args.session}: not synchronised, nothing written: {res.message or 'no camera'}")
+    estimated = res.details.get("estimated_frames", {})
     for name, c in res.cameras.items():
-        print(f"{name}: start {c.start_s * 1000:+.2f} ms ({c.start_s * c.fps:+.2f} frames), {c.fps:.4f} fps, "
+        rounded = f", rounded from {estimated[name]:+.2f}" if name in estimated else ""
+        print(f"{name}: start {c.start_s * 1000:+.2f} ms ({c.start_s * c.fps:+.2f} frames{rounded}), {c.fps:.4f} fps, "
               f"confidence {c.confidence:.2f}")
     out = Path(args.output or Path(args.session) / "sync.toml")
     write_sync(res, out)
@@ -603,6 +606,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-roi-smoothing", action="store_true",
                        help="BlazePose: each frame's crop from the last frame's landmarks, unfiltered "
                             "(the 2D then does not depend on the frame a video starts at)")
+        p.add_argument("--roi-grid", type=float, metavar="SHARE",
+                       help="BlazePose: snap each tracked crop to a grid, centre in steps of SHARE of its side "
+                            "(e.g. 0.03; with --no-roi-smoothing a later-starting cut of a video is detected "
+                            "like the original after a few frames)")
         if persons:
             p.add_argument("--persons", type=int, help=f"people followed per view (default {persons_default})")
 
@@ -648,6 +655,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", help="board TOML (method board)")
     p.add_argument("--max-shift", type=float, help="largest offset searched, seconds (default: half the shortest video)")
     p.add_argument("--reference", help="camera whose clock is the common one (default: the first that can be)")
+    p.add_argument("--whole-frames", action="store_true",
+                   help="the cameras share one frame clock (one trigger, or cut from synced videos) and only "
+                        "started at different frames: starts rounded to whole frames")
     p.add_argument("-o", "--output", help="sync file (default SESSION/sync.toml; the picture goes next to it)")
 
     p = _sub(sub, "record", "synchronized recording from the cameras of a rig file into a session folder",

@@ -56,6 +56,10 @@ class SyncOptions:
     rounds: int = 4                   # fine passes with a calibration (each uses the others' last estimate)
     audio_rate_hz: int = 48000        # sound tracks are decoded at this rate, Hz
     min_flash_step: float = 8.0       # a brightness step smaller than this is "flat", grey levels
+    whole_frames: bool = False        # the cameras share one frame clock (hardware trigger, genlock, videos cut
+    #                                 from synced ones) and only started at different frames: each start is
+    #                                 rounded to whole frames of the reference, its rate set to the reference's
+    #                                 (clock.to_whole_frames)
 
     def __post_init__(self):
         if self.max_shift_s is not None and not self.max_shift_s > 0:

@@ -106,6 +106,41 @@ class SyncResult:
         return {n: c.start_s * fps for n, c in self.cameras.items()}
 
 
+def to_whole_frames(result: SyncResult, *, max_rate_gap: float = 0.001) -> SyncResult:
+    """``result`` for cameras that share one frame clock and started at different frames.
+
+    Cameras on one hardware trigger (or videos cut from synchronised ones) start whole frames
+    apart: every camera's start is rounded to whole frames of the reference camera and its rate set
+    to the reference's. The estimate before rounding is kept in ``details["estimated_frames"]``
+    (reference frames), so the rounding can be checked: an estimate near half a frame means the
+    assumption, or the estimate, is wrong. A camera whose nominal rate differs from the reference's
+    by more than ``max_rate_gap`` (a share) cannot share its frame clock and is failed with the
+    reason.
+
+    >>> res = SyncResult("motion", "a", {"a": CameraClock(0.0, 60.0), "b": CameraClock(0.1217, 60.01)})
+    >>> round(to_whole_frames(res).cameras["b"].start_s * 60, 6), to_whole_frames(res).cameras["b"].fps
+    (7.0, 60.0)
+    """
+    from dataclasses import replace
+
+    ref = result.cameras.get(result.reference)
+    if ref is None:
+        return result
+    rate = ref.nominal_fps or ref.fps
+    cameras, failed, estimated = {}, dict(result.failed), {}
+    for name, c in result.cameras.items():
+        own = c.nominal_fps or c.fps
+        if abs(own / rate - 1.0) > max_rate_gap:
+            failed[name] = (f"runs at {own:g} fps, not the reference's {rate:g}: it cannot share its frame clock "
+                            "(whole frames)")
+            continue
+        estimated[name] = c.start_s * rate
+        cameras[name] = replace(c, start_s=round(c.start_s * rate) / rate, fps=rate, timestamps="index",
+                                clock_rate=1.0)
+    return SyncResult(result.method, result.reference, cameras, failed, result.signals,
+                      {**result.details, "estimated_frames": estimated})
+
+
 def write_sync(result: SyncResult, path) -> Path:
     """Write ``sync.toml`` atomically (a temporary file renamed over it). Refuses a result with
     failed cameras, so that no stage ever reads a half-synchronised session."""

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import FileFormatError
 from .align import SyncOptions, align_keypoints
-from .clock import SyncResult
+from .clock import SyncResult, to_whole_frames
 from .events import align_audio, align_flash
 from .signals import board_keypoints, mean_brightness, read_audio, video_frame_times
 
@@ -45,12 +45,18 @@ def estimate_sync(session, *, calibration=None, method: str = "auto", options: S
     Returns
     -------
     SyncResult
-        Check ``ok``; ``failed`` names each camera that could not be synchronised and why.
+        Check ``ok``; ``failed`` names each camera that could not be synchronised and why. With
+        ``options.whole_frames``, starts in whole frames (:func:`~capture3d.sync.clock.to_whole_frames`).
     """
     from ..rig import Rig
     from ..sources import session_videos
 
     opts = options or SyncOptions()
+    if opts.whole_frames:
+        from dataclasses import replace
+        res = estimate_sync(session, calibration=calibration, method=method,
+                            options=replace(opts, whole_frames=False), pose2d=pose2d, board=board, make_bar=make_bar)
+        return to_whole_frames(res)
     session = Path(session)
     videos = session_videos(session)
     if method not in ("auto",) + AUTO_ORDER:

@@ -15,6 +15,10 @@ from .clock import SyncResult
 from .slots import link_person_slots
 
 
+#: Share of a frame period within which an instant counts as falling on a frame.
+ON_FRAME = 1e-6
+
+
 def _tangents(tc, vc):
     """Central-difference slopes of ``vc (F, ...)`` at ``tc (F,)``; NaN at the ends and next to NaN."""
     m = np.full(vc.shape, np.nan)
@@ -25,7 +29,7 @@ def _tangents(tc, vc):
 
 
 def resample(values, times_s, target_s, *, score_last: bool = True, max_gap_frames: float = 1.5,
-             cubic: bool = False, exact: bool = True) -> np.ndarray:
+             cubic: bool = False, exact: bool = True, on_frame: float = 0.0) -> np.ndarray:
     """Interpolate per-camera data to common instants.
 
     Parameters
@@ -45,6 +49,12 @@ def resample(values, times_s, target_s, *, score_last: bool = True, max_gap_fram
     exact : bool
         An instant that falls on a frame takes that frame alone (False: both neighbours are
         needed there too, so that which points exist does not depend on the phase).
+    on_frame : float
+        An instant within this share of a frame period of a frame counts as on it. The stages that
+        bring 2D data to common instants use ``ON_FRAME``: ``start + i / fps`` rounds differently
+        from ``k / fps``, and at a weight of 1e-15 the neighbour's NaN and lower score would count.
+        The offset search keeps 0 (measured: with ``ON_FRAME`` its coarse search on the re-cut
+        pose2sim take, detected without ROI smoothing, placed cam02 10.6 frames off).
 
     Returns
     -------
@@ -69,8 +79,10 @@ def resample(values, times_s, target_s, *, score_last: bool = True, max_gap_fram
         left = right - 1
         gap = (tc[right] - tc[left]) > max_gap_frames * period
         w = ((target - tc[left]) / (tc[right] - tc[left]))
+        # on a frame (the reference camera's own instants, or whole-frame starts), that frame alone counts
+        if on_frame > 0:
+            w = np.where(w < on_frame, 0.0, np.where(w > 1 - on_frame, 1.0, w))
         w = w.reshape((-1,) + (1,) * (v.ndim - 2))
-        # on a frame exactly (the reference camera's own instants), that frame alone counts
         blend = (1 - w) * vc[left] + w * vc[right]
         if cubic:   # cubic Hermite with central slopes (secant where a neighbour is missing)
             h = (tc[right] - tc[left]).reshape(w.shape)
@@ -143,7 +155,7 @@ def resample_keypoints(keypoints, frame_index, sync: SyncResult, cameras, *, n_i
     dense = np.stack([link_person_slots(camera) for camera in dense]) if len(dense) else dense
     times = camera_times(sync, cameras, [n] * len(cameras), container_times)
     target = reference_instants(sync, n_instants or n)
-    return resample(dense, times, target), target
+    return resample(dense, times, target, on_frame=ON_FRAME), target
 
 
 def resample_board(observations: dict, sync: SyncResult, *, every: int = 1, n_instants: int | None = None,
@@ -177,7 +189,7 @@ def resample_board(observations: dict, sync: SyncResult, *, every: int = 1, n_in
     ref = names.index(sync.reference) if sync.reference in names else 0
     instants = np.arange(0, n_instants or counts[ref], every)
     target = reference_instants(sync, int(instants[-1]) + 1 if len(instants) else 0)[instants]
-    moved = resample(dense, times, target, score_last=False)
+    moved = resample(dense, times, target, score_last=False, on_frame=ON_FRAME)
     out = {}
     for c, (name, o) in enumerate(observations.items()):
         seen = np.isfinite(moved[c, ..., 0])

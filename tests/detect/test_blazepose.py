@@ -131,6 +131,25 @@ def test_without_roi_smoothing_the_next_crop_is_this_frames_own(blazepose_models
     assert gap[False] < 1e-6 and gap[True] > 0.05, gap
 
 
+def test_crops_on_a_grid_make_a_later_start_detect_like_the_whole_video(blazepose_models, mediapipe_reference):
+    """``roi_grid`` (with ``smooth_roi=False``): a tracker started 5 frames later takes the same
+    crops as one that saw the whole video after a few frames, so from there its landmarks are the
+    same numbers. Without the grid the two runs' crops stay apart and so do their landmarks."""
+    _, videos = mediapipe_reference
+    frames = read_frames(videos / "cam01.mp4", list(range(15)))
+    for grid in (None, 0.03):
+        options = BlazePoseOptions(smooth_roi=False, roi_grid=grid)
+        whole, later = BlazePose(options), BlazePose(options)
+        a = np.stack([whole(image) for image in frames])[5:]
+        b = np.stack([later(image) for image in frames[5:]])
+        assert np.isfinite(a[-5:, 0, :, 0]).all() and np.isfinite(b[-5:, 0, :, 0]).all()
+        same = [np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b)]
+        if grid is None:
+            assert not any(same[-5:])
+        else:
+            assert all(same[-5:]), same
+
+
 def test_keypoints_fall_on_the_person_the_other_views_see(blazepose_models, shared_data):
     """Per camera: the person box that the other three views' triangulation reprojects to holds
     this camera's own detections."""

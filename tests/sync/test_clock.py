@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from capture3d.errors import FileFormatError
-from capture3d.sync import CameraClock, SyncResult, read_sync, write_sync
+from capture3d.sync import CameraClock, SyncResult, read_sync, to_whole_frames, write_sync
 
 
 def _result(names):
@@ -58,3 +58,16 @@ def test_failed_result_is_never_written(tmp_path):
     with pytest.raises(ValueError, match="cam02: silent sound track"):
         write_sync(res, tmp_path / "sync.toml")
     assert not list(tmp_path.iterdir())
+
+
+def test_whole_frames_rounds_starts_keeps_the_estimate_and_refuses_another_rate():
+    res = SyncResult("motion", "cam01", {"cam01": CameraClock(0.0, 30.0, nominal_fps=30.0),
+                                         "cam02": CameraClock(7.3 / 30, 30.004, 0.9, nominal_fps=30.0),
+                                         "cam03": CameraClock(12.6 / 30, 29.99, 0.8, nominal_fps=30.0),
+                                         "cam04": CameraClock(0.1, 60.0, nominal_fps=60.0)})
+    whole = to_whole_frames(res)
+    assert whole.cameras["cam02"].start_s * 30 == pytest.approx(7.0, abs=1e-12)
+    assert whole.cameras["cam03"].start_s * 30 == pytest.approx(13.0, abs=1e-12)
+    assert {c.fps for c in whole.cameras.values()} == {30.0} and whole.cameras["cam03"].confidence == 0.8
+    assert whole.details["estimated_frames"]["cam02"] == pytest.approx(7.3)
+    assert not whole.ok and "cam04" not in whole.cameras and "60 fps" in whole.failed["cam04"]

@@ -31,6 +31,16 @@ def test_command_writes_sync_toml_and_picture(tmp_path, capsys):
     assert (session / "sync.png").stat().st_size > 1000
 
 
+def test_whole_frames_writes_starts_in_whole_frames_and_says_from_what(tmp_path, capsys):
+    session = _flash_session(tmp_path / "s", starts=(0.0, 0.2, 0.1))
+    assert main(["sync", str(session), "--method", "flash", "--whole-frames"]) == 0
+    out = capsys.readouterr().out
+    assert "cam02: start +200.00 ms (+6.00 frames, rounded from +" in out
+    sync = read_sync(session / "sync.toml", cameras=["cam01", "cam02", "cam03"])
+    assert [sync.cameras[n].start_s * 30 for n in ("cam02", "cam03")] == pytest.approx([6.0, 3.0], abs=1e-9)
+    assert [c.fps for c in sync.cameras.values()] == pytest.approx([30.0] * 3)
+
+
 def test_failed_camera_writes_nothing_and_says_which(tmp_path, capsys):
     session = _flash_session(tmp_path / "s")
     write_video(session / "cam03.mp4", np.full((40, 32, 48), 90, np.uint8), 30.0)   # never lit

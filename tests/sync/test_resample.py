@@ -2,6 +2,7 @@ import numpy as np
 
 from capture3d.calibrate.detect import BoardObservations
 from capture3d.sync import CameraClock, SyncResult, resample, resample_board, resample_keypoints
+from capture3d.sync.resample import ON_FRAME
 
 
 def test_linear_motion_is_interpolated_exactly_and_nan_outside_and_across_gaps():
@@ -83,3 +84,20 @@ def test_nearest_video_frame_of_each_instant():
     # b's frames at 0.26, 0.31, ...: 0.3 -> frame 1 (0.31), 0.2 is 0.06 s before its first frame (> half a frame)
     assert nearest_frames(sync, "b", t, 10).tolist() == [-1, -1, -1, 1, 3, 5, 7, 9]
     assert nearest_frames(sync, "a", t, 8).tolist() == list(range(8))
+
+
+def test_whole_frame_starts_take_their_own_frame_though_the_clock_rounds():
+    """A camera that started 7 frames late at 60 fps: 7/60 + i/60 and (7 + i)/60 differ in the last
+    bits. Each instant still takes that camera's own frame, value and score, not a blend with a
+    neighbour (which would lose a point wherever the next frame misses it)."""
+    fps, late = 60.000000000000014, 7
+    sync = SyncResult("manual", "a", {"a": CameraClock(0.0, fps), "b": CameraClock(late / fps, fps)})
+    times = np.stack([sync.cameras["a"].frame_times(40), sync.cameras["b"].frame_times(40)])
+    b = np.stack([np.arange(40.0), np.linspace(0.5, 0.9, 40)], axis=-1)       # (F, 2): value, score
+    b[1::2, 0] = np.nan                                                        # every other frame missed
+    values = np.stack([np.zeros_like(b), b])
+    assert np.isnan(resample(values, times, times[0])[1, late::2, 0]).sum() >= 3   # on_frame 0: some blend
+    out = resample(values, times, times[0], on_frame=ON_FRAME)[1, late:]       # (33, 2)
+    own = b[:40 - late]
+    assert np.array_equal(np.isnan(out[:, 0]), np.isnan(own[:, 0]))
+    assert np.array_equal(out[::2], own[::2]) and np.allclose(out[:, 1], own[:, 1], rtol=0, atol=1e-12)
