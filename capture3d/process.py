@@ -25,7 +25,7 @@ from .detect.guided import drop_unhelpful_views, guided_pass
 from .errors import FileFormatError
 from .reconstruct import FilterOptions, PeopleOptions, TriangulationOptions
 from .reconstruct.association import AssociationOptions
-from .reconstruct.people import reconstruct_people
+from .reconstruct.people import keep_person_ids, reconstruct_people
 from .reconstruct.self_calibration import SelfCalibrationOptions, refine_extrinsics
 from .reconstruct.view_agreement import apply_view_offsets, choose_views, fit_view_offsets, held_out_residuals
 from .camera.image_size import match_rig_sizes
@@ -213,9 +213,11 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
             j["person_id"] = int(ids[j["person"]])
         seconds["flip_judged"] = time.perf_counter() - started
         if use.any():   # everything after the detection again, on the chosen 2D
+            first = rec
             rec, cand, offsets, again, calib = reconstruct_with_view_offsets(
                 np.where(use[..., None, None], cand_flip, given), rig, fps=fps, joint_names=joints,
                 options=options, triangulation=tri)
+            rec = keep_person_ids(rec, first)
             seconds = {k: seconds.get(k, 0.0) + again.get(k, 0.0) for k in {**seconds, **again}}
         echo("flip averaging, judged per person-view (the view held out, px without -> with): "
              + ", ".join(f"p{j['person_id']} {j['camera']} {j['held_out_px']} -> {j['alternative_px']}"
@@ -239,11 +241,11 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
                                        joint_names=joints, offsets=None if offsets is None else offsets.offsets)
             again = dict(fps=fps, joint_names=joints, options=options.people, single=options.single,
                          association=options.association, triangulation=tri, filter=options.filter)
-            rec = reconstruct_people(cand, rig, **again)
+            rec = keep_person_ids(reconstruct_people(cand, rig, **again), rec)
             cand, judged = drop_unhelpful_views(cand, rec.raw.keypoints, rec.raw.tracks.assignment, slots, rig,
                                                 triangulation=tri)
             if not all(j["kept"] for j in judged):
-                rec = reconstruct_people(cand, rig, **again)
+                rec = keep_person_ids(reconstruct_people(cand, rig, **again), rec)
             raw = rec.raw
             timing["guided_crops"] = time.perf_counter() - t
             echo("3D-guided crops: " + ", ".join(f"{c} {a} of {n}" for c, (n, a) in guided.items())
@@ -382,7 +384,7 @@ def reconstruct_with_view_offsets(cand, rig, *, fps: float, joint_names, options
         offsets = fit_view_offsets(rec.raw.keypoints, rig, triangulation=triangulation)
         if offsets.fitted.any():
             cand = apply_view_offsets(cand, offsets.offsets)
-    rec = reconstruct_people(cand, rig, **again, filter=options.filter)
+    rec = keep_person_ids(reconstruct_people(cand, rig, **again, filter=options.filter), rec)
     seconds["view_offsets" if offsets_on else "second_pass"] = time.perf_counter() - t - rec.seconds["filter"]
     seconds["filter"] = rec.seconds["filter"]
     return rec, cand, offsets, seconds, calib

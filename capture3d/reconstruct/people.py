@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -279,5 +280,59 @@ def reconstruct_people(candidates, rig, *, fps: float, joint_names, options: Peo
     return PeopleReconstruction(points, raw, post, seconds)
 
 
+def keep_person_ids(rec: PeopleReconstruction, earlier: PeopleReconstruction, *,
+                    max_distance_m: float = 0.5) -> PeopleReconstruction:
+    """``rec`` with the people numbered as in ``earlier``, a pass over the same frames before it.
+
+    Every pass after the first (view offsets, self-calibration, guided crops, flip) tracks the
+    people again from scratch, and the tracker numbers them in order of first appearance, which a
+    changed 2D can reorder. Each of ``rec``'s people takes the id of the ``earlier`` person whose
+    points lie nearest (median joint distance, meters, over the frames both have; one to one,
+    Hungarian), when nearer than ``max_distance_m``; the others get new ids after ``earlier``'s
+    largest. People come out in the order of their ids.
+
+    >>> import numpy as np
+    >>> pts = np.zeros((2, 3, 17, 3)); pts[1] += 2.0            # two people 3.5 m apart
+    >>> tracks = PeopleTracks(np.zeros((2, 4, 3), np.int64), np.array([0, 1]))
+    >>> a = PeopleReconstruction(pts, PeopleResult(pts, pts[..., 0], pts[..., 0].astype(np.int16),
+    ...     pts[..., 0], pts[..., 0].astype(np.int8), np.array([0, 1]), np.zeros((2, 4, 3, 17, 3)), tracks), [0, 1])
+    >>> b = PeopleReconstruction(pts[::-1], PeopleResult(pts[::-1], pts[::-1, ..., 0], pts[::-1, ..., 0].astype(np.int16),
+    ...     pts[::-1, ..., 0], pts[::-1, ..., 0].astype(np.int8), np.array([0, 1]), np.zeros((2, 4, 3, 17, 3)), tracks), [1, 0])
+    >>> kept = keep_person_ids(b, a)
+    >>> kept.person_id.tolist(), kept.post, float(kept.points[1].max())
+    ([0, 1], [0, 1], 2.0)
+    """
+    from dataclasses import replace
+
+    from scipy.optimize import linear_sum_assignment
+
+    new, old = rec.raw.points, earlier.raw.points
+    P, Q = len(new), len(old)
+    if P == 0:
+        return rec
+    cost = np.full((P, Q), np.inf)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # people never seen together: all-NaN medians
+        F = min(new.shape[1], old.shape[1])
+        for p in range(P):
+            d = np.linalg.norm(new[p, None, :F] - old[:, :F], axis=-1)         # (Q, F, J)
+            cost[p] = np.nanmedian(d.reshape(Q, -1), axis=1)
+    ids = np.full(P, -1, np.int64)
+    if Q:
+        rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e9))
+        near = cost[rows, cols] < max_distance_m
+        ids[rows[near]] = np.asarray(earlier.person_id)[cols[near]]
+    start = int(np.max(earlier.person_id)) + 1 if Q else 0
+    ids[ids < 0] = start + np.arange((ids < 0).sum())
+    order = np.argsort(ids, kind="stable")
+    raw = rec.raw
+    tracks = replace(raw.tracks, assignment=raw.tracks.assignment[order], person_id=ids[order])
+    raw = replace(raw, points=raw.points[order], reprojection_error_px=raw.reprojection_error_px[order],
+                  n_views=raw.n_views[order], score=raw.score[order], status=raw.status[order],
+                  person_id=ids[order], keypoints=raw.keypoints[order], tracks=tracks,
+                  swaps=[raw.swaps[i] for i in order] if len(raw.swaps) == P else raw.swaps)
+    return replace(rec, points=rec.points[order], raw=raw, post=[rec.post[i] for i in order])
+
+
 __all__ = ["PeopleOptions", "PeopleTracks", "PeopleResult", "PeopleReconstruction", "track_people",
-           "triangulate_people", "reconstruct_people"]
+           "triangulate_people", "reconstruct_people", "keep_person_ids"]

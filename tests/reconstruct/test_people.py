@@ -159,3 +159,33 @@ def test_triangulate_command_on_odd_pose2d_files(tmp_path, capsys, caplog):
     write(3, np.full((40, 1, 17, 3), np.nan))
     assert main(run[:-1] + [str(tmp_path / "nobody.npz")]) == 0
     assert "no person found" in capsys.readouterr().out and not (tmp_path / "nobody.npz").exists()
+
+
+def test_a_later_pass_keeps_the_earlier_passs_person_ids():
+    """The tracker numbers people in order of first appearance, so a pass whose 2D differs (here:
+    b hidden for 5 frames in the first pass only) numbers them otherwise; keep_person_ids gives
+    each the earlier pass's id, and unmatched people new ids after those."""
+    from capture3d.reconstruct.people import keep_person_ids
+    from capture3d.skeleton import COCO17
+    from capture3d.synthetic import make_motion, project_keypoints
+
+    rig = make_rig(4)
+    a = make_motion(30, seed=0).points
+    b = a + [1.6, 0.0, 0.0]
+    kp = np.stack([project_keypoints(p, rig) for p in (a, b)], axis=2)       # (C, F, S, J, 3)
+    b_late = kp.copy()
+    b_late[:, :5, 1] = np.nan
+
+    def who(rec):   # {"a" or "b": id}
+        return {("a" if np.nanmedian(np.linalg.norm(rec.raw.points[p] - a, axis=-1)) < 0.01 else "b"): int(i)
+                for p, i in enumerate(rec.person_id)}
+
+    first = reconstruct_people(b_late, rig, fps=30, joint_names=list(COCO17))
+    second = reconstruct_people(kp, rig, fps=30, joint_names=list(COCO17))
+    assert who(first) == {"a": 0, "b": 1} and who(second) == {"a": 1, "b": 0}    # the tracker's own order
+    kept = keep_person_ids(second, first)
+    assert who(kept) == {"a": 0, "b": 1} and kept.person_id.tolist() == [0, 1]
+    assert np.array_equal(kept.raw.tracks.assignment, second.raw.tracks.assignment[::-1])
+    only_b = reconstruct_people(kp[:, :, 1:], rig, fps=30, joint_names=list(COCO17))
+    assert who(keep_person_ids(second, only_b)) == {"b": 0, "a": 1}        # a unmatched: a new id after b's
+    assert sorted(who(keep_person_ids(second, only_b, max_distance_m=0.0)).values()) == [1, 2]   # none near
