@@ -127,6 +127,7 @@ def to_whole_frames(result: SyncResult, *, max_rate_gap: float = 0.001) -> SyncR
     if ref is None:
         return result
     rate = ref.nominal_fps or ref.fps
+    frames = result.offsets_frames(rate)
     cameras, failed, estimated = {}, dict(result.failed), {}
     for name, c in result.cameras.items():
         own = c.nominal_fps or c.fps
@@ -134,9 +135,8 @@ def to_whole_frames(result: SyncResult, *, max_rate_gap: float = 0.001) -> SyncR
             failed[name] = (f"runs at {own:g} fps, not the reference's {rate:g}: it cannot share its frame clock "
                             "(whole frames)")
             continue
-        estimated[name] = c.start_s * rate
-        cameras[name] = replace(c, start_s=round(c.start_s * rate) / rate, fps=rate, timestamps="index",
-                                clock_rate=1.0)
+        estimated[name] = frames[name]
+        cameras[name] = replace(c, start_s=round(frames[name]) / rate, fps=rate, timestamps="index", clock_rate=1.0)
     return SyncResult(result.method, result.reference, cameras, failed, result.signals,
                       {**result.details, "estimated_frames": estimated})
 
