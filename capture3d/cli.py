@@ -277,7 +277,7 @@ def _detect_options(args, max_persons, *, flip=True):
                          workers=args.workers, max_persons=max_persons,
                          detector_options={**({"flip": True} if flip and args.flip else {}),
                                            **({"smooth_roi": False} if args.no_roi_smoothing else {}),
-                                           **({"roi_grid": args.roi_grid} if args.roi_grid else {})})
+                                           **({"roi_grid": args.roi_grid} if args.roi_grid is not None else {})})
 
 
 def _bar_factory():
