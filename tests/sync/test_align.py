@@ -108,3 +108,41 @@ def test_a_motion_that_repeats_within_the_shift_searched_is_refused_not_guessed(
     res = align_keypoints(looped, times, rig=rig, options=SyncOptions(max_shift_s=0.8))
     assert res.ok
     assert max(abs(res.cameras[n].start_s - s) * 60 for n, s in zip(rig.names, starts)) < 0.1
+
+
+def test_a_flat_fine_cost_gives_no_offset_not_an_arbitrary_one():
+    """Every error at the cap (costs equal at every lag): no estimate. Before, the first grid
+    point won, and over-relaxed rounds walked pose2sim_multiperson's cam02 11 frames off."""
+    from capture3d.sync.refine import _search
+
+    assert np.isnan(_search(lambda d: 20.0, 1 / 60, 6.0))
+    assert _search(lambda d: 15.0 + (d * 60 - 0.4) ** 2, 1 / 60, 6.0) * 60 == pytest.approx(0.4, abs=1e-3)
+
+
+def test_the_fine_step_falls_back_to_every_camera_when_the_strong_ones_tell_nothing(monkeypatch):
+    """The weak cameras are left out of the 3D a camera is refined against; when the rest gives a
+    flat cost (pose2sim_multiperson's cam01 + cam03: 3 % of the points triangulated, every error
+    at the cap), the window is refined against every camera instead."""
+    import capture3d.sync.refine as refine
+
+    frame_s = 1 / 60
+    tried = []
+
+    def window_errors(name, window, clocks, keypoints, speed, reference, rig, opts, fs, search, exclude=()):
+        tried.append(tuple(exclude))
+        if exclude:   # the strong cameras alone: every error capped, the same at every lag
+            return lambda delta: (np.full(len(window), 20.0), np.ones(len(window)))
+        return lambda delta: (np.full(len(window), 15.0 + (delta / frame_s - 0.4) ** 2), np.ones(len(window)))
+
+    monkeypatch.setattr(refine, "window_errors", window_errors)
+    tau = np.arange(50) * frame_s
+    speed = {"cam02": (tau, tau, np.ones(50))}
+    clocks = {"cam01": [0.0, 1.0], "cam02": [0.1, 1.0], "cam03": [0.2, 1.0], "cam04": [0.3, 1.0]}
+    tk, start_k, weight = refine.refine_window("cam02", np.arange(50), clocks, {}, speed, "cam01", object(),
+                                               SyncOptions(), frame_s, 0.5 * frame_s, 6.0, exclude={"cam04"})
+    assert tried == [("cam04",), ()]
+    assert (start_k - tk - 0.1) / frame_s == pytest.approx(0.4, abs=1e-3) and weight == 50
+    # with nothing to tell the lags apart against anyone: no estimate, the camera keeps its start
+    monkeypatch.setattr(refine, "window_errors", lambda *a, **k: (lambda d: (np.full(50, 20.0), np.ones(50))))
+    assert np.isnan(refine.refine_window("cam02", np.arange(50), clocks, {}, speed, "cam01", object(), SyncOptions(),
+                                         frame_s, 0.5 * frame_s, 6.0, exclude={"cam04"})[1])
