@@ -295,7 +295,8 @@ def cmd_detect(args):
         if unknown:
             raise ValueError(f"{args.session}: no video for cameras {unknown} (found {sorted(videos)})")
         videos = {c: videos[c] for c in args.camera}
-    done = detect_session(videos, args.output, _detect_options(args, args.persons or 1), make_bar=_bar_factory())
+    done = detect_session(videos, args.output, _detect_options(args, args.persons or 1), make_bar=_bar_factory(),
+                          echo=print)
     for cam, path in done.items():
         print(f"{cam}: {path}")
 

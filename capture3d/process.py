@@ -125,7 +125,7 @@ def process_session(session, calibration, out, options: ProcessOptions = Process
     rig, videos = session_rig(session, calibration)
     session_frame_map(session)   # read before detecting: a broken frames.csv fails fast
     t = time.perf_counter()
-    pose2d = detect_session(videos, out / "pose2d", options.detect, make_bar=make_bar)
+    pose2d = detect_session(videos, out / "pose2d", options.detect, make_bar=make_bar, echo=echo)
     seconds = time.perf_counter() - t
     echo(f"2D keypoints of {len(pose2d)} cameras in {out / 'pose2d'} ({seconds:.1f} s)")
     timing = {"detect": seconds}
@@ -135,7 +135,7 @@ def process_session(session, calibration, out, options: ProcessOptions = Process
     elif options.flip:
         t = time.perf_counter()
         flipped = replace(options.detect, detector_options={**options.detect.detector_options, "flip": True})
-        pose2d_flip = detect_session(videos, out / "pose2d_flip", flipped, make_bar=make_bar)
+        pose2d_flip = detect_session(videos, out / "pose2d_flip", flipped, make_bar=make_bar, echo=echo)
         timing["detect_flip"] = time.perf_counter() - t
         echo(f"2D keypoints with flip averaging in {out / 'pose2d_flip'} ({timing['detect_flip']:.1f} s)")
     if after_detection is not None:

