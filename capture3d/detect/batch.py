@@ -144,6 +144,23 @@ def fetch_models(options: DetectOptions = DetectOptions(), *, echo=None) -> list
     return [manifest.model(n, folder, fetch_missing=True, echo=echo).path for n in names]
 
 
+def check_options(options: DetectOptions) -> None:
+    """Raise the ``ValueError`` that ``options.detector_options`` would raise in every worker, here
+    and once (a detector with an ``options_class`` attribute: its options are built from them)."""
+    from . import blazepose  # noqa: F401  (registers itself)
+    from .base import _REGISTRY
+
+    make = getattr(_REGISTRY.get(options.detector), "options_class", None)
+    if make is None:
+        return
+    kw = {k: v for k, v in options.detector_options.items() if k != "models_folder"}
+    kw.setdefault("max_persons", options.max_persons)
+    try:
+        make(**kw)
+    except TypeError as exc:   # an option it does not have
+        raise ValueError(f"{options.detector}: {exc}") from None
+
+
 def detect_session(videos: dict[str, Path], out_dir, options: DetectOptions = DetectOptions(), *,
                    make_bar=None, echo=None) -> dict[str, Path]:
     """Detect 2D keypoints in every camera's video: ``{camera: video}`` -> ``{camera: npz}``.
@@ -173,6 +190,7 @@ def detect_session(videos: dict[str, Path], out_dir, options: DetectOptions = De
             todo[cam] = (Path(video), path)
     if not todo:
         return done
+    check_options(options)
     fetch_models(options, echo=echo)
     workers = min(options.workers or os.cpu_count() or 1, len(todo))
     bars, last = {}, {}

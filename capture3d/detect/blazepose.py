@@ -337,6 +337,7 @@ class BlazePose(Detector):
     name = "blazepose"
     joint_names = LAYOUTS["mediapipe33"]
     model_names = ("blazepose_detector", "blazepose_landmarks")   # manifest entries it loads
+    options_class = BlazePoseOptions                                # what its keyword options make
 
     def __init__(self, options: BlazePoseOptions | None = None, models_folder=None, **kw):
         self.options = options or BlazePoseOptions(**kw)

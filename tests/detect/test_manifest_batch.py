@@ -164,3 +164,17 @@ def test_a_model_fetched_on_first_use_is_announced_as_the_commands_own_line(tmp_
 
 def _raise_missing(name):
     raise manifest.ModelFileError(f"{name}: offline")
+
+
+def test_bad_detector_options_are_refused_once_before_any_worker_starts(tmp_path, caplog):
+    """An option out of range or unknown: one ValueError from this process, not one log line per
+    worker followed by "1 of 1 cameras failed"."""
+    session = tmp_path / "videos"
+    session.mkdir()
+    videos = {"camA": _video(session / "camA.avi")}
+    with caplog.at_level("ERROR", logger="capture3d"):
+        with pytest.raises(ValueError, match=r"^roi_grid must be in \(0, 0.5\), got 0.7$"):
+            detect_session(videos, tmp_path / "pose2d", DetectOptions(detector_options={"roi_grid": 0.7}))
+        with pytest.raises(ValueError, match="^blazepose: .*'roi_gird'"):
+            detect_session(videos, tmp_path / "pose2d", DetectOptions(detector_options={"roi_gird": 0.05}))
+    assert caplog.records == [] and not (tmp_path / "pose2d" / "camA.npz").exists()
