@@ -232,12 +232,13 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
         echo(_offsets_line(names, offsets))
     guided = judged = None
     if options.guided_crops and len(raw.person_id):
-        if sync is not None or frame_map is not None or options.detect.detector != "blazepose":
-            echo("3D-guided crops skipped: they need BlazePose and videos whose frame k is row k")
+        if options.detect.detector != "blazepose":
+            echo(f"3D-guided crops skipped: they are BlazePose's, not {options.detect.detector}'s")
         else:
             t = time.perf_counter()
             slots = cand.shape[2]
-            cand, guided = guided_pass(videos, rig, rec.points, raw.tracks.assignment, cand, frames,
+            positions = video_positions(names, frames, time_s, frame_map=frame_map, sync=sync, videos=videos)
+            cand, guided = guided_pass(videos, rig, rec.points, raw.tracks.assignment, cand, positions,
                                        joint_names=joints, offsets=None if offsets is None else offsets.offsets)
             again = dict(fps=fps, joint_names=joints, options=options.people, single=options.single,
                          association=options.association, triangulation=tri, filter=options.filter)
@@ -287,6 +288,42 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     total = sum(timing.values())
     echo("time: " + ", ".join(f"{k} {v:.1f} s ({v / total:.0%})" for k, v in timing.items()))
     return ProcessResult(points_path, exports, report)
+
+
+def video_positions(names, frames, time_s, *, frame_map=None, sync=None, videos=None):
+    """Where each row of a session's stacked 2D lies in each camera's video, in frames:
+    ``{camera: (F,) float}``, NaN where a camera has no frame; or ``frames`` itself when every
+    video's frame k is row k (no ``frames.csv``, no ``sync.toml``).
+
+    ``frames (F,)``: the rows' frame numbers (session frames with ``frame_map``, the reference
+    camera's frames with ``sync``); ``time_s (F,)``: their common-clock seconds. With ``sync`` a
+    row lies between two frames of a camera that shares no clock with the reference
+    (:meth:`capture3d.sync.CameraClock.frame_at`; container-timed cameras by their ``videos``'
+    timestamps); with ``frame_map`` (:func:`capture3d.sources.session_frame_map`) it is the video
+    frame recorded with that session frame."""
+    frames = np.asarray(frames)
+    if sync is not None:
+        from .sync.signals import video_frame_times
+
+        out = {}
+        for n in names:
+            clock = sync.cameras[n]
+            if clock.timestamps == "container":
+                at = clock.frame_times(container_times_s=video_frame_times(videos[n]))
+                out[n] = np.interp(time_s, at, np.arange(len(at), dtype=float), left=np.nan, right=np.nan)
+            else:
+                out[n] = clock.frame_at(time_s)
+        return out
+    if frame_map is not None:
+        out = {}
+        for n in names:
+            if n not in frame_map:
+                out[n] = frames.astype(float)
+                continue
+            video_frame = {int(s): v for v, s in enumerate(np.asarray(frame_map[n])) if s >= 0}
+            out[n] = np.array([video_frame.get(int(f), np.nan) for f in frames], float)
+        return out
+    return frames
 
 
 def save_people(path, rec, *, joint_names, frame_index, time_s, single: bool) -> Path | None:
@@ -506,4 +543,4 @@ def _report(session, calibration, names, frames, fps, options, joints, rec, rig,
 
 
 __all__ = ["ProcessOptions", "ProcessResult", "process_session", "reconstruct_session", "session_rig",
-           "triangulate_folder", "save_people"]
+           "triangulate_folder", "save_people", "video_positions"]

@@ -67,6 +67,25 @@ def guided_roi(uv, joint_names, options: GuidedOptions = GuidedOptions()):
     return roi_from_points(centre, scale_point)
 
 
+def _frames_needed(position, rows) -> dict:
+    """``{video frame: [(row, weight), ...]}`` for the ``rows`` to look at, each at its
+    ``position (F,)`` in the video (frames, NaN: none): one frame of weight 1 on a frame, else
+    the two around it, weighted as a linear interpolation."""
+    from ..sync.resample import ON_FRAME
+
+    needs: dict[int, list] = {}
+    for f in rows:
+        v = position[f]
+        if not np.isfinite(v) or v < -ON_FRAME:
+            continue
+        lo = int(np.floor(v + ON_FRAME))
+        w = v - lo
+        parts = [(lo, 1.0)] if w <= ON_FRAME else [(lo, 1.0 - w), (lo + 1, w)]
+        for frame, weight in parts:
+            needs.setdefault(frame, []).append((int(f), float(weight)))
+    return needs
+
+
 def guided_candidates(videos: dict, projected: dict, wanted: dict, frame_index, *, joint_names,
                       detector: BlazePose | None = None, options: GuidedOptions = GuidedOptions(),
                       progress=None) -> tuple[dict, dict]:
@@ -80,57 +99,67 @@ def guided_candidates(videos: dict, projected: dict, wanted: dict, frame_index, 
         unknown).
     wanted : {camera: (P, F) bool}
         The person-frames to look at (e.g. no detection of the person in that view).
-    frame_index : (F,) int
-        The video frame of each row (video frames are read in order).
+    frame_index : (F,) int, or {camera: (F,) float}
+        The video frame of each row, the same in every camera; or per camera, the position of
+        each row in that camera's video in frames (NaN: none), as a ``frames.csv`` or a
+        ``sync.toml`` gives it. A position between two frames (cameras with no shared clock)
+        is cropped in both and the landmarks interpolated, as the detections were; a row is
+        taken only where both crops were accepted. Positions within 1e-6 frame of a frame take
+        that frame alone (:data:`capture3d.sync.resample.ON_FRAME`).
 
     Returns
     -------
     extra : {camera: (F, P, J, 3) float}
         Candidate slots, canonical layout, NaN where nothing was accepted.
     counts : {camera: (tried, accepted)}
+        Person-frames a crop was made for, and those found (every crop accepted).
     """
     det = detector or BlazePose(BlazePoseOptions())
     names, index = canonical_index(det.joint_names)
     if list(names) != list(joint_names):
         raise ValueError(f"guided crops give {list(names)}, the candidates have {list(joint_names)}")
-    frame_index = np.asarray(frame_index)
     extra, counts = {}, {}
     for cam, video in videos.items():
         uv, todo = projected[cam], wanted[cam]
         P, F = todo.shape
-        out = np.full((F, P, len(names), 3), np.nan)
-        rows = {int(frame_index[f]): f for f in np.flatnonzero(todo.any(axis=0))}
-        tried = accepted = 0
+        position = np.asarray(frame_index[cam] if isinstance(frame_index, dict) else frame_index, float)
+        if position.shape != (F,):
+            raise ValueError(f"{cam}: {position.shape[0]} frame positions for {F} rows")
+        needs = _frames_needed(position, np.flatnonzero(todo.any(axis=0)))   # {video frame: [(row, weight)]}
+        total = np.zeros((F, P, len(names), 3))
+        weight = np.zeros((F, P))
+        tried = np.zeros((F, P), bool)
         cap = cv2.VideoCapture(str(video))
         k = 0
-        while rows:
+        while needs:
             ok, image = cap.read()
             if not ok:
                 break
-            f = rows.pop(k, None)
+            uses = needs.pop(k, ())
             k += 1
-            if f is None:
-                continue
-            for p in np.flatnonzero(todo[:, f]):
-                roi = guided_roi(uv[p, f], names, options)
-                if roi is None:
-                    continue
-                tried += 1
-                presence, lm = det.landmarks(image, roi)
-                if presence < det.options.min_presence:
-                    continue
-                pose = lm[:33][index]
-                target = uv[p, f]
-                seen = np.isfinite(target[:, 0])
-                size = np.hypot(*(np.nanmax(target[seen], 0) - np.nanmin(target[seen], 0)))
-                miss = np.median(np.linalg.norm(pose[seen, :2] - target[seen], axis=1))
-                if miss <= options.max_share * size:
-                    out[f, p] = pose
-                    accepted += 1
+            for f, w in uses:
+                for p in np.flatnonzero(todo[:, f]):
+                    roi = guided_roi(uv[p, f], names, options)
+                    if roi is None:
+                        continue
+                    tried[f, p] = True
+                    presence, lm = det.landmarks(image, roi)
+                    if presence < det.options.min_presence:
+                        continue
+                    pose = lm[:33][index]
+                    target = uv[p, f]
+                    seen = np.isfinite(target[:, 0])
+                    size = np.hypot(*(np.nanmax(target[seen], 0) - np.nanmin(target[seen], 0)))
+                    miss = np.median(np.linalg.norm(pose[seen, :2] - target[seen], axis=1))
+                    if miss <= options.max_share * size:
+                        total[f, p] += w * pose
+                        weight[f, p] += w
         cap.release()
-        extra[cam], counts[cam] = out, (tried, accepted)
+        whole = weight > 1 - 1e-9                   # every crop the row needed was accepted
+        out = np.where(whole[..., None, None], total, np.nan)
+        extra[cam], counts[cam] = out, (int(tried.sum()), int(whole.sum()))
         if progress is not None:
-            progress(cam, tried, accepted)
+            progress(cam, *counts[cam])
     return extra, counts
 
 
@@ -149,7 +178,9 @@ def guided_pass(videos: dict, rig, points, assignment, candidates, frame_index, 
     assignment : (P, C, F) int
         The candidate slot of each person per view (-1: not detected there).
     candidates : (C, F, S, J, 3) float
-    frame_index : (F,) int
+    frame_index : (F,) int, or {camera: (F,) float}
+        The video frame of each row, or per camera its position in the video
+        (:func:`guided_candidates`; :func:`video_positions` makes them).
     offsets : (C, 2) float, optional
         Pixels the candidates were moved by (:func:`capture3d.reconstruct.view_agreement.apply_view_offsets`):
         the crops are cut at projection + offset in the video, what they find is moved like the candidates.

@@ -66,3 +66,19 @@ def test_a_recorded_person_session_goes_through_process(recorded, blazepose_mode
     err = np.linalg.norm(data["points"][:, :17] - truth, axis=2)
     assert np.nanmedian(err) < 0.15      # meters: a crude mannequin, BlazePose, and a calibrated rig
     assert (tmp / "out" / "skeleton_p0.bvh").is_file()
+    # the 3D-guided crops read each video at the frames frames.csv gives: cam02's detections of
+    # session frames 40-45 taken away (its video frames 38-43, after the 2 it lost) are found again
+    import shutil
+    shutil.copytree(tmp / "out" / "pose2d", tmp / "guided" / "pose2d")
+    d = io.load_pose2d(tmp / "guided" / "pose2d" / "cam02.npz")
+    kp = d["keypoints"].copy()
+    kp[np.isin(d["frame_index"], np.arange(38, 44))] = np.nan
+    io.save_pose2d(tmp / "guided" / "pose2d" / "cam02.npz", kp, joint_names=d["joint_names"],
+                   image_size=tuple(d["image_size"]), detector=str(d["detector"]), frame_index=d["frame_index"])
+    capsys.readouterr()
+    assert main(["process", str(tmp / "walk"), "-c", str(tmp / "calibration.toml"), "-o", str(tmp / "guided"),
+                 "--guided-crops"]) == 0
+    out = capsys.readouterr().out
+    assert "3D-guided crops: cam01" in out and "skipped" not in out, out
+    crops = json.loads((tmp / "guided" / "report.json").read_text())["steps"]["guided_crops"]
+    assert crops["cam02"]["tried"] >= 6 and crops["cam02"]["found"] >= 5, crops

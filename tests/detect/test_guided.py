@@ -74,3 +74,37 @@ def test_a_views_crops_that_pull_the_others_away_are_dropped_and_good_ones_kept(
     assert good["kept"]
     assert np.isnan(out[2, :, 2]).all() and np.isfinite(out[1, :, 3, :, 0]).all()
     assert np.array_equal(out[:, :, :2], cand[:, :, :2], equal_nan=True)   # detections untouched
+
+
+def test_rows_between_two_frames_take_both_crops_interpolated(blazepose_models, mediapipe_reference):
+    """A camera with no shared clock (sync.toml) has the session's instants between its frames: the
+    crop is run on both frames around the instant and the landmarks interpolated, as the
+    detections are; on a frame (within 1e-6) the frame alone; NaN positions give nothing."""
+    ref, videos = mediapipe_reference
+    cam = str(ref["video_camera"])
+    from capture3d.skeleton import LAYOUTS
+    canon, names = to_canonical(np.asarray(ref["video_landmarks"], float)[:8], LAYOUTS["mediapipe33"])
+    F = len(canon)
+    projected = {cam: canon[None, :, :, :2]}
+    wanted = {cam: np.isfinite(canon[None, :, 0, 0])}
+    video = {cam: videos / f"{cam}.mp4"}
+
+    def run(position):
+        extra, counts = guided_candidates(video, projected, wanted, {cam: np.asarray(position, float)},
+                                          joint_names=names)
+        return extra[cam][:, 0], counts[cam]
+
+    at, _ = run(np.arange(F))                       # row f in frame f
+    after, _ = run(np.arange(F) + 1.0)              # row f in frame f + 1
+    between, (tried, found) = run(np.arange(F) + 0.25)
+    both = np.isfinite(at[..., 0]) & np.isfinite(after[..., 0])
+    assert both.sum() >= 0.8 * both.size and tried == wanted[cam].sum()
+    assert np.allclose(between[both], 0.75 * at[both] + 0.25 * after[both])
+    assert np.isnan(between[~both]).all()
+    assert found == np.isfinite(between[:, 0, 0]).sum()
+    nearly, _ = run(np.arange(F) + 1e-9)
+    assert np.array_equal(nearly, at, equal_nan=True)
+    gaps = np.arange(F, dtype=float)
+    gaps[::2] = np.nan
+    sparse, _ = run(gaps)
+    assert np.isnan(sparse[::2]).all() and np.array_equal(sparse[1::2], at[1::2], equal_nan=True)

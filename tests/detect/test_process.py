@@ -96,3 +96,21 @@ def test_detect_on_an_unreadable_video_keeps_the_other_cameras(shared_data, blaz
     err = capsys.readouterr().err
     assert "cam02" in err and "cannot open this video" in err
     assert io.load_pose2d(tmp_path / "pose2d" / "cam01.npz")["keypoints"].shape[0] == 3
+
+
+def test_video_positions_follow_frames_csv_and_sync_toml():
+    """Where the guided crops read each camera's video: the row's own frame; with a frames.csv the
+    video frame recorded with that session frame (none for a lost one); with a sync.toml the
+    position on the camera's own clock, between frames when it shares no clock."""
+    from capture3d.process import video_positions
+    from capture3d.sync import CameraClock, SyncResult
+
+    frames = np.arange(6)
+    assert video_positions(["a", "b"], frames, frames / 30.0) is frames
+    lost = {"a": np.arange(6), "b": np.array([0, 1, 4, 5])}          # b lost session frames 2 and 3
+    got = video_positions(["a", "b"], frames, frames / 30.0, frame_map=lost)
+    assert got["a"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert np.array_equal(got["b"], [0, 1, np.nan, np.nan, 2, 3], equal_nan=True)
+    sync = SyncResult("manual", "a", {"a": CameraClock(0.0, 30.0), "b": CameraClock(0.1 + 0.25 / 30, 30.0)})
+    got = video_positions(["a", "b"], frames, frames / 30.0, sync=sync)
+    assert np.allclose(got["a"], frames) and np.allclose(got["b"], frames - 3.25)
