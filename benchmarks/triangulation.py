@@ -4,8 +4,10 @@ engine, a plain NumPy batched-SVD DLT, aniposelib 0.8 (``CameraGroup.triangulate
 cameras, clean / noisy (1 px, ``--noise-px``) / noisy with outliers (10 % missing views, 5 % outliers of
 100-300 px).
 
-With outliers two more rows: "capture3d no temporal" (``temporal=False``: the per-point test
-alone, as before the temporal pass) and "oracle": told which views are outliers (those more than
+With outliers three more rows: "capture3d no suspect views" (``suspect_views=False``: without
+the pass that drops a view wrong for most of a person's joints), "capture3d no temporal"
+(``temporal=False, suspect_views=False``: the per-point test alone, as before both passes) and
+"oracle": told which views are outliers (those more than
 50 px from the exact projection: 1 px noise never gets there, outliers start at 100 px), it drops
 them and refines the rest to the maximum-likelihood point (``robust=False``; its speed is not
 comparable). The line under them gives capture3d's mean error and share against the oracle's.
@@ -53,8 +55,12 @@ def ours(kp, rig):
     return capture3d.triangulate(kp, rig, temporal=True).points.reshape(-1, 3)
 
 
+def ours_no_suspect(kp, rig):
+    return capture3d.triangulate(kp, rig, temporal=True, suspect_views=False).points.reshape(-1, 3)
+
+
 def ours_per_point(kp, rig):
-    return capture3d.triangulate(kp, rig, temporal=False).points.reshape(-1, 3)
+    return capture3d.triangulate(kp, rig, temporal=False, suspect_views=False).points.reshape(-1, 3)
 
 
 def oracle(kp, rig, exact):
@@ -131,6 +137,7 @@ def limb_outliers(kp, *, seed, rate=0.013, longest=10, outlier_px=(100.0, 300.0)
 
 def available():
     engines = {"numpy SVD DLT": (numpy_svd, None), "capture3d": (ours, None),
+               "capture3d no suspect views": (ours_no_suspect, "outliers"),
                "capture3d no temporal": (ours_per_point, "outliers"), "oracle": (oracle, "oracle")}
     try:
         import aniposelib.cameras  # noqa: F401

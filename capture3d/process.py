@@ -531,6 +531,7 @@ def _report(session, calibration, names, frames, fps, options, joints, rec, rig,
         "camera_reprojection_error_px": _camera_errors(rec, rig) if len(people) else {},
         "association": raw.tracks.summary(), "seconds": timing, "exports_failed": failed,
         "steps": {"fix_swaps": bool(raw.swaps), "temporal_views": raw.temporal,
+                  "suspect_views": raw.suspect_views,
                   "view_offsets": offsets.to_dict(names) if offsets is not None else None,
                   "self_calibration": None if calib is None else {**calib.to_dict(names),
                                                                   "written": None if refined_path is None

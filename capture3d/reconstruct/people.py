@@ -154,6 +154,7 @@ class PeopleResult:
     tracks: PeopleTracks
     swaps: list = field(default_factory=list)     # per person {group: views exchanged}, when fixed
     temporal: dict = field(default_factory=dict)  # what the triangulation's temporal pass did
+    suspect_views: dict = field(default_factory=dict)  # what its suspect-view pass did
 
     @property
     def ok(self) -> np.ndarray:
@@ -198,7 +199,7 @@ def _triangulate_tracks(cand, rig, tracks: PeopleTracks, triangulation, swap_joi
     error, score = np.full((P, F, J), np.nan), np.full((P, F, J), np.nan)
     n_views, status = np.zeros((P, F, J), np.int16), np.ones((P, F, J), np.int8)
     present = (tracks.assignment >= 0).sum(axis=1) >= 2                 # (P, F): triangulate only these
-    temporal = {"used": False}
+    temporal = suspect = {"used": False}
     if present.any():
         p, f = np.nonzero(present)
         opts = triangulation or TriangulationOptions()
@@ -206,10 +207,11 @@ def _triangulate_tracks(cand, rig, tracks: PeopleTracks, triangulation, swap_joi
         # temporal pass never predicts one person from another
         rows = f + p * (F + 2 * opts.temporal_window_frames + 1)
         res = triangulate(kp[p, :, f].transpose(1, 0, 2, 3), rig, options=opts, frame_index=rows)
-        temporal = res.temporal
+        temporal, suspect = res.temporal, res.suspect_views
         points[p, f], error[p, f], score[p, f] = res.points, res.reprojection_error_px, res.score
         n_views[p, f], status[p, f] = res.n_views, res.status
-    return PeopleResult(points, error, n_views, score, status, tracks.person_id, kp, tracks, swaps, temporal)
+    return PeopleResult(points, error, n_views, score, status, tracks.person_id, kp, tracks, swaps, temporal,
+                        suspect)
 
 
 @dataclass

@@ -134,6 +134,8 @@ def test_options_round_trip_and_validate():
     assert capture3d.TriangulationOptions.from_dict(opts.to_dict()) == opts
     with pytest.raises(ValueError, match="unknown triangulation options"):
         capture3d.TriangulationOptions.from_dict({"max_err": 3})
+    with pytest.raises(ValueError, match="suspect_ratio must be > 1"):
+        capture3d.TriangulationOptions(suspect_ratio=1.0)
 
 
 def test_reported_errors_match_the_returned_points(scene):
@@ -169,6 +171,55 @@ def test_an_outlier_on_the_epipolar_line_of_three_views_is_not_guessed():
     kp[3] = np.concatenate([rig[3].project(X[None]), [[1.0]]], axis=-1)[:, None]
     res = capture3d.triangulate(kp, rig)
     assert res.ok.all() and np.abs(res.points[0, 0] - X).max() < 1e-9
+
+
+def _view_off_along_camera0_rays(points, rig, wrong_joints, depth=1.25):
+    """``(4, 1, J, 3)`` keypoints of ``points (J, 3)``: camera 2 sees ``wrong_joints`` on camera 0's
+    rays, ``depth`` x deeper (so pairs 0+1 and 0+2 agree exactly), camera 3 sees only the upper
+    body (joints 0-10), so the lower body has three views and an ambiguous pair."""
+    C0 = rig[0].center
+    kp = np.concatenate([rig.project(points), np.ones((4,) + points.shape[:-1] + (1,))], axis=-1)[:, None]
+    wrong = C0 + depth * (points[wrong_joints] - C0)
+    kp[2, 0, wrong_joints, :2] = rig[2].project(wrong)
+    kp[3, 0, 11:] = np.nan
+    return kp
+
+
+def test_a_view_wrong_for_the_whole_person_is_dropped_where_two_pairs_agree():
+    """Camera 2 has the whole person wrong (displaced along camera 0's rays): on the upper body a
+    fourth view outvotes it, on the lower body only three views see the person and the per-point
+    test cannot tell which pair holds the outlier. The suspect-view pass can: camera 2 lands tens of
+    pixels from the upper body's points, the other views on them, so it is dropped there and the
+    lower body is triangulated from cameras 0 and 1, at the true points."""
+    rig = make_rig(4, seed=1, distortion=False)
+    X = make_motion(1, kind="mixed", seed=2).points[0]                        # (17, 3)
+    kp = _view_off_along_camera0_rays(X, rig, np.arange(17))
+    moved = np.linalg.norm(kp[2, 0, :, :2] - rig[2].project(X), axis=-1)
+    assert moved.min() > 25                                                   # px: real outliers
+    before = capture3d.triangulate(kp, rig, suspect_views=False)
+    assert before.ok[0, :11].all() and (before.status[0, 11:] == 2).all()     # the ambiguity is real
+    res = capture3d.triangulate(kp, rig)                                      # the pass is on by default
+    assert res.ok.all()
+    assert np.abs(res.points[0] - X).max() < 1e-6                             # m: camera 2 was the one dropped
+    assert (res.n_views[0, 11:] == 2).all()
+    assert res.suspect_views == {"used": True, "points_judged": 6, "points_redone": 6, "points_gained": 6}
+    # what the per-point test had triangulated is left as it was
+    assert np.array_equal(res.points[0, :11], before.points[0, :11])
+
+
+def test_a_view_wrong_for_one_joint_only_is_not_suspect():
+    """The same ambiguity on one joint, camera 2 right everywhere else: nothing says which pair
+    holds the outlier, so the point stays refused rather than guessed."""
+    rig = make_rig(4, seed=1, distortion=False)
+    X = make_motion(1, kind="mixed", seed=2).points[0]
+    kp = _view_off_along_camera0_rays(X, rig, np.array([13]))
+    kp[..., :2] += np.random.default_rng(0).normal(0, 1.0, kp[..., :2].shape)   # 1 px noise
+    res = capture3d.triangulate(kp, rig)
+    assert res.status[0, 13] == 2 and np.isnan(res.points[0, 13]).all()
+    assert res.suspect_views["points_judged"] == 1 and res.suspect_views["points_redone"] == 0
+    # without the floor, noise alone decides: one view's few pixels against another's
+    options = TriangulationOptions(suspect_floor=0.0, suspect_ratio=1.01)
+    assert capture3d.triangulate(kp, rig, options=options).suspect_views["points_redone"] == 1
 
 
 def run_kernel(kp, rig, block_path, opts=TriangulationOptions()):
