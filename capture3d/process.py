@@ -174,6 +174,7 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
         return resample_pose2d_files(files, sync, videos=videos)
 
     cand, frames, time_s, joints, sizes = read(files)
+    hint = None
     if sync is None:
         hint = unequal_lengths_hint(files) if frame_map is None else None   # frames.csv: counts may differ
         if hint:
@@ -194,7 +195,8 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
                 echo(f"flip averaging skipped: {Path(flip_files[names[0]]).parent} holds {cand_flip.shape[:3]} "
                      f"cameras, frames and slots, {Path(files[names[0]]).parent} {cand.shape[:3]}")
                 cand_flip = None
-    _warn_uneven_lengths(cand, names, pose2d)
+    if not hint:   # the hint already says the cameras' lengths differ
+        _warn_uneven_lengths(cand, names, pose2d)
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=pose2d)
     for note in notes:
         echo(note)
@@ -358,6 +360,7 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
         raise FileFormatError(folder, f"no 2D keypoints for cameras {missing} of the calibration (found {sorted(files)})")
     files = {n: files[n] for n in rig.names}
     sync = find_sync(folder.parent, options.sync, cameras=rig.names)
+    hint = None
     if sync is None:
         cand, frames, joints, sizes = io.stack_pose2d_files(files)
         time_s = frames / fps
@@ -369,7 +372,8 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
         fps = sync.cameras[sync.reference].fps
         (echo or log.info)(f"clocks from {options.sync or folder.parent / 'sync.toml'} ({sync.method}): "
                            f"2D keypoints interpolated to {sync.reference}'s {len(frames)} frames")
-    _warn_uneven_lengths(cand, rig.names, files)
+    if not hint:
+        _warn_uneven_lengths(cand, rig.names, files)
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=files)
     for note in notes:
         (echo or log.warning)(note)

@@ -208,7 +208,7 @@ def unequal_lengths_hint(files: dict) -> str | None:
     listed = ", ".join(f"{n} {c}" for n, c in counts.items())
     return (f"the cameras recorded different numbers of frames ({listed}) and there is no sync.toml: frame i "
             "is taken as one instant in every camera; if they share no clock (phones, webcams started by "
-            "hand), run capture3d sync first")
+            "hand), run capture3d sync first; if one camera's file is from another session, replace it")
 
 
 def synced_board_observations(session, board, sync: SyncResult, *, every: int = 1, make_bar=None) -> dict:

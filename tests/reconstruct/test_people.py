@@ -153,7 +153,18 @@ def test_triangulate_command_on_odd_pose2d_files(tmp_path, capsys, caplog):
     write(3, observe_crowd(other, rig, seed=11).candidates[3], n_frames=70)
     with caplog.at_level("WARNING", logger="capture3d.process"):
         assert main(run) == 0
-    assert "cam04.npz: people in the first 70 frames" in caplog.text and "is it from this session" in caplog.text
+    # one line, not two: the frame counts differ, so the hint says it and the span check stays quiet
+    out = capsys.readouterr().out
+    assert "different numbers of frames (cam01 40, cam02 40, cam03 40, cam04 70)" in out
+    assert "from another session" in out and "is it from this session" not in caplog.text
+    # the same frame count, but people only in the first half: the span check speaks
+    short = observe_crowd(other, rig, seed=11).candidates[3][:40].copy()
+    short[20:] = np.nan
+    write(3, short)
+    with caplog.at_level("WARNING", logger="capture3d.process"):
+        assert main(run) == 0
+    assert "cam04.npz: people in the first 20 frames" in caplog.text and "is it from this session" in caplog.text
+    assert "different numbers of frames" not in capsys.readouterr().out
     for c in range(3):
         write(c, np.full((40, 2, 17, 3), np.nan))
     write(3, np.full((40, 1, 17, 3), np.nan))
