@@ -27,6 +27,23 @@ def verbose() -> bool:
     return logging.getLogger("capture3d").isEnabledFor(logging.INFO)
 
 
+class OnceFilter(logging.Filter):
+    """Lets each distinct warning through once per command: ``process`` reconstructs a session
+    several times (the view offsets, the self-calibration, the flip and the crops each run it
+    again), and the same warning from every pass says nothing new. ``-v`` shows them all."""
+
+    def __init__(self):
+        super().__init__()
+        self._seen: set[tuple[str, int, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, record.getMessage())
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
+
+
 def _flush_c_stdio():
     """Flush C's stdio buffers (stdout is block-buffered when it is a pipe)."""
     try:

@@ -222,7 +222,7 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
             rec = keep_person_ids(rec, first)
             seconds = {k: seconds.get(k, 0.0) + again.get(k, 0.0) for k in {**seconds, **again}}
         echo("flip averaging, judged per person-view (the view held out, px without -> with): "
-             + ", ".join(f"p{j['person_id']} {j['camera']} {j['held_out_px']} -> {j['alternative_px']}"
+             + ", ".join(f"p{j['person_id']} {j['camera']} {_fmt(j['held_out_px'])} -> {_fmt(j['alternative_px'])}"
                          f"{' taken' if j['chosen'] else ''}" for j in flip_judged))
     raw = rec.raw
     refined_path = _save_refined_calibration(calib, names, out / "calibration_refined.toml", calibration, echo)
@@ -251,10 +251,11 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
                 rec = keep_person_ids(reconstruct_people(cand, rig, **again), rec)
             raw = rec.raw
             timing["guided_crops"] = time.perf_counter() - t
+            dropped = ", ".join(f"{j['camera']} dropped ({j['with_px']} px held out with, {j['without_px']} "
+                                "without)" for j in judged if not j["kept"])
+            found = any(a for _, a in guided.values())
             echo("3D-guided crops: " + ", ".join(f"{c} {a} of {n}" for c, (n, a) in guided.items())
-                 + " person-frames found again, " + (", ".join(f"{j['camera']} dropped ({j['with_px']} px held "
-                                                              f"out with, {j['without_px']} without)"
-                                                              for j in judged if not j["kept"]) or "all kept")
+                 + " person-frames found again" + (f", {dropped or 'all kept'}" if found else "")
                  + f" ({timing['guided_crops']:.1f} s)")
     echo(f"{'person' if options.single else 'people'}: {raw.tracks.summary()}")
 

@@ -57,3 +57,21 @@ def test_detect_prints_only_its_own_lines(tmp_path, blazepose_models):
     out, err = _run("detect", "s", "-o", "pose2d", "--workers", "2", cwd=tmp_path)
     assert err == "" and out.splitlines() == [f"{c.name}: pose2d/{c.name}.npz" for c in cam]
     assert not any(word in out + err for word in CHATTER)  # before: the XNNPACK line once per worker
+
+
+def test_a_warning_repeated_by_a_later_pass_is_shown_once():
+    import logging
+
+    log = logging.getLogger("capture3d.test_once")
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    handler.addFilter(console.OnceFilter())
+    log.addHandler(handler)
+    try:
+        for _ in range(3):
+            log.warning("view offsets: cameras %s: fewer than 100 held-out points", ["cam04"])
+        log.warning("another camera: %s", "cam03")
+    finally:
+        log.removeHandler(handler)
+    assert seen == ["view offsets: cameras ['cam04']: fewer than 100 held-out points", "another camera: cam03"]

@@ -187,7 +187,10 @@ def triangulate(keypoints, rig, *, options: TriangulationOptions | None = None,
         res.suspect_views = _suspect_view_pass(flat.reshape(C, F, J, 3), rig, opts, res)
     empty = int((~res.ok).all(axis=1).sum()) if J else 0
     if empty:
-        log.warning("%d of %d frames have no joint reconstructed (%s)", empty, F, res.summary())
+        counts = res.summary()
+        why = ", ".join(f"{counts[name]} {name}" for k, name in STATUS_NAMES.items()
+                        if k != kernels.STATUS_OK and counts[name])
+        log.warning("%d of %d frames have no joint reconstructed (of %d points: %s)", empty, F, counts["points"], why)
     return res
 
 
