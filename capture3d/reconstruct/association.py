@@ -161,7 +161,7 @@ def _search(cand_t, rig, opt, tri, near):
     for k, (a, b, p, q) in enumerate(pairs):
         kp[a, k], kp[b, k] = cand_t[a, p], cand_t[b, q]
     with _quiet(log):   # most pairings are wrong on purpose: no "frames without a joint" warning
-        res = triangulate(kp, rig, options=tri)
+        res = triangulate(kp, rig, options=tri, temporal=False)   # rows are pairings, not frames
     ok = res.ok.sum(axis=1) >= opt.min_joints
     if not ok.any():
         return None

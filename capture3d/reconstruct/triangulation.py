@@ -38,6 +38,8 @@ class TriangulationOptions:
     temporal: bool = False          # that pass. Synthetic benchmark (4 cameras, 5 % outlier views): mean
     #                                 error 1.23x -> 1.006x the oracle's; pose2sim_multiperson: the nearer
     #                                 person's frames with all 17 joints 79 -> 75 %, so off unless asked for
+    temporal_refused_only: bool = False  # judge only the points the per-point test refused (views disagree):
+    #                                 it can then gain points, never change or lose one (process's choice)
     temporal_window_frames: int = 6     # trusted neighbours used at most this far from the point, frames
     temporal_max_step_m: float = 0.1    # neighbours moving more per frame are not one motion, meters
     temporal_error_factor: float = 2.5  # a view is dropped beyond this x max_error_px from the prediction
@@ -229,11 +231,12 @@ def _temporal_pass(kp, rig, opts, res, frame_index) -> dict:
     # A view farther than this from the first pass's point was not used there (the kernel keeps
     # views within max_error_px; the margin covers the last re-solve and refinement moving it).
     unused_px = UNUSED_MARGIN * opts.max_error_px
+    check = (res.status == kernels.STATUS_INCONSISTENT) if opts.temporal_refused_only \
+        else ~(res.ok & (res.n_views >= 4))
     off, predicted, redo = views_off_neighbours(kp, rig, res.points, trusted, window=opts.temporal_window_frames,
                                                 max_step_m=opts.temporal_max_step_m, frame_index=frame_index,
                                                 max_distance_px=opts.temporal_error_factor * opts.max_error_px,
-                                                solved=res.ok, unused_px=unused_px,
-                                                check=~(res.ok & (res.n_views >= 4)))
+                                                solved=res.ok, unused_px=unused_px, check=check)
     f, j = np.nonzero(redo)
     was_ok = res.ok[f, j]
     if f.size:
@@ -243,7 +246,7 @@ def _temporal_pass(kp, rig, opts, res, frame_index) -> dict:
         res.points[f, j], res.reprojection_error_px[f, j] = points, error
         res.n_views[f, j], res.score[f, j], res.status[f, j] = n_views, score, status
     now_ok = res.ok[f, j]
-    done = {"used": True, "predicted": int(np.isfinite(predicted[..., 0]).sum()), "views_off": int(off.sum()),
+    done = {"used": True, "refused_only": bool(opts.temporal_refused_only), "predicted": int(np.isfinite(predicted[..., 0]).sum()), "views_off": int(off.sum()),
             "points_redone": int(f.size), "points_lost": int((was_ok & ~now_ok).sum()),
             "points_gained": int((~was_ok & now_ok).sum())}
     log.debug("temporal pass: %s", done)
