@@ -804,11 +804,7 @@ def main(argv=None) -> int:
     # third-party start-up lines (Open3D, TFLite) only with -v; worker processes inherit it
     import os
 
-    from .console import VERBOSE_ENV, OnceFilter
-    if not args.verbose:       # a warning repeated by a later pass of the same command: once
-        for handler in logging.getLogger().handlers:
-            if not any(isinstance(f, OnceFilter) for f in handler.filters):
-                handler.addFilter(OnceFilter())
+    from .console import VERBOSE_ENV
     os.environ[VERBOSE_ENV] = "1" if args.verbose else "0"
     try:
         args.func(args)

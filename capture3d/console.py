@@ -28,20 +28,40 @@ def verbose() -> bool:
 
 
 class OnceFilter(logging.Filter):
-    """Lets each distinct warning through once per command: ``process`` reconstructs a session
-    several times (the view offsets, the self-calibration, the flip and the crops each run it
-    again), and the same warning from every pass says nothing new. ``-v`` shows them all."""
+    """Lets each distinct warning through once: ``process`` reconstructs a session several times
+    (the view offsets, the self-calibration, the flip and the crops each run it again), and the
+    same warning from every pass says nothing new. Only plain warnings are held back: errors,
+    anything with a traceback and every other level always pass."""
 
     def __init__(self):
         super().__init__()
-        self._seen: set[tuple[str, int, str]] = set()
+        self._seen: set[tuple[str, str]] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, record.levelno, record.getMessage())
+        if record.levelno != logging.WARNING or record.exc_info:
+            return True
+        key = (record.name, record.getMessage())
         if key in self._seen:
             return False
         self._seen.add(key)
         return True
+
+
+@contextlib.contextmanager
+def warnings_once():
+    """Inside the block each distinct warning reaches the root logger's handlers once
+    (:class:`OnceFilter`, a fresh one per block, removed after it); all of them with ``-v``."""
+    if verbose():
+        yield
+        return
+    added = [(handler, OnceFilter()) for handler in logging.getLogger().handlers]   # one each: a
+    for handler, once in added:                      # filter shared would let a record through one only
+        handler.addFilter(once)
+    try:
+        yield
+    finally:
+        for handler, once in added:
+            handler.removeFilter(once)
 
 
 def _flush_c_stdio():

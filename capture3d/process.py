@@ -23,6 +23,7 @@ from . import io
 from .detect.batch import DetectOptions, detect_session
 from .detect.guided import drop_unhelpful_views, guided_pass
 from .errors import FileFormatError
+from .console import warnings_once
 from .reconstruct import FilterOptions, PeopleOptions, TriangulationOptions
 from .reconstruct.association import AssociationOptions
 from .reconstruct.people import keep_person_ids, reconstruct_people
@@ -90,8 +91,8 @@ def _video_fps(path) -> float:
 def _triangulation_for(sizes) -> TriangulationOptions:
     """Triangulation thresholds scaled to the largest image diagonal of ``sizes {camera: (w, h)}``,
     and the temporal pass on the points the per-point test refused only: on pose2sim_multiperson
-    it gains frames with all 17 joints (78 -> 79 %, 79 -> 83 %) and changes no point already
-    triangulated, where the full pass cost the nearer person complete frames."""
+    it gains frames with all 17 joints (78 -> 79 %, 79 -> 83 %) and changes no point the per-point
+    test accepted, where the full pass cost the nearer person complete frames."""
     diagonal = max(float(np.hypot(*s)) for s in sizes.values())
     return TriangulationOptions(max_error_px=MAX_ERROR_SHARE * diagonal,
                                 max_error_two_views_px=MAX_ERROR_TWO_VIEWS_SHARE * diagonal,
@@ -148,6 +149,7 @@ def process_session(session, calibration, out, options: ProcessOptions = Process
                                echo=echo, timing=timing)
 
 
+@warnings_once()   # each pass repeats the warnings of the last: shown once
 def reconstruct_session(session, calibration, out, options: ProcessOptions = ProcessOptions(), *,
                         pose2d: dict | None = None, pose2d_flip: dict | None = None, echo=print,
                         timing: dict | None = None) -> ProcessResult:
@@ -199,8 +201,7 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
                 echo(f"flip averaging skipped: {Path(flip_files[names[0]]).parent} holds {cand_flip.shape[:3]} "
                      f"cameras, frames and slots, {Path(files[names[0]]).parent} {cand.shape[:3]}")
                 cand_flip = None
-    if not hint:   # the hint already says the cameras' lengths differ
-        _warn_uneven_lengths(cand, names, pose2d)
+    _warn_uneven_lengths(cand, names, pose2d, counts_told=bool(hint))
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=pose2d)
     for note in notes:
         echo(note)
@@ -348,6 +349,7 @@ def save_people(path, rec, *, joint_names, frame_index, time_s, single: bool) ->
                             score=pick(raw.score))
 
 
+@warnings_once()   # each pass repeats the warnings of the last: shown once
 def triangulate_folder(pose2d, calibration, output, *, fps: float, options: ProcessOptions = ProcessOptions(),
                        echo=None) -> tuple[Path | None, object]:
     """``capture3d triangulate``: the pose2d files of a folder (``<camera>.npz`` for every camera
@@ -377,8 +379,7 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
         fps = sync.cameras[sync.reference].fps
         (echo or log.info)(f"clocks from {options.sync or folder.parent / 'sync.toml'} ({sync.method}): "
                            f"2D keypoints interpolated to {sync.reference}'s {len(frames)} frames")
-    if not hint:
-        _warn_uneven_lengths(cand, rig.names, files)
+    _warn_uneven_lengths(cand, rig.names, files, counts_told=bool(hint))
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=files)
     for note in notes:
         (echo or log.warning)(note)
@@ -480,13 +481,19 @@ def _fmt(value, spec=".2f") -> str:
     return "-" if value is None or not np.isfinite(value) else format(value, spec)
 
 
-def _warn_uneven_lengths(cand, names, pose2d):
-    """One camera's pose2d file from another session shows as a span of frames unlike the others'."""
+def _warn_uneven_lengths(cand, names, pose2d, *, counts_told: bool = False):
+    """One camera's pose2d file from another session shows as a span of frames unlike the others'.
+    With ``counts_told`` (the frame-count hint was printed) a camera whose span is just its own
+    frame count is left to that line: the count explains it."""
     seen = np.isfinite(cand[..., 0]).any(axis=(2, 3))                  # (C, F) frames with anybody
     spans = {n: int(np.flatnonzero(row).max(initial=-1) + 1) for n, row in zip(names, seen)}
     typical = float(np.median([v for v in spans.values() if v > 0] or [0]))
     for n, span in spans.items():
         if span > 0 and abs(span - typical) > 0.2 * typical:
+            if counts_told:
+                frames = np.asarray(io.load_pose2d(pose2d[n])["frame_index"])
+                if len(frames) and abs(span - (int(frames.max()) + 1)) <= max(1, 0.01 * span):
+                    continue
             log.warning("%s: people in the first %d frames, the other cameras' in about %d; is it from this "
                         "session?", pose2d[n], span, typical)
 

@@ -59,19 +59,37 @@ def test_detect_prints_only_its_own_lines(tmp_path, blazepose_models):
     assert not any(word in out + err for word in CHATTER)  # before: the XNNPACK line once per worker
 
 
-def test_a_warning_repeated_by_a_later_pass_is_shown_once():
+def test_a_warning_repeated_by_a_later_pass_is_shown_once(monkeypatch, caplog):
+    """Inside one ``warnings_once`` block (one reconstruct_session, one triangulate_folder) a
+    plain warning repeated word for word is shown once; errors, warnings with a traceback and a
+    later block are not held back, and with -v nothing is."""
     import logging
 
     log = logging.getLogger("capture3d.test_once")
-    seen = []
-    handler = logging.Handler()
-    handler.emit = lambda record: seen.append(record.getMessage())
-    handler.addFilter(console.OnceFilter())
-    log.addHandler(handler)
-    try:
+
+    def run():
         for _ in range(3):
             log.warning("view offsets: cameras %s: fewer than 100 held-out points", ["cam04"])
         log.warning("another camera: %s", "cam03")
-    finally:
-        log.removeHandler(handler)
-    assert seen == ["view offsets: cameras ['cam04']: fewer than 100 held-out points", "another camera: cam03"]
+        log.error("failed twice")
+        log.error("failed twice")
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.warning("detect failed", exc_info=True)
+            log.warning("detect failed", exc_info=True)
+
+    monkeypatch.setenv(console.VERBOSE_ENV, "0")
+    for block in range(2):      # a fresh filter per block: the second block shows them all again
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="capture3d.test_once"), console.warnings_once():
+            run()
+        said = [r.getMessage() for r in caplog.records]
+        assert said == ["view offsets: cameras ['cam04']: fewer than 100 held-out points", "another camera: cam03",
+                        "failed twice", "failed twice", "detect failed", "detect failed"], block
+    assert not any(isinstance(f, console.OnceFilter) for h in logging.getLogger().handlers for f in h.filters)
+    monkeypatch.setenv(console.VERBOSE_ENV, "1")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="capture3d.test_once"), console.warnings_once():
+        run()
+    assert len(caplog.records) == 8

@@ -199,7 +199,7 @@ def _triangulate_tracks(cand, rig, tracks: PeopleTracks, triangulation, swap_joi
     error, score = np.full((P, F, J), np.nan), np.full((P, F, J), np.nan)
     n_views, status = np.zeros((P, F, J), np.int16), np.ones((P, F, J), np.int8)
     present = (tracks.assignment >= 0).sum(axis=1) >= 2                 # (P, F): triangulate only these
-    temporal = suspect = {"used": False}
+    temporal, suspect = {"used": False}, {"used": False}
     if present.any():
         p, f = np.nonzero(present)
         opts = triangulation or TriangulationOptions()

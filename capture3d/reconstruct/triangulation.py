@@ -99,11 +99,16 @@ class TriangulationResult:
     status : (F, J) int8
         0 ok, 1 too few views, 2 views disagree, 3 degenerate geometry.
     temporal : dict
-        What the second pass did: ``used``, points judged against a prediction from their
-        neighbours (``predicted``; points with four or more agreeing views are not judged),
-        ``views_off`` (observed views far from the prediction), ``points_redone``, and of those
-        the ones no longer reconstructed
-        (``points_lost``) or newly reconstructed (``points_gained``).
+        What the second pass did: ``used``, ``refused_only`` (only the points refused as "views
+        disagree" judged; else every point but those with four or more agreeing views), points
+        judged against a prediction from their neighbours (``predicted``), ``views_off``
+        (observed views far from the prediction), ``points_redone``, and of those the ones no
+        longer reconstructed (``points_lost``; never with ``refused_only``) or newly
+        reconstructed (``points_gained``).
+    suspect_views : dict
+        What the suspect-view pass did: ``used``, ``points_judged`` (refused as "views disagree"
+        with a view to spare), ``points_redone`` (a view clearly the worst on the row's other
+        joints dropped) and of those ``points_gained``. It reads each row as one person.
     """
 
     points: np.ndarray
@@ -137,7 +142,9 @@ def triangulate(keypoints, rig, *, options: TriangulationOptions | None = None,
     ----------
     keypoints : (C, F, J, 3) float
         Per camera (rig order), frame and joint: pixel ``x, y`` (distorted, as detected) and a
-        score in [0, 1]. ``(C, F, J, 2)`` is taken with every score 1. NaN where missing.
+        score in [0, 1]. ``(C, F, J, 2)`` is taken with every score 1. NaN where missing. Each
+        row is one person (the suspect-view pass, on by default, compares a row's joints: rows
+        of several people mixed need ``suspect_views=False``).
     rig : Rig
         The calibrated cameras; ``C == len(rig)``.
     options : TriangulationOptions, optional
@@ -243,8 +250,13 @@ def _temporal_pass(kp, rig, opts, res, frame_index) -> dict:
         sub = kp[:, f, j].copy()                                        # (C, M, 3)
         sub[off[:, f, j]] = np.nan
         points, error, n_views, score, status = _solve(sub, rig, opts)
-        res.points[f, j], res.reprojection_error_px[f, j] = points, error
-        res.n_views[f, j], res.score[f, j], res.status[f, j] = n_views, score, status
+        # On the refused points only, a solve that stays refused leaves the point as it was (its
+        # status still "views disagree", for the suspect-view pass to judge); the full pass keeps
+        # every verdict, a point lost included.
+        keep = (status == kernels.STATUS_OK) if opts.temporal_refused_only else np.ones(f.size, bool)
+        fk, jk = f[keep], j[keep]
+        res.points[fk, jk], res.reprojection_error_px[fk, jk] = points[keep], error[keep]
+        res.n_views[fk, jk], res.score[fk, jk], res.status[fk, jk] = n_views[keep], score[keep], status[keep]
     now_ok = res.ok[f, j]
     done = {"used": True, "refused_only": bool(opts.temporal_refused_only), "predicted": int(np.isfinite(predicted[..., 0]).sum()), "views_off": int(off.sum()),
             "points_redone": int(f.size), "points_lost": int((was_ok & ~now_ok).sum()),
@@ -275,7 +287,8 @@ def _suspect_view_pass(kp, rig, opts, res) -> dict:
     C, F, J, _ = kp.shape
     s = kp[..., 2]
     usable = np.isfinite(kp[..., 0]) & np.isfinite(kp[..., 1]) & (s > 0) & (s >= opts.min_score)
-    f, j = np.nonzero((res.status == kernels.STATUS_INCONSISTENT) & (usable.sum(axis=0) >= 3))
+    # one view dropped must leave more than one and at least min_views
+    f, j = np.nonzero((res.status == kernels.STATUS_INCONSISTENT) & (usable.sum(axis=0) >= max(3, opts.min_views + 1)))
     done = {"used": True, "points_judged": int(f.size), "points_redone": 0, "points_gained": 0}
     if not f.size:
         return done
@@ -289,7 +302,7 @@ def _suspect_view_pass(kp, rig, opts, res) -> dict:
         suspicion = np.where(enough, np.nanmedian(distance, axis=2), np.nan)  # (C, R)
     sus = suspicion[:, row_of]                                                # (C, M)
     sus[~usable[:, f, j]] = -np.inf                                           # not a candidate
-    worst = np.argmax(np.nan_to_num(sus, nan=-np.inf), axis=0)                # (M,)
+    worst = np.argmax(np.where(np.isnan(sus), -np.inf, sus), axis=0)          # (M,)
     m = np.arange(f.size)
     worst_sus = sus[worst, m]
     others = sus.copy()
@@ -303,9 +316,10 @@ def _suspect_view_pass(kp, rig, opts, res) -> dict:
         sub = kp[:, f[pick], j[pick]].copy()                                   # (C, M', 3)
         sub[worst[pick], np.arange(pick.size)] = np.nan
         points, error, n_views, score, status = _solve(sub, rig, opts)
-        fp, jp = f[pick], j[pick]
-        res.points[fp, jp], res.reprojection_error_px[fp, jp] = points, error
-        res.n_views[fp, jp], res.score[fp, jp], res.status[fp, jp] = n_views, score, status
+        keep = status == kernels.STATUS_OK        # a solve that stays refused leaves the point as it was
+        fp, jp = f[pick][keep], j[pick][keep]
+        res.points[fp, jp], res.reprojection_error_px[fp, jp] = points[keep], error[keep]
+        res.n_views[fp, jp], res.score[fp, jp], res.status[fp, jp] = n_views[keep], score[keep], status[keep]
         done["points_redone"] = int(pick.size)
         done["points_gained"] = int((status == kernels.STATUS_OK).sum())
     log.debug("suspect-view pass: %s", done)

@@ -35,6 +35,8 @@ def test_process_reconstructs_a_person_from_real_videos(shared_data, blazepose_m
             assert (out / f"skeleton_p{pid}.{fmt}").stat().st_size > 0
     assert (out / "skeleton.c3d").stat().st_size > 0
     assert set(report["seconds"]) == {"detect", "read", "associate", "triangulate", "filter", "view_offsets", "export"}
+    temporal = report["steps"]["temporal_views"]     # process: the temporal pass on refused points only
+    assert temporal["used"] and temporal["refused_only"] and temporal["points_lost"] == 0
     suspect = report["steps"]["suspect_views"]
     assert suspect["used"] and suspect["points_judged"] >= suspect["points_redone"] >= suspect["points_gained"] >= 0
     out = capsys.readouterr().out

@@ -165,6 +165,14 @@ def test_triangulate_command_on_odd_pose2d_files(tmp_path, capsys, caplog):
         assert main(run) == 0
     assert "cam04.npz: people in the first 20 frames" in caplog.text and "is it from this session" in caplog.text
     assert "different numbers of frames" not in capsys.readouterr().out
+    # and beside a camera that lost frames (the hint), the file from elsewhere is still named
+    write(2, obs.candidates[2][:36], n_frames=36)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="capture3d.process"):
+        assert main(run) == 0
+    assert "different numbers of frames (cam01 40, cam02 40, cam03 36, cam04 40)" in capsys.readouterr().out
+    assert "cam04.npz: people in the first 20 frames" in caplog.text and "cam03.npz" not in caplog.text
+    write(2, obs.candidates[2])
     for c in range(3):
         write(c, np.full((40, 2, 17, 3), np.nan))
     write(3, np.full((40, 1, 17, 3), np.nan))
