@@ -30,7 +30,7 @@ from .reconstruct.people import keep_person_ids, reconstruct_people
 from .reconstruct.self_calibration import SelfCalibrationOptions, refine_extrinsics
 from .reconstruct.view_agreement import apply_view_offsets, choose_views, fit_view_offsets, held_out_residuals
 from .camera.image_size import match_rig_sizes
-from .sync import find_sync, resample_pose2d_files, unequal_lengths_hint
+from .sync import find_sync, pose2d_frame_counts, resample_pose2d_files, unequal_lengths_hint
 from .rig import Rig
 from .skeleton import COCO17, bone_length_cv
 from .sources import session_frame_map, session_videos
@@ -180,15 +180,16 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
         return resample_pose2d_files(files, sync, videos=videos)
 
     cand, frames, time_s, joints, sizes = read(files)
-    hint = None
-    if sync is None:
-        hint = unequal_lengths_hint(files) if frame_map is None else None   # frames.csv: counts may differ
-        if hint:
-            echo(hint)
-    else:   # cameras without a shared clock: 2D moved to the reference camera's instants
+    hint = counts = None
+    if sync is not None:   # cameras without a shared clock: 2D moved to the reference camera's instants
         fps = sync.cameras[sync.reference].fps
         echo(f"clocks from {options.sync or Path(session) / 'sync.toml'} ({sync.method}): 2D keypoints "
              f"interpolated to {sync.reference}'s {len(frames)} frames")
+    elif frame_map is None:   # with a frames.csv the counts may differ
+        counts = pose2d_frame_counts(files)
+        hint = unequal_lengths_hint(files, counts=counts)
+        if hint:
+            echo(hint)
     cand_flip = None
     if options.flip:
         flip_files = pose2d_flip or {n: out / "pose2d_flip" / f"{n}.npz" for n in names}
@@ -201,7 +202,7 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
                 echo(f"flip averaging skipped: {Path(flip_files[names[0]]).parent} holds {cand_flip.shape[:3]} "
                      f"cameras, frames and slots, {Path(files[names[0]]).parent} {cand.shape[:3]}")
                 cand_flip = None
-    _warn_uneven_lengths(cand, names, pose2d, counts_told=bool(hint))
+    _warn_uneven_lengths(cand, names, pose2d, counts=counts if hint else None)
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=pose2d)
     for note in notes:
         echo(note)
@@ -367,11 +368,12 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
         raise FileFormatError(folder, f"no 2D keypoints for cameras {missing} of the calibration (found {sorted(files)})")
     files = {n: files[n] for n in rig.names}
     sync = find_sync(folder.parent, options.sync, cameras=rig.names)
-    hint = None
+    hint = counts = None
     if sync is None:
         cand, frames, joints, sizes = io.stack_pose2d_files(files)
         time_s = frames / fps
-        hint = unequal_lengths_hint(files)
+        counts = pose2d_frame_counts(files)
+        hint = unequal_lengths_hint(files, counts=counts)
         if hint:
             (echo or log.warning)(hint)
     else:   # SESSION/sync.toml beside SESSION/pose2d, or options.sync
@@ -379,7 +381,7 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
         fps = sync.cameras[sync.reference].fps
         (echo or log.info)(f"clocks from {options.sync or folder.parent / 'sync.toml'} ({sync.method}): "
                            f"2D keypoints interpolated to {sync.reference}'s {len(frames)} frames")
-    _warn_uneven_lengths(cand, rig.names, files, counts_told=bool(hint))
+    _warn_uneven_lengths(cand, rig.names, files, counts=counts if hint else None)
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=files)
     for note in notes:
         (echo or log.warning)(note)
@@ -481,19 +483,17 @@ def _fmt(value, spec=".2f") -> str:
     return "-" if value is None or not np.isfinite(value) else format(value, spec)
 
 
-def _warn_uneven_lengths(cand, names, pose2d, *, counts_told: bool = False):
+def _warn_uneven_lengths(cand, names, pose2d, *, counts: dict | None = None):
     """One camera's pose2d file from another session shows as a span of frames unlike the others'.
-    With ``counts_told`` (the frame-count hint was printed) a camera whose span is just its own
-    frame count is left to that line: the count explains it."""
+    ``counts`` (:func:`pose2d_frame_counts`, given when the frame-count hint was printed): a camera
+    whose span is just its own frame count is left to that line, the count explains it."""
     seen = np.isfinite(cand[..., 0]).any(axis=(2, 3))                  # (C, F) frames with anybody
     spans = {n: int(np.flatnonzero(row).max(initial=-1) + 1) for n, row in zip(names, seen)}
     typical = float(np.median([v for v in spans.values() if v > 0] or [0]))
     for n, span in spans.items():
         if span > 0 and abs(span - typical) > 0.2 * typical:
-            if counts_told:
-                frames = np.asarray(io.load_pose2d(pose2d[n])["frame_index"])
-                if len(frames) and abs(span - (int(frames.max()) + 1)) <= max(1, 0.01 * span):
-                    continue
+            if counts is not None and abs(span - counts[n]) <= max(1, 0.01 * span):
+                continue
             log.warning("%s: people in the first %d frames, the other cameras' in about %d; is it from this "
                         "session?", pose2d[n], span, typical)
 

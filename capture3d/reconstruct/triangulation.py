@@ -230,6 +230,18 @@ def _solve(flat, rig, opts, progress=None):
     return points, error, n_views, score, status
 
 
+def _store(res, f, j, solved, *, only_ok: bool) -> int:
+    """Write ``solved`` (``_solve``'s points, errors, views, scores and statuses of the points
+    ``(f, j)``) into ``res`` in place; with ``only_ok`` only the points it reconstructs. Returns
+    how many it reconstructs."""
+    points, error, n_views, score, status = solved
+    keep = (status == kernels.STATUS_OK) if only_ok else np.ones(len(f), bool)
+    fk, jk = f[keep], j[keep]
+    res.points[fk, jk], res.reprojection_error_px[fk, jk] = points[keep], error[keep]
+    res.n_views[fk, jk], res.score[fk, jk], res.status[fk, jk] = n_views[keep], score[keep], status[keep]
+    return int((status == kernels.STATUS_OK).sum())
+
+
 def _temporal_pass(kp, rig, opts, res, frame_index) -> dict:
     """Drop the views far from the neighbouring frames' prediction and solve their points again,
     in place in ``res``; returns what it did (see :class:`TriangulationResult`)."""
@@ -249,16 +261,13 @@ def _temporal_pass(kp, rig, opts, res, frame_index) -> dict:
     if f.size:
         sub = kp[:, f, j].copy()                                        # (C, M, 3)
         sub[off[:, f, j]] = np.nan
-        points, error, n_views, score, status = _solve(sub, rig, opts)
         # On the refused points only, a solve that stays refused leaves the point as it was (its
         # status still "views disagree", for the suspect-view pass to judge); the full pass keeps
         # every verdict, a point lost included.
-        keep = (status == kernels.STATUS_OK) if opts.temporal_refused_only else np.ones(f.size, bool)
-        fk, jk = f[keep], j[keep]
-        res.points[fk, jk], res.reprojection_error_px[fk, jk] = points[keep], error[keep]
-        res.n_views[fk, jk], res.score[fk, jk], res.status[fk, jk] = n_views[keep], score[keep], status[keep]
+        _store(res, f, j, _solve(sub, rig, opts), only_ok=opts.temporal_refused_only)
     now_ok = res.ok[f, j]
-    done = {"used": True, "refused_only": bool(opts.temporal_refused_only), "predicted": int(np.isfinite(predicted[..., 0]).sum()), "views_off": int(off.sum()),
+    done = {"used": True, "refused_only": bool(opts.temporal_refused_only),
+            "predicted": int(np.isfinite(predicted[..., 0]).sum()), "views_off": int(off.sum()),
             "points_redone": int(f.size), "points_lost": int((was_ok & ~now_ok).sum()),
             "points_gained": int((~was_ok & now_ok).sum())}
     log.debug("temporal pass: %s", done)
@@ -315,12 +324,8 @@ def _suspect_view_pass(kp, rig, opts, res) -> dict:
     if pick.size:
         sub = kp[:, f[pick], j[pick]].copy()                                   # (C, M', 3)
         sub[worst[pick], np.arange(pick.size)] = np.nan
-        points, error, n_views, score, status = _solve(sub, rig, opts)
-        keep = status == kernels.STATUS_OK        # a solve that stays refused leaves the point as it was
-        fp, jp = f[pick][keep], j[pick][keep]
-        res.points[fp, jp], res.reprojection_error_px[fp, jp] = points[keep], error[keep]
-        res.n_views[fp, jp], res.score[fp, jp], res.status[fp, jp] = n_views[keep], score[keep], status[keep]
+        # a solve that stays refused leaves the point as it was
+        done["points_gained"] = _store(res, f[pick], j[pick], _solve(sub, rig, opts), only_ok=True)
         done["points_redone"] = int(pick.size)
-        done["points_gained"] = int((status == kernels.STATUS_OK).sum())
     log.debug("suspect-view pass: %s", done)
     return done

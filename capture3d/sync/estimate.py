@@ -189,19 +189,27 @@ def find_sync(session, path=None, *, cameras=None) -> SyncResult | None:
     return read_sync(path, cameras=cameras)
 
 
-def unequal_lengths_hint(files: dict) -> str | None:
-    """A line for a folder of pose2d files taken as one clock (no ``sync.toml``, no ``frames.csv``)
-    whose cameras recorded different numbers of frames, as cameras started by hand do: frame
-    ``i`` is then taken as the same instant everywhere, silently wrong by the difference. None
-    when the counts agree within 1 % (a dropped frame or two).
-
-    ``files``: ``{camera: pose2d npz path}``; the counts are each file's last frame number + 1."""
+def pose2d_frame_counts(files: dict) -> dict:
+    """``{camera: frames recorded}`` of ``files {camera: pose2d npz path}``: each file's last frame
+    number + 1 (0 for a file without frames)."""
     from ..io import load_pose2d
 
     counts = {}
     for name, path in files.items():
         frames = np.asarray(load_pose2d(path)["frame_index"])
         counts[name] = int(frames.max()) + 1 if len(frames) else 0
+    return counts
+
+
+def unequal_lengths_hint(files: dict, *, counts: dict | None = None) -> str | None:
+    """A line for a folder of pose2d files taken as one clock (no ``sync.toml``, no ``frames.csv``)
+    whose cameras recorded different numbers of frames, as cameras started by hand do: frame
+    ``i`` is then taken as the same instant everywhere, silently wrong by the difference. None
+    when the counts agree within 1 % (a dropped frame or two).
+
+    ``files``: ``{camera: pose2d npz path}``; ``counts``: their :func:`pose2d_frame_counts`, when
+    the caller has them already."""
+    counts = pose2d_frame_counts(files) if counts is None else counts
     lo, hi = min(counts.values(), default=0), max(counts.values(), default=0)
     if hi - lo <= max(1, 0.01 * hi):
         return None
