@@ -181,7 +181,7 @@ def step_costs(videos_folder: Path, calibration: Path, n_frames: int, folder: Pa
     from capture3d import io
     from capture3d.camera.image_size import match_rig_sizes
     from capture3d.detect.guided import guided_pass
-    from capture3d.process import ProcessOptions, _triangulation_for, _video_fps, session_rig
+    from capture3d.process import ProcessOptions, triangulation_for_images, _video_fps, session_rig
     from capture3d.reconstruct.people import _triangulate_tracks, reconstruct_people
     from capture3d.reconstruct.swaps import fix_swaps
 
@@ -192,7 +192,7 @@ def step_costs(videos_folder: Path, calibration: Path, n_frames: int, folder: Pa
     rig, _ = match_rig_sizes(rig, sizes, source="pose2d image", paths=files)
     images = cand.shape[0] * cand.shape[1]
     fps = _video_fps(videos[rig.names[0]])
-    tri = _triangulation_for(sizes)
+    tri = triangulation_for_images(sizes)
     # process's triangulation has the temporal pass on its refused points and the suspect views:
     # each step's cost is the triangulation with it less the one without
     tri_plain = type(tri)(**{**tri.to_dict(), "temporal": False, "suspect_views": False})

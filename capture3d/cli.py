@@ -149,15 +149,19 @@ def cmd_calibrate_convert(args):
 
 
 def cmd_triangulate(args):
-    from .process import ProcessOptions, triangulate_folder
-    from .reconstruct import PeopleOptions, TriangulationOptions
+    from .process import MAX_ERROR_SHARE, MAX_ERROR_TWO_VIEWS_SHARE, ProcessOptions, triangulate_folder
+    from .reconstruct import PeopleOptions
 
-    opts = ProcessOptions(triangulation=TriangulationOptions(min_score=args.min_score, max_error_px=args.max_error,
-                                                             robust=not args.no_robust),
-                          people=PeopleOptions(max_persons=args.persons), single=args.single,
+    # the thresholds process uses (scaled to the images) unless --max-error; the two-view one follows it
+    changes = {"min_score": args.min_score, "robust": not args.no_robust}
+    if args.max_error is not None:
+        changes.update(max_error_px=args.max_error,
+                       max_error_two_views_px=args.max_error * MAX_ERROR_TWO_VIEWS_SHARE / MAX_ERROR_SHARE)
+    opts = ProcessOptions(people=PeopleOptions(max_persons=args.persons), single=args.single,
                           filter=_filter_options(args), sync=args.sync, view_offsets=args.view_offsets,
                           self_calibration=_self_calibration(args))
-    path, rec = triangulate_folder(args.pose2d, args.calibration, args.output, fps=args.fps, options=opts, echo=print)
+    path, rec = triangulate_folder(args.pose2d, args.calibration, args.output, fps=args.fps, options=opts,
+                                   triangulation_changes=changes, echo=print)
     print(f"people: {rec.raw.tracks.summary()}")
     raw = rec.raw
     if raw.ok.any():
@@ -172,13 +176,17 @@ def cmd_triangulate(args):
 def _self_calibration(args):
     from .reconstruct.self_calibration import SelfCalibrationOptions
 
-    return SelfCalibrationOptions() if args.self_calibrate else None
+    if not (args.self_calibrate or args.self_calibrate_focal):
+        return None
+    return SelfCalibrationOptions(refine_focal=args.self_calibrate_focal)
 
 
 def _add_self_calibration_arg(p):
     p.add_argument("--self-calibrate", action="store_true",
                    help="refine each camera's rotation on the people before triangulating again; the refined "
                         "calibration is written beside the results (calibration_refined.toml), the given one is untouched")
+    p.add_argument("--self-calibrate-focal", action="store_true",
+                   help="as --self-calibrate, and each camera's focal length too (intrinsics a percent or two off)")
 
 
 def _add_people_args(p):
@@ -587,7 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="points3d.npz")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate, for time_s")
     p.add_argument("--min-score", type=float, default=0.2)
-    p.add_argument("--max-error", type=float, default=20.0, help="view rejection threshold, pixels")
+    p.add_argument("--max-error", type=float,
+                   help="view rejection threshold, pixels (default: 2 %% of the image diagonal, as process; the "
+                        "two-view threshold is 0.4x it)")
     p.add_argument("--no-robust", action="store_true")
     p.add_argument("--view-offsets", action="store_true",
                    help="shift each camera's 2D by the offset the other views measure, as process does "

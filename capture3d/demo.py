@@ -75,7 +75,7 @@ def warm_up_kernels(n_cameras: int, n_people: int, seed: int, radius_m: float) -
     records and calibrates, which leave the other core mostly idle. On a fresh checkout the
     first process otherwise compiles them in its own time (about 40 s on this machine)."""
     from . import synthetic
-    from .process import ProcessOptions, _triangulation_for, reconstruct_with_view_offsets
+    from .process import ProcessOptions, triangulation_for_images, reconstruct_with_view_offsets
     from .reconstruct import FilterOptions
 
     logging.getLogger("capture3d").setLevel(logging.ERROR)
@@ -87,7 +87,7 @@ def warm_up_kernels(n_cameras: int, n_people: int, seed: int, radius_m: float) -
     cand = np.ascontiguousarray(cand + np.random.default_rng(seed).normal(0, 2.0, cand.shape) * [1, 1, 0])
     options = ProcessOptions(filter=FilterOptions(smoother="skeleton"))
     reconstruct_with_view_offsets(cand, rig, fps=FPS, joint_names=COCO17 + FEET, options=options,
-                                  triangulation=_triangulation_for({c.name: c.size for c in rig}))
+                                  triangulation=triangulation_for_images({c.name: c.size for c in rig}))
 
 
 def _start_warm_up(*args):

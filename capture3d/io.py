@@ -60,13 +60,24 @@ def save_pose2d(path, keypoints, *, joint_names, image_size, detector: str, fram
                             image_size=np.array(image_size, np.int64), detector=np.array(detector))
 
 
+def _npz_reason(exc) -> str:
+    """What ``np.load`` of an ``.npz`` failing with ``exc`` means, for a one-line error."""
+    if isinstance(exc, ValueError) and "pickle" in str(exc):
+        return "not a NumPy .npz archive"   # np.load's guess that a non-archive is pickled data misleads
+    if isinstance(exc, (zipfile.BadZipFile, EOFError)):
+        return f"a damaged or truncated .npz archive: {exc}"
+    if isinstance(exc, KeyError):   # NpzFile's "<key> is not a file in the archive"
+        return f"no {str(exc.args[0] if exc.args else exc).split(' is not a file')[0]!r} array"
+    return str(exc)
+
+
 def load_pose2d(path) -> dict:
     path = Path(path)
     try:
         with open(path, "rb") as fh, np.load(fh) as z:   # (closed even when the archive is broken)
             out = {k: z[k] for k in ("keypoints", "frame_index", "joint_names", "image_size", "detector")}
     except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
-        raise FileFormatError(path, f"not a capture3d pose2d file ({exc})") from None
+        raise FileFormatError(path, f"not a capture3d pose2d file ({_npz_reason(exc)})") from None
     if out["keypoints"].ndim != 4 or out["keypoints"].shape[-1] != 3:
         raise FileFormatError(path, f"keypoints must be (frames, persons, joints, 3), got {out['keypoints'].shape}",
                               key="keypoints")
@@ -213,7 +224,7 @@ def load_points3d(path) -> dict:
             out = {k: z[k] for k in ("points", *POINT_DIAGNOSTICS, "joint_names", "frame_index", "time_s")}
             out["person_id"] = z["person_id"] if "person_id" in z.files else None
     except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
-        raise FileFormatError(path, f"not a capture3d points3d file ({exc})") from None
+        raise FileFormatError(path, f"not a capture3d points3d file ({_npz_reason(exc)})") from None
     pts = out["points"]
     if pts.ndim not in (3, 4) or pts.shape[-1] != 3:
         raise FileFormatError(path, f"points must be (frames, joints, 3) or (persons, frames, joints, 3), "

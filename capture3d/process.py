@@ -88,16 +88,17 @@ def _video_fps(path) -> float:
     return float(fps) if fps and np.isfinite(fps) and fps > 0 else 30.0
 
 
-def _triangulation_for(sizes) -> TriangulationOptions:
-    """Triangulation thresholds scaled to the largest image diagonal of ``sizes {camera: (w, h)}``,
-    and the temporal pass on the points the per-point test refused only: on pose2sim_multiperson
-    it gains frames with all 17 joints (78 -> 79 %, 79 -> 83 %) and changes no point the per-point
-    test accepted, where the full pass cost the nearer person complete frames."""
+def triangulation_for_images(sizes, **changes) -> TriangulationOptions:
+    """The triangulation ``process`` and ``triangulate`` use: thresholds scaled to the largest image
+    diagonal of ``sizes {camera: (w, h)}`` pixels (:data:`MAX_ERROR_SHARE`,
+    :data:`MAX_ERROR_TWO_VIEWS_SHARE`), and the temporal pass on the points the per-point test
+    refused only: on pose2sim_multiperson it gains frames with all 17 joints (78 -> 79 %, 79 -> 83 %)
+    and changes no point the per-point test accepted, where the full pass cost the nearer person
+    complete frames. ``changes`` are fields of :class:`TriangulationOptions` to set instead."""
     diagonal = max(float(np.hypot(*s)) for s in sizes.values())
-    return TriangulationOptions(max_error_px=MAX_ERROR_SHARE * diagonal,
-                                max_error_two_views_px=MAX_ERROR_TWO_VIEWS_SHARE * diagonal,
-                                temporal=True, temporal_refused_only=True)
-
+    return replace(TriangulationOptions(max_error_px=MAX_ERROR_SHARE * diagonal,
+                                        max_error_two_views_px=MAX_ERROR_TWO_VIEWS_SHARE * diagonal,
+                                        temporal=True, temporal_refused_only=True), **changes)
 
 def session_rig(session, calibration) -> tuple[Rig, dict[str, Path]]:
     """The rig of ``calibration`` reduced to the cameras that have a video in ``session``, and
@@ -206,7 +207,7 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=pose2d)
     for note in notes:
         echo(note)
-    tri = options.triangulation or _triangulation_for(sizes)
+    tri = options.triangulation or triangulation_for_images(sizes)
     given = cand
     rec, cand, offsets, seconds, calib = reconstruct_with_view_offsets(cand, rig, fps=fps, joint_names=joints,
                                                                        options=options, triangulation=tri)
@@ -352,10 +353,11 @@ def save_people(path, rec, *, joint_names, frame_index, time_s, single: bool) ->
 
 @warnings_once()   # each pass repeats the warnings of the last: shown once
 def triangulate_folder(pose2d, calibration, output, *, fps: float, options: ProcessOptions = ProcessOptions(),
-                       echo=None) -> tuple[Path | None, object]:
+                       triangulation_changes: dict | None = None, echo=None) -> tuple[Path | None, object]:
     """``capture3d triangulate``: the pose2d files of a folder (``<camera>.npz`` for every camera
     of ``calibration``) -> everyone in 3D (:func:`reconstruct_people` with ``options.people``,
-    ``single``, ``triangulation`` (default: :class:`TriangulationOptions`), ``filter`` and
+    ``single``, ``triangulation`` (default: :func:`triangulation_for_images`, as ``process``; with
+    ``triangulation_changes``, fields of it set), ``filter`` and
     ``view_offsets`` and ``self_calibration`` (:func:`reconstruct_with_view_offsets`; the command turns
     them off unless asked) -> ``output`` (points3d.npz; a refined calibration goes beside it as
     ``calibration_refined.toml``). ``echo(line)`` gets what was assumed about image sizes (default: the
@@ -385,8 +387,9 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=files)
     for note in notes:
         (echo or log.warning)(note)
+    tri = replace(options.triangulation or triangulation_for_images(sizes), **(triangulation_changes or {}))
     rec, _, offsets, _, calib = reconstruct_with_view_offsets(cand, rig, fps=fps, joint_names=joints, options=options,
-                                                              triangulation=options.triangulation or TriangulationOptions())
+                                                              triangulation=tri)
     _save_refined_calibration(calib, rig.names, Path(output).with_name("calibration_refined.toml"), calibration,
                               echo or log.info)
     if offsets is not None:
@@ -460,6 +463,8 @@ def _calibration_line(names, calib) -> str:
         f"{n} {calib.rotation_change_deg[c]:.2f} deg" for c, n in enumerate(names))
             + (", centres " + ", ".join(f"{n} {1000 * calib.center_shift_m[c]:.0f} mm" for c, n in enumerate(names))
                if calib.center_shift_m.any() else "")
+            + (", focal lengths " + ", ".join(f"{n} {100 * calib.focal_change[c]:+.2f} %" for c, n in enumerate(names))
+               if calib.focal_change.any() else "")
             + "; median residual per camera " + ", ".join(f"{_fmt(a)} -> {_fmt(b)}" for a, b in
                                                           zip(calib.residual_before_px, calib.residual_after_px))
             + f" px ({calib.points} points)" + (f"; {calib.message}" if calib.message else ""))
@@ -560,4 +565,5 @@ def _report(session, calibration, names, frames, fps, options, joints, rec, rig,
 
 
 __all__ = ["ProcessOptions", "ProcessResult", "process_session", "reconstruct_session", "session_rig",
-           "triangulate_folder", "save_people", "video_positions"]
+           "triangulate_folder", "save_people", "video_positions",
+           "triangulation_for_images"]

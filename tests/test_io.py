@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from capture3d.errors import FileFormatError, InputShapeError
-from capture3d.io import as_persons, load_points3d, persons, save_points3d
+from capture3d.io import as_persons, load_points3d, load_pose2d, persons, save_points3d
 from capture3d.synthetic import make_motion
 
 
@@ -60,3 +60,19 @@ def test_bad_shapes_are_refused_naming_the_argument_or_key(tmp_path):
         np.savez(tmp_path / "bad.npz", **broken)
         with pytest.raises(FileFormatError, match=f"bad.npz, key '{key}'"):
             load_points3d(tmp_path / "bad.npz")
+
+
+def test_a_file_that_is_no_npz_gets_a_reason_a_user_can_read(tmp_path):
+    """np.load guesses that a file which is no archive holds pickled data; the error says what it is."""
+    (tmp_path / "text.npz").write_text("not numbers\n")
+    with pytest.raises(FileFormatError, match=r"text.npz: not a capture3d points3d file \(not a NumPy .npz archive\)$"):
+        load_points3d(tmp_path / "text.npz")
+    with pytest.raises(FileFormatError, match=r"text.npz: not a capture3d pose2d file \(not a NumPy .npz archive\)$"):
+        load_pose2d(tmp_path / "text.npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(FileFormatError, match=r"other.npz: not a capture3d points3d file \(no 'points' array\)$"):
+        load_points3d(tmp_path / "other.npz")
+    good = save_points3d(tmp_path / "g.npz", np.zeros((4, 17, 3)), joint_names=[f"j{i}" for i in range(17)])
+    (tmp_path / "cut.npz").write_bytes(good.read_bytes()[:200])
+    with pytest.raises(FileFormatError, match=r"cut.npz: not a capture3d points3d file \(a damaged or truncated .npz"):
+        load_points3d(tmp_path / "cut.npz")

@@ -208,3 +208,32 @@ def test_a_later_pass_keeps_the_earlier_passs_person_ids():
     only_b = reconstruct_people(kp[:, :, 1:], rig, fps=30, joint_names=list(COCO17))
     assert who(keep_person_ids(second, only_b)) == {"b": 0, "a": 1}        # a unmatched: a new id after b's
     assert sorted(who(keep_person_ids(second, only_b, max_distance_m=0.0)).values()) == [1, 2]   # none near
+
+
+def test_triangulate_command_uses_the_thresholds_of_process_unless_told(tmp_path, capsys):
+    """``capture3d triangulate`` on a detector's 2D judges views as ``process`` does (thresholds
+    from the image size), not by the 1 px-noise pixel defaults of TriangulationOptions; --max-error
+    sets the threshold and the two-view one with it."""
+    from capture3d import io
+    from capture3d.cli import main
+    from capture3d.process import ProcessOptions, triangulate_folder, triangulation_for_images
+    from capture3d.reconstruct import FilterOptions
+
+    rig = make_rig(3)
+    crowd, obs = _scene(rig, 1, 40, seed=12, ghosts=0.0, noise_px=6.0)
+    obs.save_pose2d(tmp_path / "pose2d")
+    rig.save(tmp_path / "calibration.toml")
+    run = ["triangulate", str(tmp_path / "pose2d"), "-c", str(tmp_path / "calibration.toml"), "-o"]
+    assert main(run + [str(tmp_path / "scaled.npz")]) == 0
+    assert main(run + [str(tmp_path / "fixed.npz"), "--max-error", "20"]) == 0
+    scaled, fixed = (io.load_points3d(tmp_path / f"{n}.npz")["points"] for n in ("scaled", "fixed"))
+    tri = triangulation_for_images({c.name: c.size for c in rig})
+    assert tri.max_error_two_views_px > 8.0                               # px: the default two-view threshold
+    as_the_command = ProcessOptions(triangulation=tri, view_offsets=False,   # triangulate's defaults
+                                    filter=FilterOptions(smoother="none", despike_m=None))
+    triangulate_folder(tmp_path / "pose2d", tmp_path / "calibration.toml", tmp_path / "lib.npz", fps=30.0,
+                       options=as_the_command, echo=lambda line: None)
+    lib = io.load_points3d(tmp_path / "lib.npz")["points"]
+    assert np.allclose(scaled, lib, equal_nan=True)                        # the command is the library call
+    # at 6 px noise the 8 px two-view threshold of --max-error 20 refuses points the scaled one keeps
+    assert np.isfinite(fixed[..., 0]).sum() < np.isfinite(scaled[..., 0]).sum()

@@ -1,4 +1,6 @@
 """Extrinsics refined on the people a rig films: a known rotation error is found and taken away."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -143,3 +145,50 @@ def test_two_cameras_skip_the_refinement_with_a_warning(tmp_path, caplog):
                                  echo=lambda line: None)
     assert path.exists() and not (tmp_path / "out" / "calibration_refined.toml").exists()
     assert "needs 3 cameras" in caplog.text
+
+
+def test_a_known_focal_error_is_recovered_with_refine_focal():
+    truth = make_rig(4, seed=1)
+    kp = _people(truth, 1.0)
+    cams = list(truth)
+    for c, change in ((1, 0.02), (3, -0.015)):                  # board intrinsics 2 % and 1.5 % off
+        matrix = cams[c].matrix.copy()
+        matrix[:2, :2] *= 1.0 + change
+        cams[c] = replace(cams[c], matrix=matrix)
+    wrong = Rig(cams, dict(truth.metadata))
+    focal = lambda rig: np.array([rig[c].matrix[0, 0] / truth[c].matrix[0, 0] - 1 for c in range(4)])  # noqa: E731
+    rotations = refine_extrinsics(kp, wrong, triangulation=TRI)
+    assert rotations.ok and np.abs(focal(rotations.rig)[[1, 3]]).min() > 0.014    # untouched without the option
+    res = refine_extrinsics(kp, wrong, triangulation=TRI, options=SelfCalibrationOptions(refine_focal=True))
+    assert res.ok and np.abs(focal(res.rig)).max() < 0.002        # share; measured 0.0008 at most
+    assert res.focal_change[1] == pytest.approx(1 / 1.02 - 1, abs=0.002)
+    assert (res.residual_after_px < rotations.residual_after_px).all()   # measured 0.81-1.03 against 1.25-1.55 px
+    for c in range(4):
+        assert np.allclose(res.rig[c].matrix[:2, 2], truth[c].matrix[:2, 2])     # principal point held
+    assert res.to_dict()["cameras"]["cam02"]["focal_change_pct"] == pytest.approx(100 * res.focal_change[1], abs=1e-3)
+    limited = refine_extrinsics(kp, wrong, triangulation=TRI,
+                                options=SelfCalibrationOptions(refine_focal=True, max_focal_change=0.01))
+    assert not limited.ok and "focal lengths" in limited.message
+
+
+def test_the_jacobian_is_the_residuals_derivative():
+    """The adjustment's exact sparse Jacobian (rotations, focal scales, centre moves, points)
+    against central differences of its residuals."""
+    from capture3d.reconstruct import self_calibration as sc
+
+    truth = make_rig(4, seed=1)
+    rig = _perturbed(truth)
+    kp = _people(truth, 1.0, n_frames=10)
+    X0, cam, point, uv = sc._observations(kp.transpose(1, 0, 2, 3, 4).reshape(4, -1, 17, 3), rig, TRI,
+                                          SelfCalibrationOptions())
+    keep = point < 15
+    basis = sc._similarity_basis(rig.centers)
+    complement = np.linalg.svd(np.eye(12) - basis @ basis.T)[0][:, :12 - basis.shape[1]]
+    prob = sc._Problem(rig, X0[:15], cam[keep], point[keep], uv[keep], np.ones(4, bool), complement,
+                       np.ones(12 + 4 + complement.shape[1]), 0.0, focal=True)
+    rng = np.random.default_rng(0)
+    x = prob.x0 + np.concatenate([rng.normal(0, 0.01, prob.n_cal), rng.normal(0, 0.001, len(prob.x0) - prob.n_cal)])
+    J = prob.jacobian(x).toarray()
+    h = 1e-7
+    numeric = np.stack([(prob.residuals(x + h * e) - prob.residuals(x - h * e)) / (2 * h) for e in np.eye(len(x))], 1)
+    assert np.abs(J - numeric).max() < 1e-4 * np.abs(numeric).max()   # measured 1.3e-9 of the largest entry
