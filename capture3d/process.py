@@ -93,7 +93,7 @@ def triangulation_for_images(sizes, **changes) -> TriangulationOptions:
     diagonal of ``sizes {camera: (w, h)}`` pixels (:data:`MAX_ERROR_SHARE`,
     :data:`MAX_ERROR_TWO_VIEWS_SHARE`), and the temporal pass on the points the per-point test
     refused only: on pose2sim_multiperson it gains frames with all 17 joints (78 -> 79 %, 79 -> 83 %)
-    and changes no point the per-point test accepted, where the full pass cost the nearer person
+    and changes no point the per-point test accepted, where the full pass cost p0 (the woman)
     complete frames. ``changes`` are fields of :class:`TriangulationOptions` to set instead."""
     diagonal = max(float(np.hypot(*s)) for s in sizes.values())
     return replace(TriangulationOptions(max_error_px=MAX_ERROR_SHARE * diagonal,

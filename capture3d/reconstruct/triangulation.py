@@ -46,7 +46,7 @@ class TriangulationOptions:
     # Third pass (_suspect_view_pass): a point refused as "views disagree" among three or more views
     # is solved again without the view that is clearly the worst on the person's other joints of the
     # same row (a view wrong for one joint is suspect for its neighbours). Rows must be one person.
-    suspect_views: bool = True          # pose2sim_multiperson: the far person's frames with all 17
+    suspect_views: bool = True          # pose2sim_multiperson: p1's (the man's) frames with all 17
     #                                     joints 64 -> 79 %, bone CV 0.0517 -> 0.0511; synthetic: no change
     suspect_ratio: float = 1.5          # its median pixel distance on the other joints, x every other view's
     suspect_floor: float = 0.5          # and above this x max_error_two_views_px (noise alone is not suspect)
