@@ -152,7 +152,8 @@ def cmd_triangulate(args):
     from .process import MAX_ERROR_SHARE, MAX_ERROR_TWO_VIEWS_SHARE, ProcessOptions, triangulate_folder
     from .reconstruct import PeopleOptions
 
-    # the thresholds process uses (scaled to the images) unless --max-error; the two-view one follows it
+    # views judged as process judges them (thresholds scaled to the images, the temporal pass on the
+    # refused points) unless --max-error; the two-view threshold follows it
     changes = {"min_score": args.min_score, "robust": not args.no_robust}
     if args.max_error is not None:
         changes.update(max_error_px=args.max_error,
@@ -596,8 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=30.0, help="frame rate, for time_s")
     p.add_argument("--min-score", type=float, default=0.2)
     p.add_argument("--max-error", type=float,
-                   help="view rejection threshold, pixels (default: 2 %% of the image diagonal, as process; the "
-                        "two-view threshold is 0.4x it)")
+                   help="view rejection threshold, pixels (default: 2 %% of the image diagonal, as process, "
+                        "which also runs the temporal pass on refused points; the two-view threshold is 0.4x it)")
     p.add_argument("--no-robust", action="store_true")
     p.add_argument("--view-offsets", action="store_true",
                    help="shift each camera's 2D by the offset the other views measure, as process does "

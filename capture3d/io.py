@@ -62,8 +62,12 @@ def save_pose2d(path, keypoints, *, joint_names, image_size, detector: str, fram
 
 def _npz_reason(exc) -> str:
     """What ``np.load`` of an ``.npz`` failing with ``exc`` means, for a one-line error."""
-    if isinstance(exc, ValueError) and "pickle" in str(exc):
+    if isinstance(exc, ValueError) and "contains pickled" in str(exc):
         return "not a NumPy .npz archive"   # np.load's guess that a non-archive is pickled data misleads
+    if isinstance(exc, ValueError) and "Object arrays" in str(exc):
+        return "it holds object (pickled) arrays, which are not loaded"
+    if isinstance(exc, TypeError):          # np.load gave an array: `with` cannot open it
+        return "a NumPy .npy array, not an .npz archive"
     if isinstance(exc, (zipfile.BadZipFile, EOFError)):
         return f"a damaged or truncated .npz archive: {exc}"
     if isinstance(exc, KeyError):   # NpzFile's "<key> is not a file in the archive"
@@ -76,7 +80,7 @@ def load_pose2d(path) -> dict:
     try:
         with open(path, "rb") as fh, np.load(fh) as z:   # (closed even when the archive is broken)
             out = {k: z[k] for k in ("keypoints", "frame_index", "joint_names", "image_size", "detector")}
-    except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, KeyError, EOFError, AttributeError, TypeError, zipfile.BadZipFile) as exc:
         raise FileFormatError(path, f"not a capture3d pose2d file ({_npz_reason(exc)})") from None
     if out["keypoints"].ndim != 4 or out["keypoints"].shape[-1] != 3:
         raise FileFormatError(path, f"keypoints must be (frames, persons, joints, 3), got {out['keypoints'].shape}",
@@ -223,7 +227,7 @@ def load_points3d(path) -> dict:
         with open(path, "rb") as fh, np.load(fh) as z:   # (closed even when the archive is broken)
             out = {k: z[k] for k in ("points", *POINT_DIAGNOSTICS, "joint_names", "frame_index", "time_s")}
             out["person_id"] = z["person_id"] if "person_id" in z.files else None
-    except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, KeyError, EOFError, AttributeError, TypeError, zipfile.BadZipFile) as exc:
         raise FileFormatError(path, f"not a capture3d points3d file ({_npz_reason(exc)})") from None
     pts = out["points"]
     if pts.ndim not in (3, 4) or pts.shape[-1] != 3:

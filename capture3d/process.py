@@ -54,7 +54,7 @@ class ProcessOptions:
     #                                 (capture3d.reconstruct.view_agreement; pose2sim_multiperson: reprojection
     #                                 error 7.45 / 13.27 -> 5.97 / 10.49 px, held out 17.5 / 27.3 -> 12.9 / 20.9 px)
     self_calibration: SelfCalibrationOptions | None = None   # None: the calibration as given; else each
-    #                                 camera's rotation refined on the people (capture3d.reconstruct.
+    #                                 camera's rotation (refine_focal: and focal length) refined on the people (capture3d.reconstruct.
     #                                 self_calibration) before the view offsets, written to OUT/calibration_refined.toml;
     #                                 pose2sim_multiperson, held out on frames it was not fitted on: 4.4-6.6 % below
     #                                 the view offsets alone (4 splits; README, issue 22)
@@ -94,11 +94,14 @@ def triangulation_for_images(sizes, **changes) -> TriangulationOptions:
     :data:`MAX_ERROR_TWO_VIEWS_SHARE`), and the temporal pass on the points the per-point test
     refused only: on pose2sim_multiperson it gains frames with all 17 joints (78 -> 79 %, 79 -> 83 %)
     and changes no point the per-point test accepted, where the full pass cost p0 (the woman)
-    complete frames. ``changes`` are fields of :class:`TriangulationOptions` to set instead."""
-    diagonal = max(float(np.hypot(*s)) for s in sizes.values())
-    return replace(TriangulationOptions(max_error_px=MAX_ERROR_SHARE * diagonal,
-                                        max_error_two_views_px=MAX_ERROR_TWO_VIEWS_SHARE * diagonal,
-                                        temporal=True, temporal_refused_only=True), **changes)
+    complete frames. Sizes of 0 (unknown, e.g. imported OpenPose JSON) are skipped; with none known
+    the pixel thresholds are :class:`TriangulationOptions`'. ``changes`` are fields of
+    :class:`TriangulationOptions` to set instead."""
+    diagonals = [float(np.hypot(*s)) for s in sizes.values() if min(s) > 0]
+    scaled = {"max_error_px": MAX_ERROR_SHARE * max(diagonals),
+              "max_error_two_views_px": MAX_ERROR_TWO_VIEWS_SHARE * max(diagonals)} if diagonals else {}
+    return TriangulationOptions(**{**scaled, "temporal": True, "temporal_refused_only": True, **changes})
+
 
 def session_rig(session, calibration) -> tuple[Rig, dict[str, Path]]:
     """The rig of ``calibration`` reduced to the cameras that have a video in ``session``, and
@@ -207,7 +210,7 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=pose2d)
     for note in notes:
         echo(note)
-    tri = options.triangulation or triangulation_for_images(sizes)
+    tri = options.triangulation or triangulation_for_images({c.name: c.size for c in rig})
     given = cand
     rec, cand, offsets, seconds, calib = reconstruct_with_view_offsets(cand, rig, fps=fps, joint_names=joints,
                                                                        options=options, triangulation=tri)
@@ -387,7 +390,9 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=files)
     for note in notes:
         (echo or log.warning)(note)
-    tri = replace(options.triangulation or triangulation_for_images(sizes), **(triangulation_changes or {}))
+    changes = triangulation_changes or {}
+    tri = replace(options.triangulation, **changes) if options.triangulation else \
+        triangulation_for_images({c.name: c.size for c in rig}, **changes)   # the calibration's, where 2D has none
     rec, _, offsets, _, calib = reconstruct_with_view_offsets(cand, rig, fps=fps, joint_names=joints, options=options,
                                                               triangulation=tri)
     _save_refined_calibration(calib, rig.names, Path(output).with_name("calibration_refined.toml"), calibration,
@@ -401,8 +406,8 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
 def reconstruct_with_view_offsets(cand, rig, *, fps: float, joint_names, options: ProcessOptions, triangulation):
     """:func:`reconstruct_people` on ``cand (C, F, S, J, 3)``, with ``options.self_calibration``
     and ``options.view_offsets`` (three cameras or more) in two passes: the first, without
-    smoother, finds the people; on their keypoints each camera's rotation is refined
-    (:func:`~capture3d.reconstruct.self_calibration.refine_extrinsics`), then each camera's 2D
+    smoother, finds the people; on their keypoints each camera's rotation (and what else the
+    options free) is refined (:func:`~capture3d.reconstruct.self_calibration.refine_extrinsics`), then each camera's 2D
     offset is fitted against that rig (:func:`fit_view_offsets`) and taken away from ``cand``;
     the second reconstructs again, with the refined rig, and ``options.filter``.
 

@@ -72,6 +72,13 @@ def test_a_file_that_is_no_npz_gets_a_reason_a_user_can_read(tmp_path):
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
     with pytest.raises(FileFormatError, match=r"other.npz: not a capture3d points3d file \(no 'points' array\)$"):
         load_points3d(tmp_path / "other.npz")
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    (tmp_path / "array.npz").write_bytes((tmp_path / "array.npy").read_bytes())
+    with pytest.raises(FileFormatError, match=r"array.npz: not a capture3d pose2d file \(a NumPy .npy array, not an"):
+        load_pose2d(tmp_path / "array.npz")
+    np.savez(tmp_path / "objects.npz", points=np.array([None, 1], dtype=object))
+    with pytest.raises(FileFormatError, match=r"objects.npz: not a capture3d points3d file \(it holds object"):
+        load_points3d(tmp_path / "objects.npz")
     good = save_points3d(tmp_path / "g.npz", np.zeros((4, 17, 3)), joint_names=[f"j{i}" for i in range(17)])
     (tmp_path / "cut.npz").write_bytes(good.read_bytes()[:200])
     with pytest.raises(FileFormatError, match=r"cut.npz: not a capture3d points3d file \(a damaged or truncated .npz"):

@@ -18,7 +18,9 @@ estimates that rotation, and optionally the camera centres, from the session its
   ``focal_prior``), for intrinsics from a board that are a percent or two off;
 - a robust (``soft_l1``, scale ``loss_scale_px``) least squares on the pixel residuals, with a
   prior of spread ``rotation_prior_deg`` on each rotation (scipy's ``least_squares``, exact
-  sparse Jacobian), cameras with fewer than ``min_observations`` observations held fixed;
+  sparse Jacobian), cameras with fewer than ``min_observations`` observations keep their rotation
+  and focal length (with ``refine_centers`` their centres may still move: the centre moves are
+  of the whole rig);
 - a rotation beyond ``max_rotation_deg`` (a focal change beyond ``max_focal_change``) is not a
   calibration error: the whole result is refused (the rig given back unchanged, said in ``message``).
 
@@ -101,8 +103,8 @@ class SelfCalibration:
     center_shift_m : (C,) float64
         How far each camera centre moved, meters (0 without ``refine_centers``).
     focal_change : (C,) float64
-        Each camera's focal length change as a share (``fx' = fx (1 + change)``, ``fy`` alike; 0
-        without ``refine_focal``).
+        Each camera's focal length change as a share (``fx' = fx (1 + change)``, ``fy`` and the
+        skew alike; 0 without ``refine_focal``).
     observations : (C,) int
         Keypoints of each camera in the adjustment.
     fitted : (C,) bool
@@ -194,8 +196,8 @@ class _Problem:
     """Residuals of the adjustment, ``x = [omega (3 per free camera), log focal scale (1 per free
     camera, with ``focal``), centre move (G), X (3M)]``.
 
-    The residuals are the observations' pixels ``(2K,)``, then the priors on omega and the centre
-    move (``loss_scale_px`` x value / its prior spread), then with ``hold`` the mean move and the
+    The residuals are the observations' pixels ``(2K,)``, then the priors on omega, the focal
+    scales and the centre move (``loss_scale_px`` x value / its prior spread), then with ``hold`` the mean move and the
     mean turn of the 3D points (``loss_scale_px`` x meters / 1 mm): the views alone barely fix
     where the people are, since a shift or turn of all of them is nearly undone by tilting every
     camera. The robust loss applies to the observations only (:meth:`loss`)."""
@@ -375,8 +377,8 @@ def _camera_medians(res, cam, C):
 
 def refine_extrinsics(keypoints, rig, *, triangulation: TriangulationOptions | None = None,
                       options: SelfCalibrationOptions = SelfCalibrationOptions()) -> SelfCalibration:
-    """Each camera's rotation (and with ``refine_centers`` its centre) refined so that the views
-    agree on the people's confident joints.
+    """Each camera's rotation (with ``refine_centers`` its centre, with ``refine_focal`` its focal
+    length) refined so that the views agree on the people's confident joints.
 
     Parameters
     ----------
@@ -393,7 +395,7 @@ def refine_extrinsics(keypoints, rig, *, triangulation: TriangulationOptions | N
     -------
     SelfCalibration
         ``ok`` False (and the rig unchanged) when there are too few points or the change is beyond
-        ``max_rotation_deg`` / ``max_center_shift_m``.
+        ``max_rotation_deg`` / ``max_center_shift_m`` / ``max_focal_change``.
     """
     kp = check_array(keypoints, "keypoints", (None, len(rig), None, None, 3))
     C = len(rig)
@@ -439,9 +441,9 @@ def refine_extrinsics(keypoints, rig, *, triangulation: TriangulationOptions | N
                      f"{options.min_observations} keypoints, held fixed")
     if (angle.max() > options.max_rotation_deg or moved.max() > options.max_center_shift_m
             or np.abs(focal).max() > options.max_focal_change):
+        focal_part = f", focal lengths {np.round(100 * focal, 2).tolist()} %" if options.refine_focal else ""
         return refused(f"a change beyond the limits (rotations {np.round(angle, 2).tolist()} deg, centres "
-                       f"{np.round(1000 * moved, 1).tolist()} mm, focal lengths {np.round(100 * focal, 2).tolist()} "
-                       "%)", before, after, len(X0))
+                       f"{np.round(1000 * moved, 1).tolist()} mm{focal_part})", before, after, len(X0))
     R, t = prob.cameras(sol.x)
     cams = [_scaled_focal(c.with_pose(rodrigues_from_rotation(R[i]), t[i]), focal[i])
             if free[i] or options.refine_centers else c for i, c in enumerate(rig)]

@@ -36,8 +36,8 @@ class TriangulationOptions:
     # neighbouring frames are dropped and their points solved again. Rows of F must be frames in
     # time order (``frame_index`` says so when frames are missing); other rows predict nothing.
     temporal: bool = False          # that pass. Synthetic benchmark (4 cameras, 5 % outlier views): mean
-    #                                 error 1.23x -> 1.006x the oracle's; pose2sim_multiperson: the nearer
-    #                                 person's frames with all 17 joints 79 -> 75 %, so off unless asked for
+    #                                 error 1.23x -> 1.006x the oracle's; pose2sim_multiperson: p0's
+    #                                 (the woman's) frames with all 17 joints 79 -> 75 %, so off unless asked for
     temporal_refused_only: bool = False  # judge only the points the per-point test refused (views disagree):
     #                                 it can then gain points, never change or lose one (process's choice)
     temporal_window_frames: int = 6     # trusted neighbours used at most this far from the point, frames

@@ -210,10 +210,10 @@ def test_a_later_pass_keeps_the_earlier_passs_person_ids():
     assert sorted(who(keep_person_ids(second, only_b, max_distance_m=0.0)).values()) == [1, 2]   # none near
 
 
-def test_triangulate_command_uses_the_thresholds_of_process_unless_told(tmp_path, capsys):
+def test_triangulate_command_judges_views_as_process_unless_told(tmp_path, capsys):
     """``capture3d triangulate`` on a detector's 2D judges views as ``process`` does (thresholds
-    from the image size), not by the 1 px-noise pixel defaults of TriangulationOptions; --max-error
-    sets the threshold and the two-view one with it."""
+    from the image size, the temporal pass on the refused points), not by the 1 px-noise pixel
+    defaults of TriangulationOptions; --max-error sets the threshold and the two-view one with it."""
     from capture3d import io
     from capture3d.cli import main
     from capture3d.process import ProcessOptions, triangulate_folder, triangulation_for_images
@@ -237,3 +237,10 @@ def test_triangulate_command_uses_the_thresholds_of_process_unless_told(tmp_path
     assert np.allclose(scaled, lib, equal_nan=True)                        # the command is the library call
     # at 6 px noise the 8 px two-view threshold of --max-error 20 refuses points the scaled one keeps
     assert np.isfinite(fixed[..., 0]).sum() < np.isfinite(scaled[..., 0]).sum()
+    # 2D of unknown image size (OpenPose JSON imported without --image-size): the calibration's sizes
+    for c, name in enumerate(obs.camera_names):
+        io.save_pose2d(tmp_path / "pose2d" / f"{name}.npz", obs.candidates[c], joint_names=obs.joint_names,
+                       image_size=(0, 0), detector="openpose")
+    assert main(run + [str(tmp_path / "unknown.npz")]) == 0
+    assert np.allclose(io.load_points3d(tmp_path / "unknown.npz")["points"], scaled, equal_nan=True)
+    assert triangulation_for_images({"a": (0, 0)}).max_error_px == 20.0          # none known: the pixel defaults

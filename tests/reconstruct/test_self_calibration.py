@@ -169,11 +169,12 @@ def test_a_known_focal_error_is_recovered_with_refine_focal():
     limited = refine_extrinsics(kp, wrong, triangulation=TRI,
                                 options=SelfCalibrationOptions(refine_focal=True, max_focal_change=0.01))
     assert not limited.ok and "focal lengths" in limited.message
+    assert limited.rig[1] == wrong[1] and (limited.focal_change == 0).all()   # refused: the rig as given
 
 
 def test_the_jacobian_is_the_residuals_derivative():
-    """The adjustment's exact sparse Jacobian (rotations, focal scales, centre moves, points)
-    against central differences of its residuals."""
+    """The adjustment's exact sparse Jacobian (rotations, focal scales, centre moves, points, with
+    one camera held) against central differences of its residuals."""
     from capture3d.reconstruct import self_calibration as sc
 
     truth = make_rig(4, seed=1)
@@ -184,8 +185,10 @@ def test_the_jacobian_is_the_residuals_derivative():
     keep = point < 15
     basis = sc._similarity_basis(rig.centers)
     complement = np.linalg.svd(np.eye(12) - basis @ basis.T)[0][:, :12 - basis.shape[1]]
-    prob = sc._Problem(rig, X0[:15], cam[keep], point[keep], uv[keep], np.ones(4, bool), complement,
-                       np.ones(12 + 4 + complement.shape[1]), 0.0, focal=True)
+    free = np.array([True, False, True, True])                       # cam02 held: no rotation, no focal
+    prob = sc._Problem(rig, X0[:15], cam[keep], point[keep], uv[keep], free, complement,
+                       np.ones(9 + 3 + complement.shape[1]), 0.0, focal=True)
+    assert prob.n_rot == 9 and prob.n_foc == 3
     rng = np.random.default_rng(0)
     x = prob.x0 + np.concatenate([rng.normal(0, 0.01, prob.n_cal), rng.normal(0, 0.001, len(prob.x0) - prob.n_cal)])
     J = prob.jacobian(x).toarray()
