@@ -93,6 +93,8 @@ def test_a_rig_that_agrees_is_left_nearly_alone_and_limits_refuse():
     kp = _people(truth, 2.0, n_frames=60)
     same = refine_extrinsics(kp, truth, triangulation=TRI)
     assert same.ok and same.rotation_change_deg.max() < 0.05    # degrees; measured 0.027
+    focal = refine_extrinsics(kp, truth, triangulation=TRI, options=SelfCalibrationOptions(refine_focal=True))
+    assert focal.ok and np.abs(focal.focal_change).max() < 0.002   # share; measured 0.0001-0.0008
     far = refine_extrinsics(kp, _perturbed(truth), triangulation=TRI,
                             options=SelfCalibrationOptions(max_rotation_deg=0.1))
     assert not far.ok and "beyond the limits" in far.message
