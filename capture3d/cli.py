@@ -286,7 +286,8 @@ def _detect_options(args, max_persons, *, flip=True):
                          workers=args.workers, max_persons=max_persons,
                          detector_options={**({"flip": True} if flip and args.flip else {}),
                                            **({"smooth_roi": False} if args.no_roi_smoothing else {}),
-                                           **({"roi_grid": args.roi_grid} if args.roi_grid is not None else {})})
+                                           **({"roi_grid": args.roi_grid} if args.roi_grid is not None else {}),
+                                           **({"tiles": True} if args.tiles else {})})
 
 
 def _bar_factory():
@@ -622,6 +623,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="BlazePose: snap each tracked crop to a grid, centre in steps of SHARE of its side "
                             "(e.g. 0.03; with --no-roi-smoothing a later-starting cut of a video is detected "
                             "like the original after a few frames)")
+        p.add_argument("--tiles", action="store_true",
+                       help="BlazePose: look for people on three squares of the image's short side, not on the "
+                            "whole image shrunk to 224 px (far people in wide or tall views; 3x the person detector)")
         if persons:
             p.add_argument("--persons", type=int, help=f"people followed per view (default {persons_default})")
 

@@ -90,3 +90,17 @@ def test_board_command_writes_toml_and_true_scale_png(tmp_path):
 def test_core_imports_without_open3d():
     code = "import sys; sys.modules['open3d'] = None; import capture3d, capture3d.cli, capture3d.demo; print('ok')"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "ok"
+
+
+def test_detection_flags_reach_the_detector_options():
+    """detect and process hand BlazePose's options on: --tiles, --flip (detect only: process judges
+    it per view), --no-roi-smoothing and --roi-grid."""
+    from capture3d.cli import _detect_options, build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["detect", "S", "-o", "p", "--tiles", "--flip", "--no-roi-smoothing", "--roi-grid", "0.03"])
+    assert _detect_options(args, 4).detector_options == {"tiles": True, "flip": True, "smooth_roi": False,
+                                                         "roi_grid": 0.03}
+    args = parser.parse_args(["process", "S", "-c", "c.toml", "-o", "o", "--tiles", "--flip"])
+    assert _detect_options(args, 4, flip=False).detector_options == {"tiles": True}
+    assert _detect_options(parser.parse_args(["detect", "S", "-o", "p"]), 1).detector_options == {}
