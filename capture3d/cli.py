@@ -489,7 +489,8 @@ def cmd_batch(args):
     detect = DetectOptions(detector=args.detector, every=args.every, max_frames=args.max_frames,
                            max_persons=args.persons or ProcessOptions().detect.max_persons)
     process = ProcessOptions(detect=detect, filter=_filter_options(args),
-                             exports=tuple(args.export or ("csv", "trc", "c3d", "bvh")), fps=args.fps)
+                             exports=tuple(args.export or ("csv", "trc", "c3d", "bvh")), fps=args.fps,
+                             self_calibration=_self_calibration(args))
     res = run_batch(args.root, args.output, BatchOptions(process=process, scheduler=args.scheduler,
                                                          workers=args.workers, serial=args.serial, force=args.force),
                     calibration=args.calibration)
@@ -807,6 +808,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=int, default=1, help="use every N-th frame")
     p.add_argument("--max-frames", type=int, help="stop after this many frames per camera")
     p.add_argument("--persons", type=int, help="people followed per view (default: process's)")
+    _add_self_calibration_arg(p)
     _add_filter_args(p, smoother="butterworth", despike=0.1)
     return parser
 

@@ -104,3 +104,19 @@ def test_detection_flags_reach_the_detector_options():
     args = parser.parse_args(["process", "S", "-c", "c.toml", "-o", "o", "--tiles", "--flip"])
     assert _detect_options(args, 4, flip=False).detector_options == {"tiles": True}
     assert _detect_options(parser.parse_args(["detect", "S", "-o", "p"]), 1).detector_options == {}
+
+
+def test_batch_hands_the_self_calibration_to_every_session(tmp_path, monkeypatch):
+    import capture3d.batch as batch
+
+    seen = []
+
+    def fake_run_batch(root, out, options, *, calibration=None):
+        seen.append(options.process.self_calibration)
+        return batch.BatchResult([], tmp_path / "summary.csv", None, 0.0)
+
+    monkeypatch.setattr(batch, "run_batch", fake_run_batch)
+    assert main(["batch", str(tmp_path), "-o", str(tmp_path / "o"), "--serial"]) == 0
+    assert main(["batch", str(tmp_path), "-o", str(tmp_path / "o"), "--serial", "--self-calibrate"]) == 0
+    assert main(["batch", str(tmp_path), "-o", str(tmp_path / "o"), "--serial", "--self-calibrate-focal"]) == 0
+    assert seen[0] is None and not seen[1].refine_focal and seen[2].refine_focal
