@@ -163,7 +163,6 @@ def cmd_triangulate(args):
                           self_calibration=_self_calibration(args))
     path, rec = triangulate_folder(args.pose2d, args.calibration, args.output, fps=args.fps, options=opts,
                                    triangulation_changes=changes, echo=print)
-    print(f"people: {rec.raw.tracks.summary()}")
     raw = rec.raw
     if raw.ok.any():
         print(f"{int(raw.ok.sum())} joints reconstructed, median reprojection error "

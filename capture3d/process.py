@@ -291,10 +291,7 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     if not report["persons"]:
         echo(f"no person found in {len(frames)} frames: nothing to triangulate")
     for person in report["people"]:
-        echo(f"p{person['person_id']}: {person['frames_with_person']:.0%} of {len(frames)} frames, "
-             f"{person['frames_with_all_17_joints']:.0%} with all 17 joints; median reprojection error "
-             f"{_fmt(person['median_reprojection_error_px'])} px; bone-length CV median "
-             f"{_fmt(person['bone_length_cv_median'], '.3f')}")
+        echo(person_line(person, len(frames)))
     if report["persons"]:
         echo("median reprojection error per camera: "
              + ", ".join(f"{c} {_fmt(e)} px" for c, e in report["camera_reprojection_error_px"].items()))
@@ -399,6 +396,10 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
                               echo or log.info)
     if offsets is not None:
         (echo or log.info)(_offsets_line(rig.names, offsets))
+    (echo or log.info)(f"{'person' if options.single else 'people'}: {rec.raw.tracks.summary()}")
+    if set(COCO17) <= set(joints):   # the lines process prints, for the same figures
+        for person in person_figures(rec, calib.rig if calib is not None and calib.ok else rig, joints, tri):
+            (echo or log.info)(person_line(person, len(frames)))
     return save_people(output, rec, joint_names=joints, frame_index=frames, time_s=time_s,
                        single=options.single), rec
 
@@ -521,18 +522,23 @@ def _camera_errors(rec, rig) -> dict:
     return out
 
 
-def _report(session, calibration, names, frames, fps, options, joints, rec, rig, tri, timing, failed, guided,
-            offsets=None, judged=None, calib=None, refined_path=None, flip_judged=None) -> dict:
-    coco = [joints.index(j) for j in COCO17]
+def person_figures(rec, rig, joint_names, triangulation) -> list[dict]:
+    """``report.json``'s ``people``: per person of the reconstruction ``rec`` (a
+    :class:`~capture3d.reconstruct.PeopleReconstruction`), the share of frames it is in and has all
+    17 COCO joints (of the triangulation, before gap filling), the median reprojection error and
+    the median held-out error (each view against the other views' point, as ``triangulation``
+    solves it; NaN with fewer than 3 cameras), pixels, the bone-length CV per bone (after the
+    filters) and its median, and the swaps fixed."""
+    coco = [list(joint_names).index(j) for j in COCO17]
     raw = rec.raw
     people = []
     # each view against the 3D of the other views: the honest figure of the 2D (the in-sample error
     # flatters a view its own triangulation was pulled towards, and falls when views are rejected)
-    held = np.hypot(*np.moveaxis(held_out_residuals(raw.keypoints, rig, triangulation=tri), -1, 0)) \
+    held = np.hypot(*np.moveaxis(held_out_residuals(raw.keypoints, rig, triangulation=triangulation), -1, 0)) \
         if len(raw.person_id) and len(rig) >= 3 else np.full(raw.keypoints.shape[:-1], np.nan)
     for p, pid in enumerate(raw.person_id):
         ok = raw.ok[p]
-        cv = bone_length_cv(rec.points[p], joints)
+        cv = bone_length_cv(rec.points[p], joint_names)
         people.append({
             "person_id": int(pid),
             "frames_with_person": float(np.mean(ok.any(axis=1))),
@@ -543,6 +549,22 @@ def _report(session, calibration, names, frames, fps, options, joints, rec, rig,
             "bone_length_cv_median": _finite_median(cv.values()),
             "swaps_fixed": raw.swaps[p] if raw.swaps else None,
         })
+    return people
+
+
+def person_line(person: dict, n_frames: int) -> str:
+    """The line ``process`` and ``triangulate`` print for one of :func:`person_figures`' people."""
+    return (f"p{person['person_id']}: {person['frames_with_person']:.0%} of {n_frames} frames, "
+            f"{person['frames_with_all_17_joints']:.0%} with all 17 joints; median reprojection error "
+            f"{_fmt(person['median_reprojection_error_px'])} px; bone-length CV median "
+            f"{_fmt(person['bone_length_cv_median'], '.3f')}")
+
+
+def _report(session, calibration, names, frames, fps, options, joints, rec, rig, tri, timing, failed, guided,
+            offsets=None, judged=None, calib=None, refined_path=None, flip_judged=None) -> dict:
+    coco = [joints.index(j) for j in COCO17]
+    raw = rec.raw
+    people = person_figures(rec, rig, joints, tri)
     ok = raw.ok
     bones = sorted({b for person in people for b in person["bone_length_cv"]})
     return {
@@ -571,4 +593,4 @@ def _report(session, calibration, names, frames, fps, options, joints, rec, rig,
 
 __all__ = ["ProcessOptions", "ProcessResult", "process_session", "reconstruct_session", "session_rig",
            "triangulate_folder", "save_people", "video_positions",
-           "triangulation_for_images"]
+           "triangulation_for_images", "person_figures", "person_line"]

@@ -4,6 +4,8 @@ Scenes come from :mod:`capture3d.synthetic.crowd` (paths that cross, occlusion b
 people, misses, 5 % ghosts, 2 px noise, 3 % outliers, slots shuffled per frame). The oracle is
 the same triangulation fed each person's true 2D detections.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -112,7 +114,12 @@ def test_triangulate_command_reconstructs_shuffled_people(tmp_path, capsys):
     rig.save(tmp_path / "calibration.toml")
     assert main(["triangulate", str(tmp_path / "pose2d"), "-c", str(tmp_path / "calibration.toml"),
                  "-o", str(tmp_path / "points3d.npz")]) == 0
-    assert "4 people" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "4 people" in out
+    # process's line per person, with its figures (frames with the person, complete, errors)
+    lines = re.findall(r"^p\d: (\d+)% of 60 frames, \d+% with all 17 joints; median reprojection error "
+                       r"[\d.]+ px; bone-length CV median [\d.]+$", out, flags=re.M)
+    assert len(lines) == 4 and all(int(share) >= 90 for share in lines), out
     data = io.load_points3d(tmp_path / "points3d.npz")
     assert data["points"].shape[:2] == (4, 60)
     s = score_people(data["points"], crowd.points, crowd.joint_names, visible=_visible(obs, 4))
