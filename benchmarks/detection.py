@@ -21,7 +21,8 @@ inference measured in the same run: left/right swap fixing (``PeopleOptions.fix_
 the temporal outlier-view pass (``TriangulationOptions.temporal``, on the refused points only as
 ``process`` runs it, and on every point), the suspect-view pass (``TriangulationOptions.suspect_views``,
 on; each the triangulation with it less the one without either), flip averaging
-(``BlazePoseOptions.flip``: the same frames detected twice, with and without) and 3D-guided crops
+(``BlazePoseOptions.flip``: the same frames detected again with it), the person detector on three
+tiles (``BlazePoseOptions.tiles``, ``--tiles``: the same, with it) and 3D-guided crops
 (``process --guided-crops``: the crops with their video decoding, and the second reconstruction).
 
 Without ``../shared/data/pose2sim_multiperson`` every part runs on a synthetic session rendered
@@ -142,19 +143,20 @@ def timed(fn, repeats=1):
     return (out,) + best
 
 
-def detect_twice(videos: dict, n_frames: int, slots: int, folder: Path, detector_options: dict):
+def detect_variants(videos: dict, n_frames: int, slots: int, folder: Path, detector_options: dict):
     """Every camera's first ``n_frames`` detected as ``process`` does (BlazePose, ``slots`` person
-    slots, tracking, ``detector_options``) and again with ``flip``, image by image. Returns the
-    plain detections as pose2d files ``{camera: npz}`` and ``{"plain"|"flip": [wall s, CPU s]}``
-    of the detector calls."""
+    slots, tracking, ``detector_options``), and again with ``flip`` and with ``tiles``, image by
+    image. Returns the plain detections as pose2d files ``{camera: npz}`` and
+    ``{"plain"|"flip"|"tiles": [wall s, CPU s]}`` of the detector calls."""
     from capture3d import io
     from capture3d.detect.base import to_canonical
 
-    cost = {"plain": [0.0, 0.0], "flip": [0.0, 0.0]}
+    cost = {"plain": [0.0, 0.0], "flip": [0.0, 0.0], "tiles": [0.0, 0.0]}
     files = {}
     for name, video in videos.items():
         dets = {"plain": BlazePose(BlazePoseOptions(max_persons=slots, **detector_options)),
-                "flip": BlazePose(BlazePoseOptions(max_persons=slots, flip=True, **detector_options))}
+                "flip": BlazePose(BlazePoseOptions(max_persons=slots, flip=True, **detector_options)),
+                "tiles": BlazePose(BlazePoseOptions(max_persons=slots, **{**detector_options, "tiles": True}))}
         cap = cv2.VideoCapture(str(video))
         rows, size = [], None
         while len(rows) < n_frames:
@@ -187,7 +189,7 @@ def step_costs(videos_folder: Path, calibration: Path, n_frames: int, folder: Pa
 
     rig, videos = session_rig(videos_folder, calibration)
     options = ProcessOptions()
-    files, detect = detect_twice(videos, n_frames, options.detect.max_persons, folder, detector_options)
+    files, detect = detect_variants(videos, n_frames, options.detect.max_persons, folder, detector_options)
     cand, frames, joints, sizes = io.stack_pose2d_files(files)
     rig, _ = match_rig_sizes(rig, sizes, source="pose2d image", paths=files)
     images = cand.shape[0] * cand.shape[1]
@@ -223,6 +225,8 @@ def step_costs(videos_folder: Path, calibration: Path, n_frames: int, folder: Pa
         rows.append((label, w1 - w0, c1 - c0, images))
     rows.append(("flip averaging (`BlazePoseOptions.flip`, off)", detect["flip"][0] - detect["plain"][0],
                  detect["flip"][1] - detect["plain"][1], images))
+    rows.append(("the person detector on three tiles (`--tiles`, off)", detect["tiles"][0] - detect["plain"][0],
+                 detect["tiles"][1] - detect["plain"][1], images))
     crops_detector = BlazePose(BlazePoseOptions(**detector_options))   # loaded here: loading is not the step
     (with_crops, counts), w0, c0 = timed(lambda: guided_pass(videos, rig, rec.points, tracks.assignment, cand,
                                                              frames, joint_names=joints, detector=crops_detector))
