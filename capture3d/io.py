@@ -75,13 +75,19 @@ def _npz_reason(exc) -> str:
     return str(exc)
 
 
-def load_pose2d(path) -> dict:
-    path = Path(path)
+def _read_npz(path: Path, what: str, keys, optional=()) -> dict:
+    """The arrays ``keys`` (and ``optional`` ones, None when absent) of the ``.npz`` at ``path``;
+    a :class:`FileFormatError` "not a capture3d ``what`` file (reason)" when it cannot be read."""
     try:
         with open(path, "rb") as fh, np.load(fh) as z:   # (closed even when the archive is broken)
-            out = {k: z[k] for k in ("keypoints", "frame_index", "joint_names", "image_size", "detector")}
+            return {**{k: z[k] for k in keys}, **{k: z[k] if k in z.files else None for k in optional}}
     except (OSError, ValueError, KeyError, EOFError, AttributeError, TypeError, zipfile.BadZipFile) as exc:
-        raise FileFormatError(path, f"not a capture3d pose2d file ({_npz_reason(exc)})") from None
+        raise FileFormatError(path, f"not a capture3d {what} file ({_npz_reason(exc)})") from None
+
+
+def load_pose2d(path) -> dict:
+    path = Path(path)
+    out = _read_npz(path, "pose2d", ("keypoints", "frame_index", "joint_names", "image_size", "detector"))
     if out["keypoints"].ndim != 4 or out["keypoints"].shape[-1] != 3:
         raise FileFormatError(path, f"keypoints must be (frames, persons, joints, 3), got {out['keypoints'].shape}",
                               key="keypoints")
@@ -223,12 +229,8 @@ def load_points3d(path) -> dict:
     fit raise :class:`FileFormatError` naming the file and key. :func:`persons` splits it.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as fh, np.load(fh) as z:   # (closed even when the archive is broken)
-            out = {k: z[k] for k in ("points", *POINT_DIAGNOSTICS, "joint_names", "frame_index", "time_s")}
-            out["person_id"] = z["person_id"] if "person_id" in z.files else None
-    except (OSError, ValueError, KeyError, EOFError, AttributeError, TypeError, zipfile.BadZipFile) as exc:
-        raise FileFormatError(path, f"not a capture3d points3d file ({_npz_reason(exc)})") from None
+    out = _read_npz(path, "points3d", ("points", *POINT_DIAGNOSTICS, "joint_names", "frame_index", "time_s"),
+                    optional=("person_id",))
     pts = out["points"]
     if pts.ndim not in (3, 4) or pts.shape[-1] != 3:
         raise FileFormatError(path, f"points must be (frames, joints, 3) or (persons, frames, joints, 3), "
