@@ -184,16 +184,12 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
         return resample_pose2d_files(files, sync, videos=videos)
 
     cand, frames, time_s, joints, sizes = read(files)
-    hint = counts = None
     if sync is not None:   # cameras without a shared clock: 2D moved to the reference camera's instants
         fps = sync.cameras[sync.reference].fps
         echo(f"clocks from {options.sync or Path(session) / 'sync.toml'} ({sync.method}): 2D keypoints "
              f"interpolated to {sync.reference}'s {len(frames)} frames")
-    elif frame_map is None:   # with a frames.csv the counts may differ
-        counts = pose2d_frame_counts(files)
-        hint = unequal_lengths_hint(files, counts=counts)
-        if hint:
-            echo(hint)
+    # with a frames.csv the counts may differ
+    _check_frame_counts(cand, names, files, echo, one_clock=sync is None and frame_map is None)
     cand_flip = None
     if options.flip:
         flip_files = pose2d_flip or {n: out / "pose2d_flip" / f"{n}.npz" for n in names}
@@ -206,7 +202,6 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
                 echo(f"flip averaging skipped: {Path(flip_files[names[0]]).parent} holds {cand_flip.shape[:3]} "
                      f"cameras, frames and slots, {Path(files[names[0]]).parent} {cand.shape[:3]}")
                 cand_flip = None
-    _warn_uneven_lengths(cand, names, pose2d, counts=counts if hint else None)
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=pose2d)
     for note in notes:
         echo(note)
@@ -370,20 +365,15 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
         raise FileFormatError(folder, f"no 2D keypoints for cameras {missing} of the calibration (found {sorted(files)})")
     files = {n: files[n] for n in rig.names}
     sync = find_sync(folder.parent, options.sync, cameras=rig.names)
-    hint = counts = None
     if sync is None:
         cand, frames, joints, sizes = io.stack_pose2d_files(files)
         time_s = frames / fps
-        counts = pose2d_frame_counts(files)
-        hint = unequal_lengths_hint(files, counts=counts)
-        if hint:
-            (echo or log.warning)(hint)
     else:   # SESSION/sync.toml beside SESSION/pose2d, or options.sync
         cand, frames, time_s, joints, sizes = resample_pose2d_files(files, sync)
         fps = sync.cameras[sync.reference].fps
         (echo or log.info)(f"clocks from {options.sync or folder.parent / 'sync.toml'} ({sync.method}): "
                            f"2D keypoints interpolated to {sync.reference}'s {len(frames)} frames")
-    _warn_uneven_lengths(cand, rig.names, files, counts=counts if hint else None)
+    _check_frame_counts(cand, rig.names, files, echo or log.warning, one_clock=sync is None)
     rig, notes = match_rig_sizes(rig, sizes, source="pose2d image", paths=files)
     for note in notes:
         (echo or log.warning)(note)
@@ -494,16 +484,23 @@ def _fmt(value, spec=".2f") -> str:
     return "-" if value is None or not np.isfinite(value) else format(value, spec)
 
 
-def _warn_uneven_lengths(cand, names, pose2d, *, counts: dict | None = None):
-    """One camera's pose2d file from another session shows as a span of frames unlike the others'.
-    ``counts`` (:func:`pose2d_frame_counts`, given when the frame-count hint was printed): a camera
-    whose span is just its own frame count is left to that line, the count explains it."""
+def _check_frame_counts(cand, names, pose2d, echo, *, one_clock: bool):
+    """The checks of the pose2d files ``pose2d {camera: path}`` read as ``cand (C, F, S, J, 3)``.
+    With ``one_clock`` (no sync.toml, no frames.csv) a line to ``echo`` when the cameras recorded
+    different numbers of frames (:func:`unequal_lengths_hint`). Then a warning for one camera's
+    file from another session, which shows as a span of frames unlike the others'; a camera whose
+    span is just its own frame count is left to that line, the count explains it."""
+    counts = pose2d_frame_counts(pose2d) if one_clock else None
+    hint = unequal_lengths_hint(pose2d, counts=counts) if one_clock else None
+    if hint:
+        echo(hint)
+    said = counts if hint else None                                    # the counts that line gave
     seen = np.isfinite(cand[..., 0]).any(axis=(2, 3))                  # (C, F) frames with anybody
     spans = {n: int(np.flatnonzero(row).max(initial=-1) + 1) for n, row in zip(names, seen)}
     typical = float(np.median([v for v in spans.values() if v > 0] or [0]))
     for n, span in spans.items():
         if span > 0 and abs(span - typical) > 0.2 * typical:
-            if counts is not None and abs(span - counts[n]) <= max(1, 0.01 * span):
+            if said is not None and abs(span - said[n]) <= max(1, 0.01 * span):
                 continue
             log.warning("%s: people in the first %d frames, the other cameras' in about %d; is it from this "
                         "session?", pose2d[n], span, typical)
