@@ -388,7 +388,7 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
         (echo or log.info)(_offsets_line(rig.names, offsets))
     (echo or log.info)(f"{'person' if options.single else 'people'}: {rec.raw.tracks.summary()}")
     if set(COCO17) <= set(joints):   # the lines process prints, for the same figures
-        for person in person_figures(rec, calib.rig if calib is not None and calib.ok else rig, joints, tri):
+        for person in person_figures(rec, rig, joints, tri, held_out=False):   # person_line does not show it
             (echo or log.info)(person_line(person, len(frames)))
     return save_people(output, rec, joint_names=joints, frame_index=frames, time_s=time_s,
                        single=options.single), rec
@@ -519,20 +519,21 @@ def _camera_errors(rec, rig) -> dict:
     return out
 
 
-def person_figures(rec, rig, joint_names, triangulation) -> list[dict]:
+def person_figures(rec, rig, joint_names, triangulation, *, held_out: bool = True) -> list[dict]:
     """``report.json``'s ``people``: per person of the reconstruction ``rec`` (a
     :class:`~capture3d.reconstruct.PeopleReconstruction`), the share of frames it is in and has all
     17 COCO joints (of the triangulation, before gap filling), the median reprojection error and
     the median held-out error (each view against the other views' point, as ``triangulation``
-    solves it; NaN with fewer than 3 cameras), pixels, the bone-length CV per bone (after the
-    filters) and its median, and the swaps fixed."""
+    solves it; None with fewer than 3 cameras or without ``held_out``, which costs a triangulation
+    per camera), pixels, the bone-length CV per bone (after the filters) and its median, and the
+    swaps fixed."""
     coco = [list(joint_names).index(j) for j in COCO17]
     raw = rec.raw
     people = []
     # each view against the 3D of the other views: the honest figure of the 2D (the in-sample error
     # flatters a view its own triangulation was pulled towards, and falls when views are rejected)
     held = np.hypot(*np.moveaxis(held_out_residuals(raw.keypoints, rig, triangulation=triangulation), -1, 0)) \
-        if len(raw.person_id) and len(rig) >= 3 else np.full(raw.keypoints.shape[:-1], np.nan)
+        if held_out and len(raw.person_id) and len(rig) >= 3 else np.full(raw.keypoints.shape[:-1], np.nan)
     for p, pid in enumerate(raw.person_id):
         ok = raw.ok[p]
         cv = bone_length_cv(rec.points[p], joint_names)
