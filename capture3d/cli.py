@@ -820,8 +820,9 @@ def main(argv=None) -> int:
     # third-party start-up lines (Open3D, TFLite) only with -v; worker processes inherit it
     import os
 
-    from .console import VERBOSE_ENV
+    from .console import VERBOSE_ENV, quiet_video_decoding
     os.environ[VERBOSE_ENV] = "1" if args.verbose else "0"
+    quiet_video_decoding()
     try:
         args.func(args)
     except (Capture3DError, ValueError, OSError, RuntimeError) as exc:  # FileNotFoundError is an OSError

@@ -4,7 +4,8 @@ Some libraries write to the process's file descriptors from C code, past Python'
 and logging: TFLite ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on every
 interpreter), and Open3D's window start-up (GLFW and EGL lines on stdout, libwayland's
 "XDG_RUNTIME_DIR is invalid" on stderr). :func:`captured_output` takes those descriptors over
-around the one call that prints, unless the run is verbose.
+around the one call that prints, unless the run is verbose. FFmpeg inside OpenCV ("moov atom not
+found" for a damaged MP4) has a switch of its own: :func:`quiet_video_decoding`.
 
 Verbosity is :func:`verbose`: the ``CAPTURE3D_VERBOSE`` environment variable (the command line's
 ``-v`` sets it, so detection worker processes inherit it) or INFO logging on ``capture3d``.
@@ -18,6 +19,15 @@ import sys
 import tempfile
 
 VERBOSE_ENV = "CAPTURE3D_VERBOSE"
+
+
+def quiet_video_decoding() -> None:
+    """Keep FFmpeg's own lines (e.g. "moov atom not found" for a damaged MP4) off stderr unless
+    :func:`verbose`: OpenCV's FFmpeg backend writes them from C, and the command's own error
+    line already names the file and the problem. OpenCV reads ``OPENCV_FFMPEG_LOGLEVEL`` when it
+    first opens a video, and worker processes inherit it; a value the user set is kept."""
+    if not verbose():
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # AV_LOG_QUIET
 
 
 def verbose() -> bool:

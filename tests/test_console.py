@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from capture3d import console, io, synthetic
@@ -93,3 +94,24 @@ def test_a_warning_repeated_by_a_later_pass_is_shown_once(monkeypatch, caplog):
     with caplog.at_level("WARNING", logger="capture3d.test_once"), console.warnings_once():
         run()
     assert len(caplog.records) == 8
+
+
+def test_a_damaged_video_gets_one_line_and_ffmpeg_speaks_only_with_v(tmp_path, blazepose_models):
+    """A cut-off MP4 made FFmpeg print "moov atom not found" and detection log the failure before
+    the command's own error line: three lines for one problem. Now the one line, naming the file."""
+    (tmp_path / "s").mkdir()
+    with VideoWriter(tmp_path / "s" / "camA.avi", 30.0, (160, 120)) as w:
+        w.write(np.zeros((120, 160, 3), np.uint8))
+    (tmp_path / "s" / "camB.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200)   # no moov atom
+    env = {k: v for k, v in os.environ.items() if k not in (console.VERBOSE_ENV, "OPENCV_FFMPEG_LOGLEVEL")}
+    for verbose in (False, True):
+        run = subprocess.run([sys.executable, "-m", "capture3d.cli", *(["-v"] if verbose else []), "detect", "s",
+                              "-o", "pose2d", "--workers", "1"], capture_output=True, text=True, cwd=tmp_path,
+                             env=env, timeout=300)
+        assert run.returncode == 1
+        if not verbose:
+            assert run.stderr.count("\n") == 1 and run.stderr.startswith("capture3d: error: 1 of 2 cameras failed")
+            assert "camB.mp4: cannot open this video" in run.stderr
+        else:
+            assert "moov atom not found" in run.stderr    # the switch is what silenced it
+    assert (tmp_path / "pose2d" / "camA.npz").is_file()   # the good camera is kept

@@ -214,9 +214,9 @@ def detect_session(videos: dict[str, Path], out_dir, options: DetectOptions = De
                 cam = futures[fut]
                 try:
                     done[cam] = fut.result()
-                except Exception as exc:   # reported together at the end; the rest goes on
+                except Exception as exc:   # reported together at the end, once; the rest goes on
                     failed[cam] = str(exc)
-                    log.error("%s: %s", cam, exc)
+                    log.info("%s: %s", cam, exc)
                 if cam in bars:
                     bars[cam].close()
     if failed:
