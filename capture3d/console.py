@@ -22,12 +22,18 @@ VERBOSE_ENV = "CAPTURE3D_VERBOSE"
 
 
 def quiet_video_decoding() -> None:
-    """Keep FFmpeg's own lines (e.g. "moov atom not found" for a damaged MP4) off stderr unless
-    :func:`verbose`: OpenCV's FFmpeg backend writes them from C, and the command's own error
-    line already names the file and the problem. OpenCV reads ``OPENCV_FFMPEG_LOGLEVEL`` when it
-    first opens a video, and worker processes inherit it; a value the user set is kept."""
+    """Keep FFmpeg's and OpenCV's own lines off stderr unless :func:`verbose`: FFmpeg's (e.g.
+    "moov atom not found" for a damaged MP4) and OpenCV's warnings (e.g. 40 lines of
+    ``[ WARN:0] VIDEOIO(V4L2:/dev/video0)`` while it probes a webcam that is not plugged in) come
+    from C, and the command's own line already names the file or camera and the problem. OpenCV
+    reads ``OPENCV_FFMPEG_LOGLEVEL`` when it first opens a video and ``OPENCV_LOG_LEVEL`` when it
+    is loaded; worker processes inherit both; a value the user set is kept."""
     if not verbose():
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # AV_LOG_QUIET
+        if "OPENCV_LOG_LEVEL" not in os.environ:
+            os.environ["OPENCV_LOG_LEVEL"] = "FATAL"
+            import cv2   # already imported by then: its level was read, so it is set here as well
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
 
 
 def verbose() -> bool:
