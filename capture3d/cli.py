@@ -304,8 +304,8 @@ def cmd_detect(args):
         if unknown:
             raise ValueError(f"{args.session}: no video for cameras {unknown} (found {sorted(videos)})")
         videos = {c: videos[c] for c in args.camera}
-    done = detect_session(videos, args.output, _detect_options(args, args.persons or 1), make_bar=_bar_factory(),
-                          echo=print)
+    done = detect_session(videos, args.output, _detect_options(args, args.persons or DETECT_SLOTS),
+                          make_bar=_bar_factory(), echo=print)
     for cam, path in done.items():
         print(f"{cam}: {path}")
 
@@ -314,7 +314,8 @@ def cmd_process(args):
     from .process import ProcessOptions, process_session
     from .reconstruct import PeopleOptions
 
-    slots = max(4, args.persons + 1) if args.persons else 4   # room beside the people kept for the others
+    # room beside the people kept for the others
+    slots = max(DETECT_SLOTS, args.persons + 1) if args.persons else DETECT_SLOTS
     # --flip: a second detection with it, judged per person-view (ProcessOptions.flip), not in place of the first
     opts = ProcessOptions(detect=_detect_options(args, 1 if args.single else slots, flip=False),
                           filter=_filter_options(args), flip=args.flip,
@@ -501,11 +502,31 @@ def cmd_batch(args):
 
 
 # -- parser ------------------------------------------------------------------------------------
+def _positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (a frame rate of 0 divides by zero deep in the tracking)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+#: Person slots per view that ``detect`` and ``process`` follow by default (ProcessOptions.detect's),
+#: so that ``detect`` then ``triangulate`` finds the people ``process`` finds (with 1 slot it found
+#: 1 of the 2 people of pose2sim_multiperson).
+DETECT_SLOTS = 4
+
+
 def _sub(subparsers, name, help_, examples, func):
     p = subparsers.add_parser(name, help=help_, description=help_,
                               epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=func)
+    # -v after the command as well as before it (SUPPRESS: not given here keeps the top level's value)
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="log what each stage does, with the libraries' own lines")
     return p
 
 
@@ -592,15 +613,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "triangulate", "3D points from per-camera 2D keypoints",
              ["capture3d triangulate pose2d/ -c calibration.toml -o points3d.npz --fps 60"], cmd_triangulate)
-    p.add_argument("pose2d", help="folder of <camera>.npz")
-    p.add_argument("-c", "--calibration", required=True)
-    p.add_argument("-o", "--output", default="points3d.npz")
-    p.add_argument("--fps", type=float, default=30.0, help="frame rate, for time_s")
-    p.add_argument("--min-score", type=float, default=0.2)
+    p.add_argument("pose2d", help="folder of <camera>.npz (capture3d detect's)")
+    p.add_argument("-c", "--calibration", required=True, help="calibration of the cameras (any format capture3d reads)")
+    p.add_argument("-o", "--output", default="points3d.npz",
+                   help="points3d file, or a folder to write points3d.npz in (default ./points3d.npz)")
+    p.add_argument("--fps", type=_positive_float, metavar="HZ",
+                   help="frame rate, frames per second, for time_s and the filters (default: the rate the "
+                        "pose2d files recorded, else 30)")
+    p.add_argument("--min-score", type=float, default=0.2, help="views with a lower 2D score are unused (default 0.2)")
     p.add_argument("--max-error", type=float,
                    help="view rejection threshold, pixels (default: 2 %% of the image diagonal, as process, "
                         "which also runs the temporal pass on refused points; the two-view threshold is 0.4x it)")
-    p.add_argument("--no-robust", action="store_true")
+    p.add_argument("--no-robust", action="store_true", help="keep every view, however far off (no view rejection)")
     p.add_argument("--view-offsets", action="store_true",
                    help="shift each camera's 2D by the offset the other views measure, as process does "
                         "(default here: the 2D as given)")
@@ -635,7 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session", help="session folder or a plain folder of videos")
     p.add_argument("-o", "--output", default="pose2d", help="output folder (default ./pose2d)")
     p.add_argument("--camera", action="append", help="only this camera (repeatable)")
-    detect_args(p, 1)
+    detect_args(p, DETECT_SLOTS)
 
     p = _sub(sub, "process", "detect -> people across views and time -> triangulate -> filter -> export, in one go",
              ["capture3d process SESSION -c calibration.toml -o out/",
@@ -645,10 +669,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session", help="session folder or a plain folder of videos named after the cameras")
     p.add_argument("-c", "--calibration", required=True)
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--fps", type=float, help="frame rate (default: the videos')")
+    p.add_argument("--fps", type=_positive_float, metavar="HZ", help="frame rate (default: the videos')")
     p.add_argument("--export", action="append", choices=sorted(EXPORTERS),
                    help="export format (repeatable; default all four)")
-    detect_args(p, 4, persons=False,
+    detect_args(p, DETECT_SLOTS, persons=False,
                 flip_help="BlazePose: detect again with flip averaging (OUT/pose2d_flip) and use it in each "
                           "person-view where the other views agree better with it (a second detection, 1.5x the first)")
     p.add_argument("--guided-crops", action="store_true",
@@ -800,7 +824,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="local cluster worker processes (default: one per core)")
     p.add_argument("--serial", action="store_true", help="no Dask: one session after another in this process")
     p.add_argument("--force", action="store_true", help="redo everything, even sessions that are up to date")
-    p.add_argument("--fps", type=float, help="frame rate (default: the videos')")
+    p.add_argument("--fps", type=_positive_float, metavar="HZ", help="frame rate (default: the videos')")
     p.add_argument("--export", action="append", choices=sorted(EXPORTERS),
                    help="export format (repeatable; default all four)")
     p.add_argument("--detector", default="blazepose", help="blazepose (default) or a models/manifest.toml entry")

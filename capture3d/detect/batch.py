@@ -73,6 +73,7 @@ def detect_video(video, out_path, options: DetectOptions = DetectOptions(), *, p
     """
     cap = _open_video(video)
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or 0
+    fps = cap.get(cv2.CAP_PROP_FPS)
     wanted = len(range(0, total, options.every)) if total else 0
     if options.max_frames:
         wanted = min(wanted, options.max_frames) if wanted else options.max_frames
@@ -105,7 +106,8 @@ def detect_video(video, out_path, options: DetectOptions = DetectOptions(), *, p
     if progress is not None:
         progress(len(frames), len(frames))
     return io.save_pose2d(out_path, keypoints, joint_names=names, image_size=size,
-                          detector=f"{detector.name} {options.selection()}", frame_index=frames)
+                          detector=f"{detector.name} {options.selection()}", frame_index=frames,
+                          fps=fps if np.isfinite(fps) and 0 < fps < 1000 else None)
 
 
 def _is_done(path: Path, options: DetectOptions) -> bool:
@@ -145,11 +147,16 @@ def fetch_models(options: DetectOptions = DetectOptions(), *, echo=None) -> list
 
 
 def check_options(options: DetectOptions) -> None:
-    """Raise the ``ValueError`` that ``options.detector_options`` would raise in every worker, here
-    and once (a detector with an ``options_class`` attribute: its options are built from them)."""
+    """Raise the ``ValueError`` that an unknown ``options.detector`` or its ``detector_options``
+    would raise in every worker, here and once (a detector with an ``options_class`` attribute: its
+    options are built from them)."""
     from . import blazepose  # noqa: F401  (registers itself)
-    from .base import _REGISTRY
+    from . import manifest
+    from .base import _REGISTRY, available_detectors
 
+    if options.detector not in _REGISTRY and \
+            options.detector not in manifest.load_manifest(options.detector_options.get("models_folder")):
+        raise ValueError(f"unknown detector {options.detector!r}; available: {', '.join(available_detectors())}")
     make = getattr(_REGISTRY.get(options.detector), "options_class", None)
     if make is None:
         return
@@ -179,6 +186,7 @@ def detect_session(videos: dict[str, Path], out_dir, options: DetectOptions = De
     Raises :class:`DetectionError` after all other cameras are written when some failed.
     """
     out_dir = Path(out_dir)
+    check_options(options)   # an unknown detector or option: one line, and no output folder made
     out_dir.mkdir(parents=True, exist_ok=True)
     done, todo, failed = {}, {}, {}
     for cam, video in videos.items():
@@ -190,7 +198,6 @@ def detect_session(videos: dict[str, Path], out_dir, options: DetectOptions = De
             todo[cam] = (Path(video), path)
     if not todo:
         return done
-    check_options(options)
     fetch_models(options, echo=echo)
     workers = min(options.workers or os.cpu_count() or 1, len(todo))
     bars, last = {}, {}
