@@ -42,13 +42,17 @@ def _save_npz_atomic(path, **arrays) -> Path:
     return path
 
 
-def save_pose2d(path, keypoints, *, joint_names, image_size, detector: str, frame_index=None) -> Path:
+def save_pose2d(path, keypoints, *, joint_names, image_size, detector: str, frame_index=None,
+                fps: float | None = None) -> Path:
     """Write one camera's 2D keypoints.
 
     Parameters
     ----------
     keypoints : (F, P, J, 3) float
         Pixels x, y and score per frame, person and joint; NaN where absent.
+    fps : float, optional
+        The video's frame rate, frames per second, when known: ``triangulate`` then needs no
+        ``--fps`` (stored as ``fps``; files without it are read as before).
     """
     kp = check_array(keypoints, "keypoints", (None, None, None, 3)).astype(np.float32)
     F = kp.shape[0]
@@ -56,8 +60,9 @@ def save_pose2d(path, keypoints, *, joint_names, image_size, detector: str, fram
     if len(joint_names) != kp.shape[2] or len(frame_index) != F:
         raise ValueError(f"joint_names ({len(joint_names)}) and frame_index ({len(frame_index)}) must match "
                          f"keypoints {kp.shape}")
+    extra = {"fps": np.float64(fps)} if fps is not None and np.isfinite(fps) and fps > 0 else {}
     return _save_npz_atomic(path, keypoints=kp, frame_index=frame_index, joint_names=np.array(joint_names),
-                            image_size=np.array(image_size, np.int64), detector=np.array(detector))
+                            image_size=np.array(image_size, np.int64), detector=np.array(detector), **extra)
 
 
 def _npz_reason(exc) -> str:
@@ -87,7 +92,9 @@ def _read_npz(path: Path, what: str, keys, optional=()) -> dict:
 
 def load_pose2d(path) -> dict:
     path = Path(path)
-    out = _read_npz(path, "pose2d", ("keypoints", "frame_index", "joint_names", "image_size", "detector"))
+    out = _read_npz(path, "pose2d", ("keypoints", "frame_index", "joint_names", "image_size", "detector"),
+                    optional=("fps",))
+    out["fps"] = float(out["fps"]) if out["fps"] is not None else None
     if out["keypoints"].ndim != 4 or out["keypoints"].shape[-1] != 3:
         raise FileFormatError(path, f"keypoints must be (frames, persons, joints, 3), got {out['keypoints'].shape}",
                               key="keypoints")
@@ -147,6 +154,17 @@ def stack_pose2d_files(files: dict, frame_map: dict | None = None) -> tuple:
         out[c, [pos[f] for f in data[n]["frame_index"]], :kp.shape[1]] = kp
     sizes = {n: tuple(int(v) for v in data[n]["image_size"]) for n in cameras}
     return out, frames, names, sizes
+
+
+def pose2d_frame_rates(files: dict) -> dict:
+    """``{camera: frames per second}`` of the pose2d files ``{camera: path}`` that record their
+    video's frame rate (``detect`` writes it since 2026-12-04; older and imported files do not)."""
+    rates = {}
+    for n, path in files.items():
+        fps = _read_npz(Path(path), "pose2d", (), optional=("fps",))["fps"]
+        if fps is not None:
+            rates[n] = float(fps)
+    return rates
 
 
 POINT_DIAGNOSTICS = ("reprojection_error_px", "n_views", "score")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -130,9 +131,9 @@ def process_session(session, calibration, out, options: ProcessOptions = Process
     progress bars, ``echo`` prints one line per stage; ``after_detection()``, when given, is
     called between the two (the demo waits there for the kernels it compiles beside detection)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     rig, videos = session_rig(session, calibration)
     session_frame_map(session)   # read before detecting: a broken frames.csv fails fast
+    out.mkdir(parents=True, exist_ok=True)   # only now: bad input leaves no empty output folder behind
     t = time.perf_counter()
     pose2d = detect_session(videos, out / "pose2d", options.detect, make_bar=make_bar, echo=echo)
     seconds = time.perf_counter() - t
@@ -164,9 +165,9 @@ def reconstruct_session(session, calibration, out, options: ProcessOptions = Pro
     ``options.flip``, ``pose2d_flip`` (default ``out/pose2d_flip/<camera>.npz``) holds the same
     detection with flip averaging."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     timing = dict(timing or {})
     rig, videos = session_rig(session, calibration)
+    out.mkdir(parents=True, exist_ok=True)
     names = rig.names
     if pose2d is None:
         pose2d = {n: out / "pose2d" / f"{n}.npz" for n in names}
@@ -347,18 +348,40 @@ def save_people(path, rec, *, joint_names, frame_index, time_s, single: bool) ->
 
 
 @warnings_once()   # each pass repeats the warnings of the last: shown once
-def triangulate_folder(pose2d, calibration, output, *, fps: float, options: ProcessOptions = ProcessOptions(),
-                       triangulation_changes: dict | None = None, echo=None) -> tuple[Path | None, object]:
+def points3d_path(output) -> Path:
+    """Where ``triangulate -o OUTPUT`` writes: ``OUTPUT`` itself, or ``OUTPUT/points3d.npz`` when it
+    is a folder (one that exists, or any path written with a trailing slash)."""
+    path = Path(output)
+    if path.is_dir() or str(output).endswith(("/", os.sep)):
+        return path / "points3d.npz"
+    if path.exists() and not path.is_file():
+        raise FileFormatError(path, "cannot write the 3D points here: neither a file nor a folder")
+    return path
+
+
+def triangulate_folder(pose2d, calibration, output, *, fps: float | None = None,
+                       options: ProcessOptions = ProcessOptions(), triangulation_changes: dict | None = None,
+                       echo=None) -> tuple[Path | None, object]:
     """``capture3d triangulate``: the pose2d files of a folder (``<camera>.npz`` for every camera
     of ``calibration``) -> everyone in 3D (:func:`reconstruct_people` with ``options.people``,
     ``single``, ``triangulation`` (default: :func:`triangulation_for_images`, as ``process``; with
     ``triangulation_changes``, fields of it set), ``filter`` and
     ``view_offsets`` and ``self_calibration`` (:func:`reconstruct_with_view_offsets`; the command turns
     them off unless asked) -> ``output`` (points3d.npz; a refined calibration goes beside it as
-    ``calibration_refined.toml``). ``echo(line)`` gets what was assumed about image sizes (default: the
-    log). Returns ``(path or None when nobody was found, reconstruction)``."""
+    ``calibration_refined.toml``; ``output`` a folder: ``points3d.npz`` in it, :func:`points3d_path`).
+    ``fps`` frames per second, for ``time_s`` and the filters; None: the rate the pose2d files
+    recorded (the first camera's), else 30. ``echo(line)`` gets what was assumed about image sizes
+    and the frame rate (default: the log). Returns ``(path or None when nobody was found,
+    reconstruction)``."""
+    if fps is not None and not (np.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be > 0 frames per second, got {fps}")
+    output = points3d_path(output)      # before the work: a wrong -o must not cost the reconstruction
     rig = Rig.load(calibration)
     folder = Path(pose2d)
+    if not folder.is_dir():
+        raise FileFormatError(folder, "no such folder of pose2d files (<camera>.npz, from capture3d detect)"
+                              if not folder.exists() else "not a folder: triangulate reads a folder of "
+                              "<camera>.npz files (from capture3d detect)")
     files = {p.stem: p for p in folder.glob("*.npz")}
     missing = [n for n in rig.names if n not in files]
     if missing:
@@ -367,6 +390,18 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float, options: Proc
     sync = find_sync(folder.parent, options.sync, cameras=rig.names)
     if sync is None:
         cand, frames, joints, sizes = io.stack_pose2d_files(files)
+        if fps is None:
+            rates = io.pose2d_frame_rates(files)
+            first = next(iter(rates), None)
+            fps = rates.get(first)
+            if fps is None:
+                fps = 30.0
+                (echo or log.warning)("frame rate: 30 fps assumed (the pose2d files do not record their videos'; "
+                                      "--fps sets it)")
+            elif max(rates.values()) - min(rates.values()) > 1e-3 * fps:
+                (echo or log.warning)(f"frame rate: {fps:g} fps ({first}'s); the pose2d files record "
+                                      + ", ".join(f"{n} {r:g}" for n, r in rates.items())
+                                      + " (cameras with no shared clock: see capture3d sync)")
         time_s = frames / fps
     else:   # SESSION/sync.toml beside SESSION/pose2d, or options.sync
         cand, frames, time_s, joints, sizes = resample_pose2d_files(files, sync)

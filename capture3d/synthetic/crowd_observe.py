@@ -118,13 +118,14 @@ class CrowdObservation:
         """``(C, F)`` int: ghost detections per camera and frame."""
         return self.ghost.sum(axis=2)
 
-    def save_pose2d(self, folder, *, detector: str = "synthetic") -> dict:
-        """Write ``folder/<camera>.npz`` pose2d files (float32, as a detector would); returns
+    def save_pose2d(self, folder, *, detector: str = "synthetic", fps: float | None = None) -> dict:
+        """Write ``folder/<camera>.npz`` pose2d files (float32, as a detector would; ``fps`` the frame
+        rate they record, frames per second, None: none, as an imported file); returns
         ``{camera: path}``, which :func:`capture3d.io.stack_pose2d_files` reads back."""
         from ..io import save_pose2d
 
         return {name: save_pose2d(Path(folder) / f"{name}.npz", self.candidates[c], joint_names=self.joint_names,
-                                  image_size=self.image_sizes[c], detector=detector)
+                                  image_size=self.image_sizes[c], detector=detector, fps=fps)
                 for c, name in enumerate(self.camera_names)}
 
     def save_openpose_json(self, folder, *, suffix: str = "_json") -> dict:
