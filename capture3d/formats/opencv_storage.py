@@ -30,8 +30,12 @@ def _open(path: Path, mode=cv2.FILE_STORAGE_READ) -> cv2.FileStorage:
         raise FileFormatError(path, "file not found")
     try:
         fs = cv2.FileStorage(str(path), mode)
-    except cv2.error as exc:
-        raise FileFormatError(path, f"not an OpenCV XML/YAML file ({exc.err.strip()})") from None
+    except (cv2.error, SystemError) as exc:
+        # OpenCV 4.14's constructor raises SystemError ("returned a result with an exception set")
+        # with the cv2.error as its cause; older versions raise the cv2.error itself
+        cause = exc if isinstance(exc, cv2.error) else exc.__cause__
+        reason = getattr(cause, "err", None) or str(cause or exc)
+        raise FileFormatError(path, f"not an OpenCV XML/YAML file ({reason.strip()})") from None
     if not fs.isOpened():
         raise FileFormatError(path, "cannot be opened as an OpenCV XML/YAML file")
     return fs

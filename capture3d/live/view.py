@@ -84,6 +84,8 @@ class LivePicture:
         self.rig, self.joint_names = rig, list(joint_names)
         self.window = bool(os.environ.get("DISPLAY")) if window is None else window
         self.out_png = Path(out_png) if out_png is not None else None
+        if self.out_png is not None:   # made now, as every command makes its outputs' folders
+            self.out_png.parent.mkdir(parents=True, exist_ok=True)
         self.picture_interval_s, self.trail_frames = picture_interval_s, trail_frames
         self.view = view_camera(capture_volume(rig), size=size_3d)
         self._aimed = False      # re-aimed once at the first people seen (a world origin need not be the middle)
@@ -199,7 +201,8 @@ class LivePicture:
         if picture is None or self.out_png is None:
             return
         tmp = self.out_png.with_name(self.out_png.stem + ".tmp.png")
-        cv2.imwrite(str(tmp), picture, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        if not cv2.imwrite(str(tmp), picture, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+            raise OSError(f"cannot write {tmp}")
         tmp.replace(self.out_png)
         self._next_png = time.monotonic() + self.picture_interval_s
 
