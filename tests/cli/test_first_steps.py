@@ -1,0 +1,125 @@
+"""What a new user meets first on the command line: ``detect`` then ``triangulate`` finds the people
+``process`` finds, ``-v`` after the command, ``triangulate``'s frame rate and output folder, and bad
+input that costs nothing (no traceback, no empty output folder, one line)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from capture3d import io
+from capture3d.cli import build_parser, main
+from capture3d.synthetic import capture_area, make_crowd, make_rig, observe_crowd
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _two_people_pose2d(tmp_path, *, fps):
+    rig = make_rig(3)
+    rig.save(tmp_path / "calibration.toml")
+    crowd = make_crowd(2, 30, fps=60, seed=4, area_m=capture_area(rig, min_views=3))
+    observe_crowd(crowd, rig, seed=5, ghosts=0.0).save_pose2d(tmp_path / "pose2d", fps=fps)
+    return tmp_path / "pose2d", tmp_path / "calibration.toml"
+
+
+def test_detect_follows_as_many_people_per_view_as_process(monkeypatch, tmp_path):
+    """With one slot, ``detect`` then ``triangulate`` found 1 of the 2 people of
+    pose2sim_multiperson, where ``process`` found both."""
+    import capture3d.detect.batch as batch
+    import capture3d.sources as sources
+    from capture3d.process import ProcessOptions
+
+    seen = []
+    monkeypatch.setattr(sources, "session_videos", lambda session: {"cam01": tmp_path / "cam01.mp4"})
+    monkeypatch.setattr(batch, "detect_session", lambda videos, out, options, **kw: seen.append(options) or {})
+    assert main(["detect", str(tmp_path), "-o", str(tmp_path / "pose2d")]) == 0
+    assert main(["detect", str(tmp_path), "-o", str(tmp_path / "pose2d"), "--persons", "2"]) == 0
+    assert [o.max_persons for o in seen] == [ProcessOptions().detect.max_persons, 2] == [4, 2]
+
+
+@pytest.mark.parametrize("argv", [["export", "bvh", "x.npz", "-o", "x.bvh", "-v"],
+                                  ["-v", "export", "bvh", "x.npz", "-o", "x.bvh"],
+                                  ["calibrate", "convert", "a.toml", "-o", "b.toml", "--verbose"]])
+def test_verbose_goes_before_or_after_the_command(argv):
+    assert build_parser().parse_args(argv).verbose is True
+    assert build_parser().parse_args([a for a in argv if a not in ("-v", "--verbose")]).verbose is False
+
+
+def test_triangulate_takes_the_frame_rate_the_pose2d_files_recorded(tmp_path, capsys):
+    pose2d, calibration = _two_people_pose2d(tmp_path / "a", fps=60.0)
+    assert main(["triangulate", str(pose2d), "-c", str(calibration), "-o", str(tmp_path / "a" / "p.npz")]) == 0
+    assert "fps assumed" not in capsys.readouterr().out
+    assert np.diff(io.load_points3d(tmp_path / "a" / "p.npz")["time_s"]) == pytest.approx(1 / 60)
+    # files that do not record it (imported, or detected before they did): 30 fps, and it says so
+    pose2d, calibration = _two_people_pose2d(tmp_path / "b", fps=None)
+    assert main(["triangulate", str(pose2d), "-c", str(calibration), "-o", str(tmp_path / "b" / "p.npz")]) == 0
+    assert "frame rate: 30 fps assumed" in capsys.readouterr().out
+    assert np.diff(io.load_points3d(tmp_path / "b" / "p.npz")["time_s"]) == pytest.approx(1 / 30)
+    assert main(["triangulate", str(pose2d), "-c", str(calibration), "-o", str(tmp_path / "b" / "q.npz"),
+                 "--fps", "50"]) == 0
+    assert np.diff(io.load_points3d(tmp_path / "b" / "q.npz")["time_s"]) == pytest.approx(1 / 50)
+    for bad in ("0", "-60", "nan"):      # 0 divided by zero in the tracking, a 40-line traceback
+        with pytest.raises(SystemExit) as exit_:
+            main(["triangulate", str(pose2d), "-c", str(calibration), "--fps", bad])
+        assert exit_.value.code == 2 and "--fps: must be > 0" in capsys.readouterr().err
+
+
+def test_triangulate_writes_into_a_folder_given_as_output(tmp_path, capsys):
+    pose2d, calibration = _two_people_pose2d(tmp_path, fps=60.0)
+    (tmp_path / "existing").mkdir()
+    for out, written in ((tmp_path / "existing", tmp_path / "existing" / "points3d.npz"),
+                         (f"{tmp_path / 'new'}/", tmp_path / "new" / "points3d.npz")):
+        assert main(["triangulate", str(pose2d), "-c", str(calibration), "-o", str(out)]) == 0
+        assert f"wrote {written}" in capsys.readouterr().out
+        assert io.load_points3d(written)["points"].shape[:2] == (2, 30)
+
+
+def test_triangulate_names_a_pose2d_folder_that_is_not_there(tmp_path, capsys):
+    _, calibration = _two_people_pose2d(tmp_path, fps=60.0)
+    assert main(["triangulate", str(tmp_path / "nowhere"), "-c", str(calibration)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nowhere: no such folder of pose2d files" in err[0]
+
+
+def test_bad_input_leaves_no_empty_output_folder(tmp_path, capsys):
+    session = tmp_path / "session"
+    session.mkdir()
+    (session / "cam01.mp4").write_bytes(b"not a video")
+    (tmp_path / "garbage.toml").write_text("[[[ not toml")
+    assert main(["process", str(session), "-c", str(tmp_path / "garbage.toml"), "-o", str(tmp_path / "out")]) == 1
+    assert "garbage.toml" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    # an unknown detector: said once (it was once per camera), before any folder is made
+    assert main(["detect", str(session), "-o", str(tmp_path / "pose2d"), "--detector", "nosuch"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["capture3d: error: unknown detector 'nosuch'; available: blazepose"]
+    assert not (tmp_path / "pose2d").exists()
+
+
+def test_a_garbage_opencv_calibration_gets_one_line(tmp_path, capsys):
+    """OpenCV 4.14's FileStorage raises SystemError around its cv2.error: that was a 32-line traceback."""
+    folder = tmp_path / "easymocap"
+    folder.mkdir()
+    for name in ("intri.yml", "extri.yml"):
+        (folder / name).write_text("garbage: [unclosed\n%% nonsense {{{\n")
+    assert main(["calibrate", "convert", str(folder), "-o", str(tmp_path / "c.toml")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "intri.yml: not an OpenCV XML/YAML file" in err[0]
+
+
+@pytest.mark.skipif(bool(list(Path("/dev").glob("video*"))), reason="a webcam is plugged in: it would be found")
+def test_absent_webcams_get_the_command_s_lines_only_and_opencv_s_with_v(tmp_path):
+    """OpenCV probing a webcam that is not there wrote ~120 lines of ``[ WARN:0] VIDEOIO(V4L2...)``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENCV_LOG_LEVEL", "CAPTURE3D_VERBOSE")}
+    rig = ROOT / "rigs" / "usb_webcams.toml"
+
+    def run(*flags):
+        return subprocess.run([sys.executable, "-m", "capture3d.cli", *flags, "rig", "check", str(rig)],
+                              capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+
+    quiet, loud = run(), run("-v")
+    assert quiet.returncode == loud.returncode == 1
+    assert quiet.stderr.strip().splitlines() == ["capture3d: error: " + str(rig) + ": 3 of 3 cameras not ready: "
+                                                 "left, centre, right"]
+    assert "VIDEOIO" in loud.stderr
