@@ -104,12 +104,23 @@ def triangulation_for_images(sizes, **changes) -> TriangulationOptions:
     return TriangulationOptions(**{**scaled, "temporal": True, "temporal_refused_only": True, **changes})
 
 
+def require_poses(rig: Rig, path) -> Rig:
+    """``rig`` itself when its cameras are placed; a :class:`FileFormatError` naming ``path`` when
+    it holds intrinsics only (``capture3d calibrate intrinsics``' file, or every camera centre
+    within 1 mm of the others), with which every 3D point is degenerate and "nobody" is found."""
+    if len(rig) >= 2 and (rig.metadata.get("kind") == "intrinsics only"
+                          or float(np.ptp(rig.centers, axis=0).max()) < 1e-3):
+        raise FileFormatError(path, "holds intrinsics only (every camera at the same place): 3D needs the "
+                              "cameras' poses too (capture3d calibrate extrinsics finds them)")
+    return rig
+
+
 def session_rig(session, calibration) -> tuple[Rig, dict[str, Path]]:
     """The rig of ``calibration`` reduced to the cameras that have a video in ``session``, and
     ``{camera: video}`` in rig order. A :class:`FileFormatError` when the calibration does not
     know a camera of the session, or fewer than two cameras are left."""
     videos = session_videos(session)
-    rig = Rig.load(calibration)
+    rig = require_poses(Rig.load(calibration), calibration)
     unknown = sorted(set(videos) - set(rig.names))
     if unknown:
         raise FileFormatError(calibration, f"does not know the session's cameras {unknown} (it has {rig.names}); "
@@ -376,7 +387,7 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float | None = None,
     if fps is not None and not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be > 0 frames per second, got {fps}")
     output = points3d_path(output)      # before the work: a wrong -o must not cost the reconstruction
-    rig = Rig.load(calibration)
+    rig = require_poses(Rig.load(calibration), calibration)
     folder = Path(pose2d)
     if not folder.is_dir():
         raise FileFormatError(folder, "no such folder of pose2d files (<camera>.npz, from capture3d detect)"
@@ -625,5 +636,5 @@ def _report(session, calibration, names, frames, fps, options, joints, rec, rig,
 
 
 __all__ = ["ProcessOptions", "ProcessResult", "process_session", "reconstruct_session", "session_rig",
-           "triangulate_folder", "save_people", "video_positions",
+           "require_poses", "triangulate_folder", "save_people", "video_positions",
            "triangulation_for_images", "person_figures", "person_line"]

@@ -58,6 +58,10 @@ def read(path, *, units: str | None = None) -> Rig:
         dist = field_array(tab, "distortions", [(4,), (5,), (8,)], path, label)
         rot = field_array(tab, "rotation", [(3,), (3, 3)], path, label) if "rotation" in tab else np.zeros(3)
         trans = field_array(tab, "translation", [(3,)], path, label) if "translation" in tab else np.zeros(3)
+        if ("rotation" in tab) != ("translation" in tab):   # both absent: intrinsics only, camera at the origin
+            missing = "rotation" if "translation" in tab else "translation"
+            raise FileFormatError(path, f"has a {'translation' if missing == 'rotation' else 'rotation'} but no "
+                                  f"{missing}", camera=label, key=missing)
         fisheye = bool(tab.get("fisheye", False))
         if fisheye and dist.size != 4:
             raise FileFormatError(path, f"fisheye camera needs 4 coefficients, got {dist.size}",

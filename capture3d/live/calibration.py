@@ -98,4 +98,5 @@ def load_calibration(calibration, rig_config=None) -> tuple[Rig, str]:
     path = Path(calibration)
     if not path.exists():
         raise FileFormatError(path, "no such calibration file")
-    return Rig.load(path), str(path)
+    from ..process import require_poses   # (process imports the detectors: only when a file is read)
+    return require_poses(Rig.load(path), path), str(path)

@@ -123,3 +123,21 @@ def test_absent_webcams_get_the_command_s_lines_only_and_opencv_s_with_v(tmp_pat
     assert quiet.stderr.strip().splitlines() == ["capture3d: error: " + str(rig) + ": 3 of 3 cameras not ready: "
                                                  "left, centre, right"]
     assert "VIDEOIO" in loud.stderr
+
+
+def test_a_calibration_without_poses_is_refused_naming_it(tmp_path, capsys):
+    """An intrinsics file given as the calibration ran to "people: nobody" with exit 0; a camera
+    with a translation but no rotation was silently unrotated."""
+    from capture3d import Rig
+
+    pose2d, calibration = _two_people_pose2d(tmp_path, fps=60.0)
+    rig = Rig.load(calibration)
+    Rig([c.with_pose(np.zeros(3), np.zeros(3)) for c in rig], {"kind": "intrinsics only"}).save(tmp_path / "intr.toml")
+    assert main(["triangulate", str(pose2d), "-c", str(tmp_path / "intr.toml"), "-o", str(tmp_path / "p.npz")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "intr.toml: holds intrinsics only" in err[0] and not (tmp_path / "p.npz").exists()
+    text = calibration.read_text()
+    start = text.index("rotation = [")
+    (tmp_path / "norot.toml").write_text(text[:start] + text[text.index("]", start) + 1:])
+    assert main(["triangulate", str(pose2d), "-c", str(tmp_path / "norot.toml")]) == 1
+    assert "norot.toml, camera 'cam_00', key 'rotation': has a translation but no rotation" in capsys.readouterr().err
