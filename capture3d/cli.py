@@ -191,7 +191,8 @@ def _add_self_calibration_arg(p):
 
 def _add_people_args(p):
     g = p.add_argument_group("people")
-    g.add_argument("--persons", type=int, metavar="N", help="keep the N people seen in most frames (default: everyone)")
+    g.add_argument("--persons", type=_positive_int, metavar="N",
+                   help="keep the N people seen in most frames (default: everyone)")
     g.add_argument("--single", action="store_true", help="follow one person only (points3d.npz of one person)")
     p.add_argument("--sync", help="camera clocks (capture3d sync's sync.toml; default SESSION/sync.toml when there)")
 
@@ -209,11 +210,11 @@ def _add_filter_args(p, *, smoother: str, despike: float | None):
     g = p.add_argument_group("filtering")
     g.add_argument("--smoother", choices=SMOOTHERS, default=smoother,
                    help=f"temporal smoother (default {smoother}); skeleton = whole-sequence fit with steady bones")
-    g.add_argument("--despike", type=float, default=despike, metavar="M",
+    g.add_argument("--despike", type=_positive_float, default=despike, metavar="M",
                    help="remove points farther than M meters from their 7-frame median"
                         + (f" (default {despike})" if despike else " (default off)"))
     g.add_argument("--max-gap", type=int, default=15, help="fill gaps up to this many frames (default 15)")
-    g.add_argument("--cutoff-hz", type=float, default=6.0, help="Butterworth cut-off, Hz (default 6)")
+    g.add_argument("--cutoff-hz", type=_positive_float, default=6.0, help="Butterworth cut-off, Hz (default 6)")
     g.add_argument("--kalman-jerk", type=float, default=200.0, help="Kalman/RTS jerk noise, m/s^3 (default 200)")
 
 
@@ -502,6 +503,17 @@ def cmd_batch(args):
 
 
 # -- parser ------------------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (frames, people, workers)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     """argparse type: a finite number > 0 (a frame rate of 0 divides by zero deep in the tracking)."""
     try:
@@ -530,11 +542,28 @@ def _sub(subparsers, name, help_, examples, func):
     return p
 
 
+def _group(subparsers, name, help_, examples):
+    """A command with subcommands (``calibrate``, ``rig``, ...): its help lists examples too."""
+    p = subparsers.add_parser(name, help=help_, description=help_,
+                              epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="log what each stage does, with the libraries' own lines")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .export import EXPORTERS
 
-    parser = argparse.ArgumentParser(prog="capture3d", description="Multi-camera markerless 3D motion capture.")
+    parser = argparse.ArgumentParser(
+        prog="capture3d", description="Multi-camera markerless 3D motion capture.",
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in (
+            "capture3d demo                                          # the whole path on a synthetic rig",
+            "capture3d process SESSION -c calibration.toml -o out/   # videos -> people in 3D, exported",
+            "capture3d calibrate extrinsics --board b.toml SESSION -o calibration.toml",
+            "capture3d COMMAND --help                                # a command's options and examples")),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"capture3d {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -551,55 +580,60 @@ def build_parser() -> argparse.ArgumentParser:
              ["capture3d board charuco --squares-x 7 --squares-y 5 --square-mm 40 --name a4_charuco",
               "capture3d board checkerboard --squares-x 10 --squares-y 7 --square-mm 25"], cmd_board)
     p.add_argument("type", choices=["charuco", "checkerboard"])
-    p.add_argument("--squares-x", type=int, default=7, help="squares along x (not inner corners)")
-    p.add_argument("--squares-y", type=int, default=5)
-    p.add_argument("--square-mm", type=float, default=40.0)
+    p.add_argument("--squares-x", type=int, default=7, help="squares along x, not inner corners (default 7)")
+    p.add_argument("--squares-y", type=int, default=5, help="squares along y (default 5)")
+    p.add_argument("--square-mm", type=float, default=40.0, help="side of a square as printed, mm (default 40)")
     p.add_argument("--marker-mm", type=float, help="charuco marker size (default 0.75 x square)")
-    p.add_argument("--dictionary", default="DICT_4X4_50")
+    p.add_argument("--dictionary", default="DICT_4X4_50", help="charuco ArUco dictionary (default DICT_4X4_50)")
     p.add_argument("--legacy", action="store_true", help="OpenCV < 4.6 charuco pattern")
     p.add_argument("--inverted", action="store_true", help="white markers on black")
     p.add_argument("--see-through", action="store_true",
                    help="printed on film or backlit: also find it mirrored, as cameras behind it see it")
-    p.add_argument("--dpi", type=int, default=300)
-    p.add_argument("--name", default="board")
+    p.add_argument("--dpi", type=int, default=300, help="resolution of the printable PNG (default 300)")
+    p.add_argument("--name", default="board", help="board name, also the file name (default board)")
     p.add_argument("-o", "--output", help="board TOML (default calibration/boards/NAME.toml)")
 
-    cal = sub.add_parser("calibrate", help="intrinsics, extrinsics, conversion between formats")
+    cal = _group(sub, "calibrate", "intrinsics, extrinsics, a quality report, conversion between formats",
+                 ["capture3d calibrate intrinsics --board b.toml cam1.mp4 cam2.mp4 -o intrinsics.toml",
+                  "capture3d calibrate extrinsics --board b.toml SESSION -o calibration.toml",
+                  "capture3d calibrate report calibration.toml --board b.toml SESSION",
+                  "capture3d calibrate convert Calib.qca.txt -o calibration.toml"])
     csub = cal.add_subparsers(dest="calibrate_command", required=True)
     p = _sub(csub, "intrinsics", "per-camera intrinsics from board videos or image folders",
              ["capture3d calibrate intrinsics --board calibration/boards/board.toml cam1.mp4 cam2.mp4 -o intrinsics.toml",
               "capture3d calibrate intrinsics --board b.toml --fisheye 'gopro/*.jpg' -o intrinsics.toml"],
              cmd_calibrate_intrinsics)
     p.add_argument("inputs", nargs="+", help="one per camera: video, image folder or quoted glob")
-    p.add_argument("--board", required=True)
-    p.add_argument("--fisheye", action="store_true")
+    p.add_argument("--board", required=True, help="board TOML (capture3d board writes one)")
+    p.add_argument("--fisheye", action="store_true", help="fisheye lens model (4 coefficients)")
     p.add_argument("--rational", action="store_true", help="8-coefficient pinhole model")
-    p.add_argument("--every", type=int, default=1, help="use every N-th frame")
+    p.add_argument("--every", type=_positive_int, default=1, help="use every N-th frame")
     p.add_argument("--cache", help="folder for cached detections")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True, help="intrinsics TOML to write")
     p = _sub(csub, "extrinsics", "camera poses from a session of synchronized board videos",
              ["capture3d calibrate extrinsics --board b.toml --intrinsics intrinsics.toml SESSION -o calibration.toml",
               "capture3d calibrate extrinsics --board b.toml videos/ --floor-frame 0 -o calibration.toml"],
              cmd_calibrate_extrinsics)
     p.add_argument("session", help="session folder, or a plain folder of equal-length videos")
-    p.add_argument("--board", required=True)
+    p.add_argument("--board", required=True, help="board TOML (capture3d board writes one)")
     p.add_argument("--intrinsics", help="intrinsics TOML; without it they are found from the session")
-    p.add_argument("--every", type=int, default=1)
+    p.add_argument("--every", type=_positive_int, default=1, help="use every N-th frame (default 1)")
     p.add_argument("--floor-frame", type=int, help="frame where the board lies on the floor (default: found)")
     p.add_argument("--no-floor", action="store_true", help="world frame = the first camera's")
-    p.add_argument("--refine-intrinsics", action="store_true")
+    p.add_argument("--refine-intrinsics", action="store_true",
+                   help="let the bundle adjustment refine the intrinsics too (default: held)")
     p.add_argument("--allow-unequal", action="store_true", help="accept videos of different lengths")
     p.add_argument("--sync", help="camera clocks (default SESSION/sync.toml when present; see capture3d sync)")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True, help="calibration TOML to write")
     p = _sub(csub, "report", "judge a calibration on a session of board videos: errors, metric check, pictures",
              ["capture3d calibrate report calibration.toml --board b.toml SESSION",
               "capture3d calibrate report camera_array.toml --board charuco.toml caliscope/extrinsic -o report/"],
              cmd_calibrate_report)
     p.add_argument("calibration", help="any calibration file capture3d reads")
     p.add_argument("session", help="session folder, or a plain folder of videos (timestamps.csv is read)")
-    p.add_argument("--board", required=True)
-    p.add_argument("--every", type=int, default=1)
-    p.add_argument("--allow-unequal", action="store_true")
+    p.add_argument("--board", required=True, help="board TOML of the board in the videos")
+    p.add_argument("--every", type=_positive_int, default=1, help="use every N-th frame (default 1)")
+    p.add_argument("--allow-unequal", action="store_true", help="accept videos of different lengths")
     p.add_argument("-o", "--output", help="report folder (default: next to the calibration, NAME_report/)")
     p = _sub(csub, "convert", "convert a calibration between formats",
              ["capture3d calibrate convert Calib.qca.txt -o calibration.toml",
@@ -635,9 +669,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def detect_args(p, persons_default, persons=True, flip_help=None):
         p.add_argument("--detector", default="blazepose", help="blazepose (default) or a models/manifest.toml entry")
-        p.add_argument("--every", type=int, default=1, help="use every N-th frame")
-        p.add_argument("--max-frames", type=int, help="stop after this many frames per camera")
-        p.add_argument("--workers", type=int, help="processes (default: one per core)")
+        p.add_argument("--every", type=_positive_int, default=1, help="use every N-th frame")
+        p.add_argument("--max-frames", type=_positive_int, help="stop after this many frames per camera")
+        p.add_argument("--workers", type=_positive_int, help="processes (default: one per core)")
         p.add_argument("--flip", action="store_true", help=flip_help or
                        "BlazePose: average each crop's landmarks with the mirrored crop's (twice the landmark cost)")
         p.add_argument("--no-roi-smoothing", action="store_true",
@@ -651,7 +685,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="BlazePose: look for people on three squares of the image's short side, not on the "
                             "whole image shrunk to 224 px (far people in wide or tall views; 3x the person detector)")
         if persons:
-            p.add_argument("--persons", type=int, help=f"people followed per view (default {persons_default})")
+            p.add_argument("--persons", type=_positive_int, help=f"people followed per view (default {persons_default})")
 
     p = _sub(sub, "detect", "2D keypoints of every camera of a session (pose2d/<camera>.npz)",
              ["capture3d detect SESSION -o pose2d/", "capture3d detect SESSION -o pose2d/ --every 2 --max-frames 300"],
@@ -705,8 +739,8 @@ def build_parser() -> argparse.ArgumentParser:
               "capture3d record rigs/flir_hw_trigger.toml -o sessions/take2     # Ctrl-C stops"], cmd_record)
     p.add_argument("rig", help="rig file (rigs/*.toml)")
     p.add_argument("-o", "--output", required=True, help="new session folder")
-    p.add_argument("--duration", type=float, help="seconds to record (default: until Ctrl-C)")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames per camera")
+    p.add_argument("--duration", type=_positive_float, help="seconds to record (default: until Ctrl-C)")
+    p.add_argument("--max-frames", type=_positive_int, help="stop after this many frames per camera")
     p.add_argument("--scene", choices=["board", "person", "board+person"], help="synthetic rigs: what they see")
     p.add_argument("--preview", action="store_true",
                    help="show the newest frames (a window, or SESSION/preview.jpg without a display)")
@@ -722,7 +756,7 @@ def build_parser() -> argparse.ArgumentParser:
              cmd_live)
     p.add_argument("session", help="session folder (videos/<camera>.*) or a folder of videos named after the cameras")
     p.add_argument("-c", "--calibration", required=True, help="calibration of the session's cameras")
-    p.add_argument("--persons", type=int, default=2, help="person slots per camera (default 2)")
+    p.add_argument("--persons", type=_positive_int, default=2, help="person slots per camera (default 2)")
     p.add_argument("--rate", type=float, default=15.0, help="updates per second aimed at (default 15)")
     p.add_argument("--seconds", type=float, help="play at most this long")
     p.add_argument("--speed", type=float, default=1.0, help="times the recorded speed (0.25: slowed down to look at)")
@@ -730,7 +764,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", help="MP4 of every picture shown")
     p.add_argument("--window", action="store_true", help="show a window when there is a display")
 
-    rig_p = sub.add_parser("rig", help="rig files: check that the cameras are there")
+    rig_p = _group(sub, "rig", "rig files: check that the cameras are there, write a synthetic rig's calibration",
+                   ["capture3d rig check rigs/usb_webcams.toml",
+                    "capture3d rig calibration rigs/synthetic_4cam.toml -o calibration.toml"])
     rsub = rig_p.add_subparsers(dest="rig_command", required=True)
     p = _sub(rsub, "check", "open and configure every camera of a rig file, grab a frame, say what failed",
              ["capture3d rig check rigs/usb_webcams.toml"], cmd_rig)
@@ -741,7 +777,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rig", help="synthetic rig file (rigs/*.toml)")
     p.add_argument("-o", "--output", required=True, help="calibration file to write (.toml)")
 
-    models = sub.add_parser("models", help="2D model files: list them, fetch them")
+    models = _group(sub, "models", "2D model files: list them, fetch them",
+                    ["capture3d models list", "capture3d models fetch blazepose"])
     msub = models.add_subparsers(dest="models_command", required=True)
     p = _sub(msub, "list", "the models of models/manifest.toml and whether their files are there",
              ["capture3d models list"], cmd_models)
@@ -752,7 +789,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="+", help="model names (blazepose = both of its files)")
     p.add_argument("--wheel", help="read the files from this wheel instead of downloading it")
 
-    op = sub.add_parser("openpose", help="OpenPose per-frame JSON to and from pose2d files")
+    op = _group(sub, "openpose", "OpenPose per-frame JSON to and from pose2d files",
+                ["capture3d openpose import json/cam01 json/cam02 -o pose2d/ --image-size 1920 1080",
+                 "capture3d openpose export pose2d/cam01.npz -o json/cam01"])
     osub = op.add_subparsers(dest="openpose_command", required=True)
     p = _sub(osub, "import", "OpenPose JSON folders (one per camera, named after it) -> pose2d/<camera>.npz",
              ["capture3d openpose import json/cam01 json/cam02 -o pose2d/ --image-size 1920 1080"], cmd_openpose)
@@ -821,16 +860,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-c", "--calibration", help="one calibration for every session (default: each session's own, "
                    "or the nearest calibration/ folder above it)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (default: a local cluster)")
-    p.add_argument("--workers", type=int, help="local cluster worker processes (default: one per core)")
+    p.add_argument("--workers", type=_positive_int, help="local cluster worker processes (default: one per core)")
     p.add_argument("--serial", action="store_true", help="no Dask: one session after another in this process")
     p.add_argument("--force", action="store_true", help="redo everything, even sessions that are up to date")
     p.add_argument("--fps", type=_positive_float, metavar="HZ", help="frame rate (default: the videos')")
     p.add_argument("--export", action="append", choices=sorted(EXPORTERS),
                    help="export format (repeatable; default all four)")
     p.add_argument("--detector", default="blazepose", help="blazepose (default) or a models/manifest.toml entry")
-    p.add_argument("--every", type=int, default=1, help="use every N-th frame")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames per camera")
-    p.add_argument("--persons", type=int, help="people followed per view (default: process's)")
+    p.add_argument("--every", type=_positive_int, default=1, help="use every N-th frame")
+    p.add_argument("--max-frames", type=_positive_int, help="stop after this many frames per camera")
+    p.add_argument("--persons", type=_positive_int, help="people followed per view (default: process's)")
     _add_self_calibration_arg(p)
     _add_filter_args(p, smoother="butterworth", despike=0.1)
     return parser

@@ -59,8 +59,9 @@ def test_convert_and_bad_input(tmp_path, capsys):
 
 
 def test_every_command_has_help_with_examples():
-    for cmd in (["demo"], ["board"], ["calibrate", "intrinsics"], ["calibrate", "extrinsics"],
-                ["calibrate", "convert"], ["triangulate"], ["export"], ["view"], ["overlay"], ["plot"]):
+    for cmd in ([], ["demo"], ["board"], ["calibrate"], ["calibrate", "intrinsics"], ["calibrate", "extrinsics"],
+                ["calibrate", "convert"], ["triangulate"], ["export"], ["view"], ["overlay"], ["plot"], ["rig"],
+                ["models"], ["openpose"]):
         out = subprocess.run([sys.executable, "-m", "capture3d.cli", *cmd, "--help"], capture_output=True,
                              text=True, check=True).stdout
         assert "examples:" in out and "capture3d " in out

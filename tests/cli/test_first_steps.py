@@ -141,3 +141,17 @@ def test_a_calibration_without_poses_is_refused_naming_it(tmp_path, capsys):
     (tmp_path / "norot.toml").write_text(text[:start] + text[text.index("]", start) + 1:])
     assert main(["triangulate", str(pose2d), "-c", str(tmp_path / "norot.toml")]) == 1
     assert "norot.toml, camera 'cam_00', key 'rotation': has a translation but no rotation" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["record", "rigs/synthetic_4cam.toml", "-o", "s", "--duration", "0"], "--duration"),   # recorded 1 frame
+    (["record", "rigs/synthetic_4cam.toml", "-o", "s", "--duration", "-1"], "--duration"),
+    (["detect", "S", "--workers", "0"], "--workers"),
+    (["detect", "S", "--every", "0"], "--every"),
+    (["process", "S", "-c", "c.toml", "-o", "o", "--persons", "0"], "--persons"),
+    (["triangulate", "p", "-c", "c.toml", "--despike", "-1"], "--despike"),   # made every point NaN
+])
+def test_numbers_that_mean_nothing_are_refused_by_the_parser(argv, flag, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(argv)
+    assert exit_.value.code == 2 and f"argument {flag}: must be" in capsys.readouterr().err
