@@ -311,12 +311,17 @@ def cmd_detect(args):
         print(f"{cam}: {path}")
 
 
+def _slots(persons: int | None) -> int:
+    """Person slots per view for ``--persons N`` (keep the N people seen most): room beside them
+    for the others, so that a third person walking through does not take a kept one's slot."""
+    return max(DETECT_SLOTS, persons + 1) if persons else DETECT_SLOTS
+
+
 def cmd_process(args):
     from .process import ProcessOptions, process_session
     from .reconstruct import PeopleOptions
 
-    # room beside the people kept for the others
-    slots = max(DETECT_SLOTS, args.persons + 1) if args.persons else DETECT_SLOTS
+    slots = _slots(args.persons)
     # --flip: a second detection with it, judged per person-view (ProcessOptions.flip), not in place of the first
     opts = ProcessOptions(detect=_detect_options(args, 1 if args.single else slots, flip=False),
                           filter=_filter_options(args), flip=args.flip,
@@ -486,10 +491,12 @@ def cmd_batch(args):
     from .batch import BatchOptions, format_table, run_batch
     from .detect.batch import DetectOptions
     from .process import ProcessOptions
+    from .reconstruct import PeopleOptions
 
-    detect = DetectOptions(detector=args.detector, every=args.every, max_frames=args.max_frames,
-                           max_persons=args.persons or ProcessOptions().detect.max_persons)
+    slots = _slots(args.persons)   # --persons as process reads it
+    detect = DetectOptions(detector=args.detector, every=args.every, max_frames=args.max_frames, max_persons=slots)
     process = ProcessOptions(detect=detect, filter=_filter_options(args),
+                             people=PeopleOptions(max_persons=args.persons),
                              exports=tuple(args.export or ("csv", "trc", "c3d", "bvh")), fps=args.fps,
                              self_calibration=_self_calibration(args))
     res = run_batch(args.root, args.output, BatchOptions(process=process, scheduler=args.scheduler,
@@ -869,7 +876,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", default="blazepose", help="blazepose (default) or a models/manifest.toml entry")
     p.add_argument("--every", type=_positive_int, default=1, help="use every N-th frame")
     p.add_argument("--max-frames", type=_positive_int, help="stop after this many frames per camera")
-    p.add_argument("--persons", type=_positive_int, help="people followed per view (default: process's)")
+    p.add_argument("--persons", type=_positive_int, metavar="N",
+                   help="keep the N people seen in most frames, as process --persons (default: everyone)")
     _add_self_calibration_arg(p)
     _add_filter_args(p, smoother="butterworth", despike=0.1)
     return parser

@@ -155,3 +155,19 @@ def test_numbers_that_mean_nothing_are_refused_by_the_parser(argv, flag, capsys)
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(argv)
     assert exit_.value.code == 2 and f"argument {flag}: must be" in capsys.readouterr().err
+
+
+def test_batch_persons_means_what_process_persons_means(tmp_path, monkeypatch):
+    """``batch --persons N`` set the detector's slots; ``process --persons N`` keeps N people."""
+    import capture3d.batch as batch
+
+    seen = []
+
+    def fake_run_batch(root, out, options, *, calibration=None):
+        seen.append(options.process)
+        return batch.BatchResult([], tmp_path / "summary.csv", None, 0.0)
+
+    monkeypatch.setattr(batch, "run_batch", fake_run_batch)
+    for extra in ([], ["--persons", "2"], ["--persons", "6"]):
+        assert main(["batch", str(tmp_path), "-o", str(tmp_path / "o"), "--serial", *extra]) == 0
+    assert [(p.people.max_persons, p.detect.max_persons) for p in seen] == [(None, 4), (2, 4), (6, 7)]
