@@ -312,8 +312,8 @@ def cmd_detect(args):
 
 
 def _slots(persons: int | None) -> int:
-    """Person slots per view for ``--persons N`` (keep the N people seen most): room beside them
-    for the others, so that a third person walking through does not take a kept one's slot."""
+    """Person slots per view for ``--persons N`` (keep the N people seen most): N + 1, at least
+    :data:`DETECT_SLOTS`, room beside the people kept for the others."""
     return max(DETECT_SLOTS, persons + 1) if persons else DETECT_SLOTS
 
 
