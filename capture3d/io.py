@@ -83,6 +83,10 @@ def _npz_reason(exc) -> str:
 def _read_npz(path: Path, what: str, keys, optional=()) -> dict:
     """The arrays ``keys`` (and ``optional`` ones, None when absent) of the ``.npz`` at ``path``;
     a :class:`FileFormatError` "not a capture3d ``what`` file (reason)" when it cannot be read."""
+    if not path.exists():
+        raise FileFormatError(path, "file not found")
+    if path.is_dir():
+        raise FileFormatError(path, f"a folder, not a capture3d {what} file")
     try:
         with open(path, "rb") as fh, np.load(fh) as z:   # (closed even when the archive is broken)
             return {**{k: z[k] for k in keys}, **{k: z[k] if k in z.files else None for k in optional}}

@@ -83,3 +83,9 @@ def test_a_file_that_is_no_npz_gets_a_reason_a_user_can_read(tmp_path):
     (tmp_path / "cut.npz").write_bytes(good.read_bytes()[:200])
     with pytest.raises(FileFormatError, match=r"cut.npz: not a capture3d points3d file \(a damaged or truncated .npz"):
         load_points3d(tmp_path / "cut.npz")
+    # a missing file or a folder: said so (it was "not a capture3d points3d file ([Errno 2] ...)")
+    with pytest.raises(FileFormatError, match=r"nowhere.npz: file not found$"):
+        load_points3d(tmp_path / "nowhere.npz")
+    with pytest.raises(FileFormatError, match=r"folder.npz: a folder, not a capture3d pose2d file$"):
+        (tmp_path / "folder.npz").mkdir()
+        load_pose2d(tmp_path / "folder.npz")

@@ -57,10 +57,13 @@ def person_path(path, person_id: int) -> Path:
 
 def export_points(fmt: str, path, data: dict) -> ExportResult:
     """Write ``data`` (as :func:`capture3d.io.load_points3d` returns it, one person or several) in
-    format ``fmt`` (a key of :data:`EXPORTERS`) at ``path``; see the module's docstring for the
-    file names. Data the format cannot hold come back in ``skipped``, never as an exception."""
+    format ``fmt`` (a key of :data:`EXPORTERS`) at ``path`` (given no suffix, ``.<fmt>`` is added);
+    see the module's docstring for the file names. Data the format cannot hold come back in ``skipped``, never as an exception."""
     if fmt not in EXPORTERS:
         raise ValueError(f"unknown export format {fmt!r} (known: {sorted(EXPORTERS)})")
+    path = Path(path)
+    if not path.suffix:      # "-o out/skeleton": out/skeleton.bvh, not a file without a type
+        path = path.with_name(f"{path.name}.{fmt}")
     writer = _atomic(EXPORTERS[fmt])
     people = persons(data)
     if people[0][0] is None:  # one person: the writer's own file

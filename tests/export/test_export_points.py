@@ -123,3 +123,12 @@ def test_single_person_gives_exactly_the_writers_file(tmp_path, fmt):
     theirs = EXPORTERS[fmt](tmp_path / "b" / f"s.{fmt}", data)
     assert res.written == (tmp_path / "a" / f"s.{fmt}",) and not res.skipped
     assert res.written[0].read_bytes() == theirs.read_bytes()
+
+
+def test_an_output_without_a_suffix_gets_the_format_s(tmp_path, people):
+    """``capture3d export bvh ... -o ex/skel`` wrote ``skel_p0``, a file of no type."""
+    assert [p.name for p in export_points("csv", tmp_path / "skel", people).written] == \
+        ["skel_p2.csv", "skel_p7.csv", "skel_p11.csv"]
+    assert [p.name for p in export_points("c3d", tmp_path / "all", people).written] == ["all.c3d"]
+    one = persons(people)[0][1]
+    assert [p.name for p in export_points("trc", tmp_path / "one", one).written] == ["one.trc"]
