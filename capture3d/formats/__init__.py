@@ -60,7 +60,8 @@ def write_calibration(rig, path, *, format: str | None = None) -> Path:
     path = Path(path)
     fmt = format or ("toml" if path.suffix.lower() == ".toml" else None)
     if fmt is None:
-        raise ValueError(f"{path}: cannot tell the format from the name; pass format= one of {sorted(WRITERS)}")
+        raise ValueError(f"{path}: cannot tell the calibration format from the name: give a .toml name, or a "
+                         f"folder and --format (format= in Python) one of {sorted(WRITERS)}")
     if fmt not in WRITERS:
         raise ValueError(f"cannot write format {fmt!r}; writable: {sorted(WRITERS)}")
     return WRITERS[fmt](rig, path)

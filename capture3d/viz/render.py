@@ -249,7 +249,13 @@ def render(points, joint_names, out, *, person_ids=None, rig=None, fps: float = 
 
     from ..video import VideoWriter
 
+    from ..errors import FileFormatError
+    from ..video import FOURCC
+
     out = Path(out)
+    if out.suffix.lower() != ".png" and out.suffix.lower() not in FOURCC:   # before the renderer starts
+        raise FileFormatError(out, f"cannot render to this type; use .png (one frame) or a video, one of "
+                              f"{sorted(FOURCC)}")
     pts = np.asarray(points, float)
     view = view_camera(pts, rig, size=size)
     r = OffscreenRenderer(view, rig=rig)

