@@ -181,7 +181,8 @@ def detect_session(videos: dict[str, Path], out_dir, options: DetectOptions = De
     make_bar : callable, optional
         ``make_bar(camera, total)`` -> a tqdm-like bar (``update``, ``close``), one per camera.
     echo : callable, optional
-        ``echo(line)`` tells of a model download on first use (default: a log warning).
+        ``echo(line)`` tells of a model download on first use (default: a log warning) and of
+        the cameras whose file was already there and kept (default: the log, at INFO).
 
     Raises :class:`DetectionError` after all other cameras are written when some failed.
     """
@@ -196,6 +197,8 @@ def detect_session(videos: dict[str, Path], out_dir, options: DetectOptions = De
             done[cam] = path
         else:
             todo[cam] = (Path(video), path)
+    if done and echo is not None:   # a re-run says why it took no time
+        echo(f"2D keypoints of {', '.join(done)} reused: {out_dir} has them from the same detector and options")
     if not todo:
         return done
     fetch_models(options, echo=echo)

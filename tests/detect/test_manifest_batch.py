@@ -94,11 +94,15 @@ def test_batch_writes_each_camera_skips_done_ones_and_keeps_them_when_another_fa
     assert a["keypoints"].shape == (3, 1, 21, 3) and a["frame_index"].tolist() == [0, 2, 4]
     assert a["joint_names"][:2] == ["nose", "left_eye"] and tuple(a["image_size"]) == (320, 240)
     assert np.isnan(a["keypoints"]).all()                      # grey frames: nobody there
+    assert a["fps"] == 30.0                                    # the video's, for triangulate
     stamp = out["camA"].stat().st_mtime_ns
     (session / "camC.avi").write_bytes(b"not a video")
     videos["camC"] = session / "camC.avi"
+    said = []
     with pytest.raises(DetectionError, match=r"1 of 3 cameras failed \(camC: .*camC.avi: cannot open"):
-        detect_session(videos, tmp_path / "pose2d", opts)
+        detect_session(videos, tmp_path / "pose2d", opts, echo=said.append)
+    assert said == [f"2D keypoints of camA, camB reused: {tmp_path / 'pose2d'} has them from the same detector "
+                    "and options"]
     assert out["camA"].stat().st_mtime_ns == stamp            # skipped, not redone
     assert out["camB"].is_file()
     # another frame selection is not "done"
