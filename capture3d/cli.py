@@ -148,9 +148,16 @@ def cmd_calibrate_convert(args):
     print(f"{len(rig)} cameras ({', '.join(rig.names)}) -> {out}")
 
 
+def _check_people_args(args):
+    if args.single and args.persons:
+        raise ValueError(f"--single follows one person and --persons {args.persons} keeps {args.persons}: give one")
+
+
 def cmd_triangulate(args):
     from .process import MAX_ERROR_SHARE, MAX_ERROR_TWO_VIEWS_SHARE, ProcessOptions, triangulate_folder
     from .reconstruct import PeopleOptions
+
+    _check_people_args(args)
 
     # views judged as process judges them (thresholds scaled to the images, the temporal pass on the
     # refused points) unless --max-error; the two-view threshold follows it
@@ -321,6 +328,8 @@ def cmd_process(args):
     from .process import ProcessOptions, process_session
     from .reconstruct import PeopleOptions
 
+    _check_people_args(args)
+
     slots = _slots(args.persons)
     # --flip: a second detection with it, judged per person-view (ProcessOptions.flip), not in place of the first
     opts = ProcessOptions(detect=_detect_options(args, 1 if args.single else slots, flip=False),
@@ -355,9 +364,17 @@ def cmd_sync(args):
 def cmd_record(args):
     from .capture import RecordOptions, RigConfig, record
 
+    if args.live_video and not args.live_3d:
+        raise ValueError("--live-video records what --live-3d shows: give --live-3d too")
     rig = RigConfig.load(args.rig)
+    if (args.scene or args.people) and not any(c.backend == "synthetic" for c in rig.cameras):
+        raise ValueError(f"{args.rig}: --scene and --people are for synthetic rigs; this one has "
+                         f"{sorted({c.backend for c in rig.cameras})} cameras")
     if args.scene:
         rig.synthetic["scene"] = args.scene
+    if args.people and "person" not in rig.synthetic.get("scene", "board"):
+        raise ValueError(f"--people {args.people}: the scene is {rig.synthetic.get('scene', 'board')!r}, with "
+                         "nobody in it (--scene person or board+person)")
     if args.people:
         rig.synthetic["people"] = args.people
     opts = RecordOptions(duration_s=args.duration, max_frames=args.max_frames)

@@ -182,3 +182,18 @@ def test_outputs_of_a_type_capture3d_cannot_write_are_named_with_what_it_can(tmp
     capsys.readouterr()
     assert main(["view", str(tmp_path / "p.npz"), "--render", str(tmp_path / "x.gif")]) == 1
     assert "x.gif: cannot render to this type; use .png (one frame) or a video" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,said", [
+    (["process", "S", "-c", "c.toml", "-o", "o", "--single", "--persons", "2"], "--single follows one person"),
+    (["triangulate", "p", "-c", "c.toml", "--single", "--persons", "2"], "--single follows one person"),
+    (["record", "rigs/synthetic_4cam.toml", "-o", "s", "--live-video"], "--live-video records what --live-3d"),
+    (["record", "rigs/synthetic_4cam.toml", "-o", "s", "--scene", "board", "--people", "3"], "with nobody in it"),
+    (["record", "rigs/usb_webcams.toml", "-o", "s", "--scene", "person"], "are for synthetic rigs"),
+])
+def test_flags_that_would_be_ignored_are_refused_before_any_work(argv, said, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = [str(ROOT / a) if a.startswith("rigs/") else a for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and said in err[0] and not (tmp_path / "s").exists() and not (tmp_path / "o").exists()
