@@ -781,7 +781,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "live", "play a recorded session through live 3D at its own frame rate (test, demo, tune)",
              ["capture3d live sessions/take1 -c sessions/take1/calibration.toml",
-              "capture3d live ../shared/data/pose2sim_multiperson -c Calib.qca.txt --persons 4 --video live.mp4"],
+              "capture3d live ../shared/data/pose2sim_multiperson -c Calib.qca.txt --persons 4 --picture live.png "
+              "--video live.mp4"],
              cmd_live)
     p.add_argument("session", help="session folder (videos/<camera>.*) or a folder of videos named after the cameras")
     p.add_argument("-c", "--calibration", required=True, help="calibration of the session's cameras")

@@ -38,8 +38,9 @@ def rig_calibration(rig_config) -> Rig:
     real = [s.name for s in rig_config.cameras if s.backend != "synthetic"]
     where = rig_config.path or rig_config.name
     if real:
-        raise FileFormatError(where, f"cameras {real} are not synthetic: only a synthetic rig knows its calibration; "
-                                     "give one with --live-3d CALIBRATION (capture3d calibrate makes it)")
+        raise FileFormatError(where, f"cameras {real} are not synthetic: only a synthetic rig knows its own "
+                                     "calibration; calibrate real cameras with capture3d calibrate (and give "
+                                     "record that file: --live-3d CALIBRATION)")
     scene = rig_config.scene
     if scene is None:
         rig_config.make_cameras(realtime=False)        # builds the scene (images are rendered lazily)
