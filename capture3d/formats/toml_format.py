@@ -107,10 +107,23 @@ def write(rig: Rig, path) -> Path:
     meta = {"units": "m", "up_axis": "z", **_clean(meta)}
     meta.setdefault("software", f"capture3d {__version__}")
     meta.setdefault("date", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
-    doc["metadata"] = meta
+    # the cameras' arrays on one line each, as CONVENTIONS.md shows them (tomli_w puts every number
+    # of a matrix on a line of its own); the metadata, which may nest tables, as tomli_w writes it
+    text = "\n".join([f"[{name}]\n" + "".join(f"{k} = {_inline(v)}\n" for k, v in tab.items())
+                      for name, tab in doc.items()] + [tomli_w.dumps({"metadata": meta})])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as fh:
-        tomli_w.dump(doc, fh)
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)  # never leave a half-written calibration under the real name
     return path
+
+
+def _inline(value) -> str:
+    """``value`` as an inline TOML value, arrays on one line (scalars as tomli_w writes them).
+
+    >>> _inline([[1.5, 0.0], [float("nan"), 2]]), _inline("cam01"), _inline(True)
+    ('[[1.5, 0.0], [nan, 2]]', '"cam01"', 'true')
+    """
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_inline(v) for v in value) + "]"
+    return tomli_w.dumps({"v": value})[len("v = "):].rstrip("\n")

@@ -30,6 +30,16 @@ def test_toml_round_trip_keeps_order_and_names_with_12_cameras(tmp_path):
     assert back.metadata["units"] == "m" and back.metadata["reprojection_error_px"] == 0.4
     text = path.read_text()
     assert text.index("[cam_00]") < text.index("[cam_11]") < text.index("[metadata]")
+    # readable as CONVENTIONS.md shows it: each array on its key's line (tomli_w wrote a number a line)
+    lines = text.splitlines()
+    assert sum(line.startswith(("matrix = [[", "distortions = [", "rotation = [", "translation = [", "size = ["))
+               and line.endswith("]") for line in lines) == 5 * 12
+    assert len(lines) < 12 * 11 + 10
+    # nested metadata, strings that need escapes, NaN: still TOML that reads back the same
+    rig = capture3d.Rig(rig.cameras[:2], {"note": 'a "quoted" \\ path', "per_camera": {"cam_2": [0.1, float("nan")]}})
+    back = capture3d.Rig.load(rig.save(tmp_path / "odd.toml"))
+    assert back.metadata["note"] == 'a "quoted" \\ path' and back.metadata["per_camera"]["cam_2"][0] == 0.1
+    assert np.isnan(back.metadata["per_camera"]["cam_2"][1])
 
 
 def test_toml_units_in_millimeters(tmp_path):
