@@ -207,7 +207,7 @@ def _add_people_args(p):
 def _filter_options(args):
     from .reconstruct import FilterOptions
 
-    return FilterOptions(despike_m=args.despike, max_gap=args.max_gap, smoother=args.smoother,
+    return FilterOptions(despike_m=args.despike or None, max_gap=args.max_gap, smoother=args.smoother,
                          cutoff_hz=args.cutoff_hz, kalman_jerk_m_s3=args.kalman_jerk)
 
 
@@ -217,12 +217,13 @@ def _add_filter_args(p, *, smoother: str, despike: float | None):
     g = p.add_argument_group("filtering")
     g.add_argument("--smoother", choices=SMOOTHERS, default=smoother,
                    help=f"temporal smoother (default {smoother}); skeleton = whole-sequence fit with steady bones")
-    g.add_argument("--despike", type=_positive_float, default=despike, metavar="M",
-                   help="remove points farther than M meters from their 7-frame median"
+    g.add_argument("--despike", type=_non_negative_float, default=despike, metavar="M",
+                   help="remove points farther than M meters from their 7-frame median; 0: off"
                         + (f" (default {despike})" if despike else " (default off)"))
-    g.add_argument("--max-gap", type=int, default=15, help="fill gaps up to this many frames (default 15)")
+    g.add_argument("--max-gap", type=_non_negative_int, default=15,
+                   help="fill gaps up to this many frames; 0: none (default 15)")
     g.add_argument("--cutoff-hz", type=_positive_float, default=6.0, help="Butterworth cut-off, Hz (default 6)")
-    g.add_argument("--kalman-jerk", type=float, default=200.0, help="Kalman/RTS jerk noise, m/s^3 (default 200)")
+    g.add_argument("--kalman-jerk", type=_positive_float, default=200.0, help="Kalman/RTS jerk noise, m/s^3 (default 200)")
 
 
 def cmd_export(args):
@@ -312,7 +313,7 @@ def cmd_detect(args):
         if unknown:
             raise ValueError(f"{args.session}: no video for cameras {unknown} (found {sorted(videos)})")
         videos = {c: videos[c] for c in args.camera}
-    done = detect_session(videos, args.output, _detect_options(args, args.persons or DETECT_SLOTS),
+    done = detect_session(videos, args.output, _detect_options(args, _slots(args.persons)),
                           make_bar=_bar_factory(), echo=print)
     for cam, path in done.items():
         print(f"{cam}: {path}")
@@ -532,50 +533,43 @@ def cmd_batch(args):
 
 
 # -- parser ------------------------------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1 (frames, people, workers)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
+def _number(kind, least: float, strict: bool):
+    """An argparse type: a finite ``kind`` (int or float) above ``least`` (``strict``) or at
+    least ``least``: a count, a frame rate, a duration, a distance that means something (a frame
+    rate of 0 divided by zero deep in the tracking, ``--despike -1`` made every point NaN)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {'whole ' if kind is int else ''}number: {text!r}") from None
+        if not np.isfinite(value) or value < least or (strict and value == least):
+            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {least:g}, got {text}")
+        return value
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (a frame rate of 0 divides by zero deep in the tracking)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+_positive_int = _number(int, 1, strict=False)          # counts: frames, people, workers, squares
+_non_negative_int = _number(int, 0, strict=False)
+_positive_float = _number(float, 0, strict=True)       # rates, durations, cut-offs
+_non_negative_float = _number(float, 0, strict=False)
 
 
-#: Person slots per view that ``detect`` and ``process`` follow by default (ProcessOptions.detect's),
-#: so that ``detect`` then ``triangulate`` finds the people ``process`` finds (with 1 slot it found
-#: 1 of the 2 people of pose2sim_multiperson).
+#: Person slots per view that ``detect`` and ``process`` follow by default, ProcessOptions.detect's
+#: (kept here so that ``--help`` imports no detector; tests/cli/test_first_steps.py checks they are
+#: equal), so that ``detect`` then ``triangulate`` finds the people ``process`` finds (with 1 slot it
+#: found 1 of the 2 people of pose2sim_multiperson).
 DETECT_SLOTS = 4
 
 
-def _sub(subparsers, name, help_, examples, func):
+def _sub(subparsers, name, help_, examples, func=None):
+    """A command (``func`` runs it; None: a group of commands, e.g. ``calibrate``) whose help
+    lists ``examples``."""
     p = subparsers.add_parser(name, help=help_, description=help_,
                               epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.set_defaults(func=func)
+    if func is not None:
+        p.set_defaults(func=func)
     # -v after the command as well as before it (SUPPRESS: not given here keeps the top level's value)
-    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                   help="log what each stage does, with the libraries' own lines")
-    return p
-
-
-def _group(subparsers, name, help_, examples):
-    """A command with subcommands (``calibrate``, ``rig``, ...): its help lists examples too."""
-    p = subparsers.add_parser(name, help=help_, description=help_,
-                              epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                    help="log what each stage does, with the libraries' own lines")
     return p
@@ -622,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="board", help="board name, also the file name (default board)")
     p.add_argument("-o", "--output", help="board TOML (default calibration/boards/NAME.toml)")
 
-    cal = _group(sub, "calibrate", "intrinsics, extrinsics, a quality report, conversion between formats",
+    cal = _sub(sub, "calibrate", "intrinsics, extrinsics, a quality report, conversion between formats",
                  ["capture3d calibrate intrinsics --board b.toml cam1.mp4 cam2.mp4 -o intrinsics.toml",
                   "capture3d calibrate extrinsics --board b.toml SESSION -o calibration.toml",
                   "capture3d calibrate report calibration.toml --board b.toml SESSION",
@@ -714,7 +708,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="BlazePose: look for people on three squares of the image's short side, not on the "
                             "whole image shrunk to 224 px (far people in wide or tall views; 3x the person detector)")
         if persons:
-            p.add_argument("--persons", type=_positive_int, help=f"people followed per view (default {persons_default})")
+            p.add_argument("--persons", type=_positive_int, metavar="N",
+                           help=f"people to follow, as process --persons: N + 1 person slots per view, at least "
+                                f"{persons_default} (default {persons_default} slots)")
 
     p = _sub(sub, "detect", "2D keypoints of every camera of a session (pose2d/<camera>.npz)",
              ["capture3d detect SESSION -o pose2d/", "capture3d detect SESSION -o pose2d/ --every 2 --max-frames 300"],
@@ -756,7 +752,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="auto", choices=["auto", "motion", "board", "audio", "flash"])
     p.add_argument("--pose2d", help="folder of <camera>.npz from capture3d detect (default SESSION/pose2d)")
     p.add_argument("--board", help="board TOML (method board)")
-    p.add_argument("--max-shift", type=float, help="largest offset searched, seconds (default: half the shortest video)")
+    p.add_argument("--max-shift", type=_positive_float, help="largest offset searched, seconds (default: half the shortest video)")
     p.add_argument("--reference", help="camera whose clock is the common one (default: the first that can be)")
     p.add_argument("--whole-frames", action="store_true",
                    help="the cameras share one frame clock (one trigger, or cut from synced videos) and only "
@@ -777,7 +773,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="live 3D of every person (SESSION/live.png, or a window); a synthetic rig needs no "
                         "CALIBRATION (its own is used and saved as SESSION/calibration.toml)")
     p.add_argument("--live-video", action="store_true", help="with --live-3d: also SESSION/live.mp4 of what was shown")
-    p.add_argument("--people", type=int, help="synthetic person scenes: how many walk (default 1)")
+    p.add_argument("--people", type=_positive_int, help="synthetic person scenes: how many walk (default 1)")
 
     p = _sub(sub, "live", "play a recorded session through live 3D at its own frame rate (test, demo, tune)",
              ["capture3d live sessions/take1 -c sessions/take1/calibration.toml",
@@ -787,14 +783,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session", help="session folder (videos/<camera>.*) or a folder of videos named after the cameras")
     p.add_argument("-c", "--calibration", required=True, help="calibration of the session's cameras")
     p.add_argument("--persons", type=_positive_int, default=2, help="person slots per camera (default 2)")
-    p.add_argument("--rate", type=float, default=15.0, help="updates per second aimed at (default 15)")
-    p.add_argument("--seconds", type=float, help="play at most this long")
-    p.add_argument("--speed", type=float, default=1.0, help="times the recorded speed (0.25: slowed down to look at)")
+    p.add_argument("--rate", type=_positive_float, default=15.0, help="updates per second aimed at (default 15)")
+    p.add_argument("--seconds", type=_positive_float, help="play at most this long")
+    p.add_argument("--speed", type=_positive_float, default=1.0, help="times the recorded speed (0.25: slowed down to look at)")
     p.add_argument("--picture", help="refreshed picture (default SESSION/live.png)")
     p.add_argument("--video", help="MP4 of every picture shown")
     p.add_argument("--window", action="store_true", help="show a window when there is a display")
 
-    rig_p = _group(sub, "rig", "rig files: check that the cameras are there, write a synthetic rig's calibration",
+    rig_p = _sub(sub, "rig", "rig files: check that the cameras are there, write a synthetic rig's calibration",
                    ["capture3d rig check rigs/usb_webcams.toml",
                     "capture3d rig calibration rigs/synthetic_4cam.toml -o calibration.toml"])
     rsub = rig_p.add_subparsers(dest="rig_command", required=True)
@@ -807,7 +803,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rig", help="synthetic rig file (rigs/*.toml)")
     p.add_argument("-o", "--output", required=True, help="calibration file to write (.toml)")
 
-    models = _group(sub, "models", "2D model files: list them, fetch them",
+    models = _sub(sub, "models", "2D model files: list them, fetch them",
                     ["capture3d models list", "capture3d models fetch blazepose"])
     msub = models.add_subparsers(dest="models_command", required=True)
     p = _sub(msub, "list", "the models of models/manifest.toml and whether their files are there",
@@ -819,7 +815,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="+", help="model names (blazepose = both of its files)")
     p.add_argument("--wheel", help="read the files from this wheel instead of downloading it")
 
-    op = _group(sub, "openpose", "OpenPose per-frame JSON to and from pose2d files",
+    op = _sub(sub, "openpose", "OpenPose per-frame JSON to and from pose2d files",
                 ["capture3d openpose import json/cam01 json/cam02 -o pose2d/ --image-size 1920 1080",
                  "capture3d openpose export pose2d/cam01.npz -o json/cam01"])
     osub = op.add_subparsers(dest="openpose_command", required=True)
@@ -914,9 +910,9 @@ def main(argv=None) -> int:
     # third-party start-up lines (Open3D, TFLite) only with -v; worker processes inherit it
     import os
 
-    from .console import VERBOSE_ENV, quiet_video_decoding
+    from .console import VERBOSE_ENV, quiet_native_logs
     os.environ[VERBOSE_ENV] = "1" if args.verbose else "0"
-    quiet_video_decoding()
+    quiet_native_logs()
     try:
         args.func(args)
     except (Capture3DError, ValueError, OSError, RuntimeError) as exc:  # FileNotFoundError is an OSError

@@ -5,7 +5,8 @@ and logging: TFLite ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU." o
 interpreter), and Open3D's window start-up (GLFW and EGL lines on stdout, libwayland's
 "XDG_RUNTIME_DIR is invalid" on stderr). :func:`captured_output` takes those descriptors over
 around the one call that prints, unless the run is verbose. FFmpeg inside OpenCV ("moov atom not
-found" for a damaged MP4) has a switch of its own: :func:`quiet_video_decoding`.
+found" for a damaged MP4) and OpenCV's own warnings have switches of their own:
+:func:`quiet_native_logs`.
 
 Verbosity is :func:`verbose`: the ``CAPTURE3D_VERBOSE`` environment variable (the command line's
 ``-v`` sets it, so detection worker processes inherit it) or INFO logging on ``capture3d``.
@@ -21,19 +22,35 @@ import tempfile
 VERBOSE_ENV = "CAPTURE3D_VERBOSE"
 
 
-def quiet_video_decoding() -> None:
+#: The quieting values :func:`quiet_native_logs` set (not the user's), so that a later verbose
+#: call in the same process (a test, a notebook running ``main``) can take them back.
+_QUIET = {"OPENCV_FFMPEG_LOGLEVEL": "-8", "OPENCV_LOG_LEVEL": "FATAL"}   # AV_LOG_QUIET; OpenCV's FATAL
+_SET_HERE: set[str] = set()
+
+
+def quiet_native_logs() -> None:
     """Keep FFmpeg's and OpenCV's own lines off stderr unless :func:`verbose`: FFmpeg's (e.g.
     "moov atom not found" for a damaged MP4) and OpenCV's warnings (e.g. 40 lines of
     ``[ WARN:0] VIDEOIO(V4L2:/dev/video0)`` while it probes a webcam that is not plugged in) come
     from C, and the command's own line already names the file or camera and the problem. OpenCV
     reads ``OPENCV_FFMPEG_LOGLEVEL`` when it first opens a video and ``OPENCV_LOG_LEVEL`` when it
-    is loaded; worker processes inherit both; a value the user set is kept."""
-    if not verbose():
-        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")   # AV_LOG_QUIET
-        if "OPENCV_LOG_LEVEL" not in os.environ:
-            os.environ["OPENCV_LOG_LEVEL"] = "FATAL"
-            import cv2   # already imported by then: its level was read, so it is set here as well
-            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
+    is loaded, so the level is also set in this process's OpenCV; worker processes inherit both.
+    A value the user set is kept; verbose, the values this function set are taken back."""
+    import cv2   # already loaded by then (its level was read at import)
+
+    if verbose():
+        for name in _SET_HERE:
+            os.environ.pop(name, None)
+        if "OPENCV_LOG_LEVEL" in _SET_HERE:
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_WARNING)   # OpenCV's own default
+        _SET_HERE.clear()
+        return
+    for name, value in _QUIET.items():
+        if name not in os.environ:
+            os.environ[name] = value
+            _SET_HERE.add(name)
+    if "OPENCV_LOG_LEVEL" in _SET_HERE:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
 
 
 def verbose() -> bool:

@@ -98,7 +98,7 @@ def load_pose2d(path) -> dict:
     path = Path(path)
     out = _read_npz(path, "pose2d", ("keypoints", "frame_index", "joint_names", "image_size", "detector"),
                     optional=("fps",))
-    out["fps"] = float(out["fps"]) if out["fps"] is not None else None
+    out["fps"] = _frame_rate(out["fps"], path)
     if out["keypoints"].ndim != 4 or out["keypoints"].shape[-1] != 3:
         raise FileFormatError(path, f"keypoints must be (frames, persons, joints, 3), got {out['keypoints'].shape}",
                               key="keypoints")
@@ -160,14 +160,25 @@ def stack_pose2d_files(files: dict, frame_map: dict | None = None) -> tuple:
     return out, frames, names, sizes
 
 
+def _frame_rate(value, path) -> float | None:
+    """A pose2d file's ``fps`` array as frames per second (None when absent); a FileFormatError
+    when it is not one finite number > 0."""
+    if value is None:
+        return None
+    v = np.asarray(value)
+    if v.shape != () or not np.issubdtype(v.dtype, np.number) or not (np.isfinite(v) and v > 0):
+        raise FileFormatError(path, f"fps must be one number > 0 (frames per second), got {value!r}", key="fps")
+    return float(v)
+
+
 def pose2d_frame_rates(files: dict) -> dict:
     """``{camera: frames per second}`` of the pose2d files ``{camera: path}`` that record their
     video's frame rate (``detect`` writes it since 2026-12-04; older and imported files do not)."""
     rates = {}
     for n, path in files.items():
-        fps = _read_npz(Path(path), "pose2d", (), optional=("fps",))["fps"]
+        fps = _frame_rate(_read_npz(Path(path), "pose2d", (), optional=("fps",))["fps"], path)
         if fps is not None:
-            rates[n] = float(fps)
+            rates[n] = fps
     return rates
 
 

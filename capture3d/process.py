@@ -32,7 +32,7 @@ from .reconstruct.self_calibration import SelfCalibrationOptions, refine_extrins
 from .reconstruct.view_agreement import apply_view_offsets, choose_views, fit_view_offsets, held_out_residuals
 from .camera.image_size import match_rig_sizes
 from .sync import find_sync, pose2d_frame_counts, resample_pose2d_files, unequal_lengths_hint
-from .rig import Rig
+from .rig import Rig, require_poses
 from .skeleton import COCO17, bone_length_cv
 from .sources import session_frame_map, session_videos
 
@@ -102,17 +102,6 @@ def triangulation_for_images(sizes, **changes) -> TriangulationOptions:
     scaled = {"max_error_px": MAX_ERROR_SHARE * max(diagonals),
               "max_error_two_views_px": MAX_ERROR_TWO_VIEWS_SHARE * max(diagonals)} if diagonals else {}
     return TriangulationOptions(**{**scaled, "temporal": True, "temporal_refused_only": True, **changes})
-
-
-def require_poses(rig: Rig, path) -> Rig:
-    """``rig`` itself when its cameras are placed; a :class:`FileFormatError` naming ``path`` when
-    it holds intrinsics only (``capture3d calibrate intrinsics``' file, or every camera centre
-    within 1 mm of the others), with which every 3D point is degenerate and "nobody" is found."""
-    if len(rig) >= 2 and (rig.metadata.get("kind") == "intrinsics only"
-                          or float(np.ptp(rig.centers, axis=0).max()) < 1e-3):
-        raise FileFormatError(path, "holds intrinsics only (every camera at the same place): 3D needs the "
-                              "cameras' poses too (capture3d calibrate extrinsics finds them)")
-    return rig
 
 
 def session_rig(session, calibration) -> tuple[Rig, dict[str, Path]]:
@@ -358,7 +347,24 @@ def save_people(path, rec, *, joint_names, frame_index, time_s, single: bool) ->
                             score=pick(raw.score))
 
 
-@warnings_once()   # each pass repeats the warnings of the last: shown once
+def _recorded_frame_rate(files: dict, echo) -> float:
+    """The frame rate the pose2d files ``{camera: path}`` recorded (frames per second): the first
+    camera's that has one, 30 when none has; ``echo(line)`` says what was assumed when that is not
+    every camera's one rate."""
+    rates = io.pose2d_frame_rates(files)
+    if not rates:
+        echo("frame rate: 30 fps assumed (the pose2d files do not record their videos'; --fps sets it)")
+        return 30.0
+    first = next(iter(rates))
+    fps = rates[first]
+    lacking = [n for n in files if n not in rates]
+    if lacking or max(rates.values()) - min(rates.values()) > 1e-3 * fps:
+        echo(f"frame rate: {fps:g} fps ({first}'s); the pose2d files record "
+             + ", ".join(f"{n} {rates[n]:g}" if n in rates else f"{n} none" for n in files)
+             + (" (cameras with no shared clock: see capture3d sync)" if len(set(rates.values())) > 1 else ""))
+    return fps
+
+
 def points3d_path(output) -> Path:
     """Where ``triangulate -o OUTPUT`` writes: ``OUTPUT`` itself, or ``OUTPUT/points3d.npz`` when it
     is a folder (one that exists, or any path written with a trailing slash)."""
@@ -370,6 +376,7 @@ def points3d_path(output) -> Path:
     return path
 
 
+@warnings_once()   # each pass repeats the warnings of the last: shown once
 def triangulate_folder(pose2d, calibration, output, *, fps: float | None = None,
                        options: ProcessOptions = ProcessOptions(), triangulation_changes: dict | None = None,
                        echo=None) -> tuple[Path | None, object]:
@@ -381,11 +388,12 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float | None = None,
     them off unless asked) -> ``output`` (points3d.npz; a refined calibration goes beside it as
     ``calibration_refined.toml``; ``output`` a folder: ``points3d.npz`` in it, :func:`points3d_path`).
     ``fps`` frames per second, for ``time_s`` and the filters; None: the rate the pose2d files
-    recorded (the first camera's), else 30. ``echo(line)`` gets what was assumed about image sizes
-    and the frame rate (default: the log). Returns ``(path or None when nobody was found,
-    reconstruction)``."""
+    recorded (the first camera's that has one), else 30; with a ``sync.toml``, its reference
+    camera's. ``echo(line)`` gets what was assumed about image sizes and the frame rate (default:
+    the log). Returns ``(path or None when nobody was found, reconstruction)``."""
     if fps is not None and not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be > 0 frames per second, got {fps}")
+    asked_fps = fps
     output = points3d_path(output)      # before the work: a wrong -o must not cost the reconstruction
     rig = require_poses(Rig.load(calibration), calibration)
     folder = Path(pose2d)
@@ -402,21 +410,14 @@ def triangulate_folder(pose2d, calibration, output, *, fps: float | None = None,
     if sync is None:
         cand, frames, joints, sizes = io.stack_pose2d_files(files)
         if fps is None:
-            rates = io.pose2d_frame_rates(files)
-            first = next(iter(rates), None)
-            fps = rates.get(first)
-            if fps is None:
-                fps = 30.0
-                (echo or log.warning)("frame rate: 30 fps assumed (the pose2d files do not record their videos'; "
-                                      "--fps sets it)")
-            elif max(rates.values()) - min(rates.values()) > 1e-3 * fps:
-                (echo or log.warning)(f"frame rate: {fps:g} fps ({first}'s); the pose2d files record "
-                                      + ", ".join(f"{n} {r:g}" for n, r in rates.items())
-                                      + " (cameras with no shared clock: see capture3d sync)")
+            fps = _recorded_frame_rate(files, echo or log.warning)
         time_s = frames / fps
     else:   # SESSION/sync.toml beside SESSION/pose2d, or options.sync
         cand, frames, time_s, joints, sizes = resample_pose2d_files(files, sync)
         fps = sync.cameras[sync.reference].fps
+        if asked_fps is not None and abs(asked_fps - fps) > 1e-6 * fps:
+            (echo or log.warning)(f"frame rate: {fps:g} fps, the sync reference {sync.reference}'s, not the "
+                                  f"{asked_fps:g} asked for (the clocks say when each frame was)")
         (echo or log.info)(f"clocks from {options.sync or folder.parent / 'sync.toml'} ({sync.method}): "
                            f"2D keypoints interpolated to {sync.reference}'s {len(frames)} frames")
     _check_frame_counts(cand, rig.names, files, echo or log.warning, one_clock=sync is None)

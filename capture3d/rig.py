@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .camera import Camera
-from .errors import check_array
+from .errors import FileFormatError, check_array
 
 
 @dataclass
@@ -117,3 +117,14 @@ class Rig:
         from .formats import write_calibration
 
         return write_calibration(self, path, format=format)
+
+
+def require_poses(rig: Rig, path) -> Rig:
+    """``rig`` itself when its cameras are placed; a :class:`FileFormatError` naming ``path`` when
+    it holds intrinsics only (``capture3d calibrate intrinsics``' file, or every camera centre
+    within 1 mm of the others), with which every 3D point is degenerate and "nobody" is found."""
+    if len(rig) >= 2 and (rig.metadata.get("kind") == "intrinsics only"
+                          or float(np.ptp(rig.centers, axis=0).max()) < 1e-3):
+        raise FileFormatError(path, "holds intrinsics only (every camera at the same place): 3D needs the "
+                              "cameras' poses too (capture3d calibrate extrinsics finds them)")
+    return rig

@@ -111,3 +111,25 @@ def test_a_damaged_video_gets_one_line_and_ffmpeg_speaks_only_with_v(tmp_path, b
     _, err = _run("-v", "detect", "s", "-o", "pose2d", "--workers", "1", cwd=tmp_path, code=1)
     assert "moov atom not found" in err                  # the switch is what silenced it
     assert (tmp_path / "pose2d" / "camA.npz").is_file()   # the good camera is kept
+
+
+def test_the_quieting_is_taken_back_by_a_verbose_run_and_never_touches_the_user_s_values(monkeypatch):
+    """``main`` quiets FFmpeg and OpenCV for its process; a later ``main(["-v", ...])`` in the same
+    process (a notebook, these tests) gets their lines back, and a level the user set stays."""
+    import cv2
+
+    for name in ("OPENCV_FFMPEG_LOGLEVEL", "OPENCV_LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(console.VERBOSE_ENV, "0")
+    console.quiet_native_logs()
+    assert os.environ["OPENCV_LOG_LEVEL"] == "FATAL" and os.environ["OPENCV_FFMPEG_LOGLEVEL"] == "-8"
+    assert cv2.utils.logging.getLogLevel() == cv2.utils.logging.LOG_LEVEL_FATAL
+    monkeypatch.setenv(console.VERBOSE_ENV, "1")
+    console.quiet_native_logs()
+    assert "OPENCV_LOG_LEVEL" not in os.environ and "OPENCV_FFMPEG_LOGLEVEL" not in os.environ
+    assert cv2.utils.logging.getLogLevel() == cv2.utils.logging.LOG_LEVEL_WARNING
+    monkeypatch.setenv("OPENCV_FFMPEG_LOGLEVEL", "24")          # the user's: kept, quiet or not
+    for verbose in ("0", "1"):
+        monkeypatch.setenv(console.VERBOSE_ENV, verbose)
+        console.quiet_native_logs()
+        assert os.environ["OPENCV_FFMPEG_LOGLEVEL"] == "24"

@@ -187,8 +187,6 @@ def detect_session(videos: dict[str, Path], out_dir, options: DetectOptions = De
     Raises :class:`DetectionError` after all other cameras are written when some failed.
     """
     out_dir = Path(out_dir)
-    check_options(options)   # an unknown detector or option: one line, and no output folder made
-    out_dir.mkdir(parents=True, exist_ok=True)
     done, todo, failed = {}, {}, {}
     for cam, video in videos.items():
         path = out_dir / f"{cam}.npz"
@@ -199,8 +197,10 @@ def detect_session(videos: dict[str, Path], out_dir, options: DetectOptions = De
             todo[cam] = (Path(video), path)
     if done and echo is not None:   # a re-run says why it took no time
         echo(f"2D keypoints of {', '.join(done)} reused: {out_dir} has them from the same detector and options")
-    if not todo:
+    if not todo:                    # (a reused file needs no models, nor a manifest)
         return done
+    check_options(options)   # an unknown detector or option: one line, and no output folder made
+    out_dir.mkdir(parents=True, exist_ok=True)
     fetch_models(options, echo=echo)
     workers = min(options.workers or os.cpu_count() or 1, len(todo))
     bars, last = {}, {}

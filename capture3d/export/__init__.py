@@ -15,6 +15,7 @@ with the reason while the others are written.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,15 +56,27 @@ def person_path(path, person_id: int) -> Path:
     return path.with_name(f"{path.stem}_p{int(person_id)}{path.suffix}")
 
 
+def export_path(fmt: str, path) -> Path:
+    """Where :func:`export_points` writes format ``fmt`` given ``path``: a folder (one that exists,
+    or a path with a trailing slash) gets ``skeleton.<fmt>`` in it; a name without the format's
+    own suffix gets it added (``take1.2`` -> ``take1.2.bvh``: a file of no type helps nobody).
+
+    >>> [export_path("bvh", p).as_posix() for p in ("out/skel", "take1.2", "a.BVH", "b.csv")]
+    ['out/skel.bvh', 'take1.2.bvh', 'a.BVH', 'b.csv.bvh']
+    """
+    text, path = str(path), Path(path)
+    if path.is_dir() or text.endswith(("/", os.sep)):
+        return path / f"skeleton.{fmt}"
+    return path if path.suffix.lower() == f".{fmt}" else path.with_name(f"{path.name}.{fmt}")
+
+
 def export_points(fmt: str, path, data: dict) -> ExportResult:
     """Write ``data`` (as :func:`capture3d.io.load_points3d` returns it, one person or several) in
-    format ``fmt`` (a key of :data:`EXPORTERS`) at ``path`` (given no suffix, ``.<fmt>`` is added);
-    see the module's docstring for the file names. Data the format cannot hold come back in ``skipped``, never as an exception."""
+    format ``fmt`` (a key of :data:`EXPORTERS`) at :func:`export_path` of ``path``; see the module's
+    docstring for the file names. Data the format cannot hold come back in ``skipped``, never as an exception."""
     if fmt not in EXPORTERS:
         raise ValueError(f"unknown export format {fmt!r} (known: {sorted(EXPORTERS)})")
-    path = Path(path)
-    if not path.suffix:      # "-o out/skeleton": out/skeleton.bvh, not a file without a type
-        path = path.with_name(f"{path.name}.{fmt}")
+    path = export_path(fmt, path)
     writer = _atomic(EXPORTERS[fmt])
     people = persons(data)
     if people[0][0] is None:  # one person: the writer's own file
@@ -118,5 +131,5 @@ def _side_by_side(people) -> dict:
     return out
 
 
-__all__ = ["EXPORTERS", "ExportResult", "export_points", "person_path", "Bvh", "read_bvh", "write_bvh",
+__all__ = ["EXPORTERS", "ExportResult", "export_points", "export_path", "person_path", "Bvh", "read_bvh", "write_bvh",
            "write_csv", "write_trc", "write_c3d"]

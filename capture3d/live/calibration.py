@@ -14,7 +14,7 @@ import dataclasses
 from pathlib import Path
 
 from ..errors import FileFormatError
-from ..rig import Rig
+from ..rig import Rig, require_poses
 
 
 def rig_calibration(rig_config) -> Rig:
@@ -99,5 +99,4 @@ def load_calibration(calibration, rig_config=None) -> tuple[Rig, str]:
     path = Path(calibration)
     if not path.exists():
         raise FileFormatError(path, "no such calibration file")
-    from ..process import require_poses   # (process imports the detectors: only when a file is read)
     return require_poses(Rig.load(path), path), str(path)

@@ -247,10 +247,8 @@ def render(points, joint_names, out, *, person_ids=None, rig=None, fps: float = 
     ``trail_frames`` > 0 draws the wrists' and ankles' recent paths."""
     import cv2
 
-    from ..video import VideoWriter
-
     from ..errors import FileFormatError
-    from ..video import FOURCC
+    from ..video import FOURCC, VideoWriter
 
     out = Path(out)
     if out.suffix.lower() != ".png" and out.suffix.lower() not in FOURCC:   # before the renderer starts

@@ -36,7 +36,9 @@ def test_detect_follows_as_many_people_per_view_as_process(monkeypatch, tmp_path
     monkeypatch.setattr(batch, "detect_session", lambda videos, out, options, **kw: seen.append(options) or {})
     assert main(["detect", str(tmp_path), "-o", str(tmp_path / "pose2d")]) == 0
     assert main(["detect", str(tmp_path), "-o", str(tmp_path / "pose2d"), "--persons", "2"]) == 0
-    assert [o.max_persons for o in seen] == [ProcessOptions().detect.max_persons, 2] == [4, 2]
+    assert main(["detect", str(tmp_path), "-o", str(tmp_path / "pose2d"), "--persons", "5"]) == 0
+    # --persons N as process reads it: N + 1 slots, at least process's
+    assert [o.max_persons for o in seen] == [ProcessOptions().detect.max_persons, 4, 6] == [4, 4, 6]
 
 
 @pytest.mark.parametrize("argv", [["export", "bvh", "x.npz", "-o", "x.bvh", "-v"],
@@ -197,3 +199,59 @@ def test_flags_that_would_be_ignored_are_refused_before_any_work(argv, said, tmp
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and said in err[0] and not (tmp_path / "s").exists() and not (tmp_path / "o").exists()
+
+
+def test_require_poses_refuses_cameras_at_one_place_and_keeps_real_rigs(tmp_path):
+    from capture3d import Rig
+    from capture3d.errors import FileFormatError
+    from capture3d.process import require_poses
+
+    rig = make_rig(2)                                         # two cameras are a rig
+    assert require_poses(rig, "c.toml") is rig
+    centre = rig[0].center
+    for gap, placed in ((0.05, True), (0.0004, False)):      # centres 5 cm apart: placed; 0.4 mm: not
+        moved = Rig([c.with_pose(c.rvec, -c.rotation @ (centre + [gap * i, 0, 0])) for i, c in enumerate(rig)])
+        assert np.ptp(moved.centers, axis=0).max() == pytest.approx(gap)
+        if placed:
+            require_poses(moved, "c.toml")
+        else:
+            with pytest.raises(FileFormatError, match="c.toml: holds intrinsics only"):
+                require_poses(moved, "c.toml")
+
+
+def test_triangulate_says_which_pose2d_files_lack_the_frame_rate_and_refuses_a_bad_one(tmp_path, capsys):
+    pose2d, calibration = _two_people_pose2d(tmp_path, fps=60.0)
+    name = sorted(p.stem for p in pose2d.glob("*.npz"))[0]       # the first camera
+    first = io.load_pose2d(pose2d / f"{name}.npz")
+    kw = dict(joint_names=first["joint_names"], image_size=first["image_size"], detector=first["detector"],
+              frame_index=first["frame_index"])
+    io.save_pose2d(pose2d / f"{name}.npz", first["keypoints"], **kw)                 # this one records none
+    assert main(["triangulate", str(pose2d), "-c", str(calibration), "-o", str(tmp_path / "p.npz")]) == 0
+    assert f"{name} none" in capsys.readouterr().out
+    assert np.diff(io.load_points3d(tmp_path / "p.npz")["time_s"]) == pytest.approx(1 / 60)
+    np.savez(pose2d / f"{name}.npz", keypoints=first["keypoints"], fps=np.float64("nan"), **kw)
+    assert main(["triangulate", str(pose2d), "-c", str(calibration), "-o", str(tmp_path / "q.npz")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{name}.npz, key 'fps': fps must be one number > 0" in err[0]
+
+
+def test_triangulate_shows_a_warning_its_passes_repeat_once(tmp_path, monkeypatch, caplog):
+    """With --view-offsets the people are reconstructed twice; a warning both passes give is shown once."""
+    import logging
+
+    import capture3d.process as process
+
+    real, calls = process.reconstruct_people, []
+
+    def noisy(*args, **kwargs):
+        calls.append(1)
+        logging.getLogger("capture3d.test_once").warning("the same warning every pass")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(process, "reconstruct_people", noisy)
+    pose2d, calibration = _two_people_pose2d(tmp_path, fps=60.0)
+    with caplog.at_level("WARNING"):
+        assert main(["triangulate", str(pose2d), "-c", str(calibration), "-o", str(tmp_path / "p.npz"),
+                     "--view-offsets"]) == 0
+    assert len(calls) >= 2
+    assert [r.getMessage() for r in caplog.records].count("the same warning every pass") == 1

@@ -132,3 +132,8 @@ def test_an_output_without_a_suffix_gets_the_format_s(tmp_path, people):
     assert [p.name for p in export_points("c3d", tmp_path / "all", people).written] == ["all.c3d"]
     one = persons(people)[0][1]
     assert [p.name for p in export_points("trc", tmp_path / "one", one).written] == ["one.trc"]
+    # a dot in the name is not a suffix (take1.2 wrote take1_p2.2); a folder gets skeleton.<fmt> in it
+    assert [p.name for p in export_points("bvh", tmp_path / "take1.2", one).written] == ["take1.2.bvh"]
+    (tmp_path / "folder").mkdir()
+    assert export_points("csv", tmp_path / "folder", one).written == (tmp_path / "folder" / "skeleton.csv",)
+    assert export_points("csv", f"{tmp_path / 'new'}/", one).written == (tmp_path / "new" / "skeleton.csv",)
