@@ -4,6 +4,7 @@ for bad input."""
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from pathlib import Path
@@ -902,6 +903,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reason(exc: Exception) -> str:
+    """The error line's text: an OS error as "PATH: what is wrong" (Python's own reads
+    "[Errno 20] Not a directory: 'notvideo.mp4/out'"), everything else as it says itself."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror and str(exc).startswith("[Errno"):
+        path = Path(exc.filename)
+        if exc.errno in (errno.ENOTDIR, errno.EEXIST):     # mkdir(parents=True) below a file
+            blocker = next((p for p in (path, *path.parents) if p.is_file()), None)
+            if blocker is not None:
+                return f"{path}: {blocker} is a file, where a folder is needed"
+        where = f"{path} -> {exc.filename2}" if exc.filename2 is not None else str(path)
+        return f"{where}: {exc.strerror}"
+    if isinstance(exc, OSError) and exc.strerror and str(exc).startswith("[Errno"):
+        return exc.strerror                      # OSError(errno, "cannot write PATH: ...") of our own
+    return str(exc)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -916,7 +933,7 @@ def main(argv=None) -> int:
     try:
         args.func(args)
     except (Capture3DError, ValueError, OSError, RuntimeError) as exc:  # FileNotFoundError is an OSError
-        print(f"capture3d: error: {exc}", file=sys.stderr)
+        print(f"capture3d: error: {_reason(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("capture3d: interrupted", file=sys.stderr)

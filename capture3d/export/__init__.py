@@ -106,16 +106,19 @@ def _atomic(writer):
     def write(path, data):
         path = Path(path)
         folder = path.parent / f".{path.name}.part"      # the file keeps its name: TRC writes it into its header
-        folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / path.name
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             writer(tmp, data)
             tmp.replace(path)
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from None
+        except OSError as exc:   # the error names the file asked for, never the temporary one
+            blocker = next((p for p in path.parents if p.is_file()), None)
+            reason = f"{blocker} is a file, where a folder is needed" if blocker else exc.strerror or exc
+            raise OSError(exc.errno, f"cannot write {path}: {reason}") from None
         finally:
-            tmp.unlink(missing_ok=True)
-            folder.rmdir()
+            if folder.is_dir():
+                tmp.unlink(missing_ok=True)
+                folder.rmdir()
         return path
     return write
 

@@ -255,3 +255,19 @@ def test_triangulate_shows_a_warning_its_passes_repeat_once(tmp_path, monkeypatc
                      "--view-offsets"]) == 0
     assert len(calls) >= 2
     assert [r.getMessage() for r in caplog.records].count("the same warning every pass") == 1
+
+
+def test_an_os_error_reads_path_then_problem(tmp_path, capsys):
+    """Python's own text was "[Errno 20] Not a directory: 'notvideo.mp4/out'"."""
+    (tmp_path / "file.txt").write_text("a file, not a folder")
+    pose2d, calibration = _two_people_pose2d(tmp_path / "c", fps=60.0)
+    assert main(["triangulate", str(pose2d), "-c", str(calibration), "-o", str(tmp_path / "file.txt" / "p.npz")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"capture3d: error: {tmp_path / 'file.txt'}: {tmp_path / 'file.txt'} is a file, where a folder "
+                   "is needed"]
+    assert main(["triangulate", str(pose2d), "-c", str(calibration), "-o", str(tmp_path / "p.npz")]) == 0
+    capsys.readouterr()
+    assert main(["export", "csv", str(tmp_path / "p.npz"), "-o", str(tmp_path / "file.txt" / "x.csv")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"capture3d: error: cannot write {tmp_path / 'file.txt'}") \
+        and "Errno" not in err[0], err
