@@ -906,17 +906,18 @@ def build_parser() -> argparse.ArgumentParser:
 def _reason(exc: Exception) -> str:
     """The error line's text: an OS error as "PATH: what is wrong" (Python's own reads
     "[Errno 20] Not a directory: 'notvideo.mp4/out'"), everything else as it says itself."""
-    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror and str(exc).startswith("[Errno"):
-        path = Path(exc.filename)
-        if exc.errno in (errno.ENOTDIR, errno.EEXIST):     # mkdir(parents=True) below a file
-            blocker = next((p for p in (path, *path.parents) if p.is_file()), None)
-            if blocker is not None:
-                return f"{path}: {blocker} is a file, where a folder is needed"
-        where = f"{path} -> {exc.filename2}" if exc.filename2 is not None else str(path)
-        return f"{where}: {exc.strerror}"
-    if isinstance(exc, OSError) and exc.strerror and str(exc).startswith("[Errno"):
+    from .errors import file_in_the_way
+
+    if not (isinstance(exc, OSError) and exc.strerror and str(exc).startswith("[Errno")):
+        return str(exc)
+    if exc.filename is None:
         return exc.strerror                      # OSError(errno, "cannot write PATH: ...") of our own
-    return str(exc)
+    path = Path(exc.filename)
+    blocker = file_in_the_way(path) if exc.errno in (errno.ENOTDIR, errno.EEXIST) else None
+    if blocker is not None:                      # mkdir(parents=True) below a file
+        return f"{path}: {blocker} is a file, where a folder is needed"
+    where = f"{path} -> {exc.filename2}" if exc.filename2 is not None else str(path)
+    return f"{where}: {exc.strerror}"
 
 
 def main(argv=None) -> int:

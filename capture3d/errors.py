@@ -39,6 +39,13 @@ class FileFormatError(Capture3DError, ValueError):
         return (partial(self.__class__, camera=self.camera, key=self.key), self._args)
 
 
+def file_in_the_way(path) -> Path | None:
+    """The first of ``path`` and its parents that is a file: what stops a folder being made
+    there (``mkdir(parents=True)`` then says "Not a directory" or "File exists"); None if none is."""
+    path = Path(path)
+    return next((p for p in (path, *path.parents) if p.is_file()), None)
+
+
 def check_array(value, name: str, shape: tuple, *, dtype=np.float64) -> np.ndarray:
     """Return ``value`` as an array of ``dtype`` whose shape matches ``shape``.
 

@@ -1,6 +1,7 @@
 """The stage files of CONVENTIONS.md: ``pose2d/<camera>.npz`` and ``points3d.npz``."""
 from __future__ import annotations
 
+import os
 import tomllib
 import zipfile
 from pathlib import Path
@@ -23,6 +24,13 @@ def load_toml(path, what: str = "file") -> dict:
         raise FileFormatError(path, f"not valid TOML ({exc})") from None
     except OSError as exc:
         raise FileFormatError(path, f"cannot be read ({exc.strerror})") from None
+
+
+def file_in_folder(output, name: str) -> Path:
+    """``output`` itself, or ``output/name`` when ``output`` names a folder: one that exists, or
+    any path written with a trailing slash (``-o out/``)."""
+    path = Path(output)
+    return path / name if path.is_dir() or str(output).endswith(("/", os.sep)) else path
 
 
 def _save_npz_atomic(path, **arrays) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -368,9 +367,7 @@ def _recorded_frame_rate(files: dict, echo) -> float:
 def points3d_path(output) -> Path:
     """Where ``triangulate -o OUTPUT`` writes: ``OUTPUT`` itself, or ``OUTPUT/points3d.npz`` when it
     is a folder (one that exists, or any path written with a trailing slash)."""
-    path = Path(output)
-    if path.is_dir() or str(output).endswith(("/", os.sep)):
-        return path / "points3d.npz"
+    path = io.file_in_folder(output, "points3d.npz")
     if path.exists() and not path.is_file():
         raise FileFormatError(path, "cannot write the 3D points here: neither a file nor a folder")
     return path

@@ -107,7 +107,7 @@ def detect_video(video, out_path, options: DetectOptions = DetectOptions(), *, p
         progress(len(frames), len(frames))
     return io.save_pose2d(out_path, keypoints, joint_names=names, image_size=size,
                           detector=f"{detector.name} {options.selection()}", frame_index=frames,
-                          fps=fps if np.isfinite(fps) and 0 < fps < 1000 else None)
+                          fps=fps if fps < 1000 else None)   # (a container's time base is no rate)
 
 
 def _is_done(path: Path, options: DetectOptions) -> bool:

@@ -15,13 +15,13 @@ with the reason while the others are written.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..io import POINT_DIAGNOSTICS, persons
+from ..errors import file_in_the_way
+from ..io import POINT_DIAGNOSTICS, file_in_folder, persons
 from .bvh import Bvh, read_bvh, write_bvh
 from .csv import write_csv
 from .mocap import write_c3d, write_trc
@@ -64,9 +64,7 @@ def export_path(fmt: str, path) -> Path:
     >>> [export_path("bvh", p).as_posix() for p in ("out/skel", "take1.2", "a.BVH", "b.csv")]
     ['out/skel.bvh', 'take1.2.bvh', 'a.BVH', 'b.csv.bvh']
     """
-    text, path = str(path), Path(path)
-    if path.is_dir() or text.endswith(("/", os.sep)):
-        return path / f"skeleton.{fmt}"
+    path = file_in_folder(path, f"skeleton.{fmt}")
     return path if path.suffix.lower() == f".{fmt}" else path.with_name(f"{path.name}.{fmt}")
 
 
@@ -112,7 +110,7 @@ def _atomic(writer):
             writer(tmp, data)
             tmp.replace(path)
         except OSError as exc:   # the error names the file asked for, never the temporary one
-            blocker = next((p for p in path.parents if p.is_file()), None)
+            blocker = file_in_the_way(path.parent)
             reason = f"{blocker} is a file, where a folder is needed" if blocker else exc.strerror or exc
             raise OSError(exc.errno, f"cannot write {path}: {reason}") from None
         finally:
